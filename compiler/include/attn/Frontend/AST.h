@@ -1,0 +1,161 @@
+//===- AST.h - Abstract syntax tree of the attn language --------*- C++ -*-===//
+//
+// The parser builds this tree; Sema annotates every expression with its
+// symbolic type; MLIRGen lowers the checked tree to the attn dialect.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTN_FRONTEND_AST_H
+#define ATTN_FRONTEND_AST_H
+
+#include <cstdint>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace attn {
+namespace ast {
+
+/// A 1-based position in a source file.
+struct Location {
+  unsigned line = 0;
+  unsigned col = 0;
+};
+
+enum class DType { F32, F16, BF16, I32, Bool };
+
+/// "f32", "f16", "bf16", "i32" or "bool".
+const char *dtypeName(DType t);
+/// True for f32, f16 and bf16.
+bool isFloat(DType t);
+
+/// One dimension of a tensor type: a static size, or a symbolic one. A
+/// symbolic dimension is either a name from the model's `<...>` list ("S") or
+/// a derived size written as text ("P+S"); two symbolic dims are the same iff
+/// their text is the same.
+struct Dim {
+  int64_t size = -1; // >= 0: static size
+  std::string sym;   // when size < 0
+  Location loc;      // where it was written (invalid for inferred dims)
+
+  static Dim fixed(int64_t n) { return Dim{n, "", {}}; }
+  static Dim symbol(std::string s) { return Dim{-1, std::move(s), {}}; }
+  bool isStatic() const { return size >= 0; }
+  bool operator==(const Dim &o) const {
+    return isStatic() ? o.size == size : (!o.isStatic() && o.sym == sym);
+  }
+  bool operator!=(const Dim &o) const { return !(*this == o); }
+  /// "768" or "S".
+  std::string str() const;
+};
+
+/// A type written in the source: `f32[B, S, 768]`.
+struct TensorType {
+  DType dtype = DType::F32;
+  std::vector<Dim> dims;
+  Location loc;
+};
+
+/// The checked type of a value. Masks (`causal`, `padding(l)`, `m1 & m2`)
+/// have no shape of their own: they take the shape of the scores they mask.
+struct ValueType {
+  enum Kind { Tensor, Mask } kind = Tensor;
+  DType dtype = DType::F32; // Tensor only
+  std::vector<Dim> dims;    // Tensor only
+  static ValueType mask() {
+    ValueType t;
+    t.kind = Mask;
+    return t;
+  }
+  static ValueType tensor(DType d, std::vector<Dim> ds) {
+    ValueType t;
+    t.dtype = d;
+    t.dims = std::move(ds);
+    return t;
+  }
+  /// "f32[B, S, 768]" or "mask".
+  std::string str() const;
+};
+
+struct Expr;
+using ExprPtr = std::unique_ptr<Expr>;
+
+struct KeywordArg {
+  std::string name;
+  Location loc; // of the keyword name
+  ExprPtr value;
+};
+
+struct Expr {
+  enum Kind {
+    Number, // `0.125`, `12`
+    String, // `"interleaved"` (only as a keyword value)
+    Name,   // a binding, an argument, a param, or `causal`
+    Binary, // lhs op rhs, op in + - * / &
+    Neg,    // -operand
+    Call    // name(args..., kw=value...)
+  };
+  Kind kind;
+  Location loc; // first character of the expression (the operator for
+                // Binary, the callee name for Call)
+
+  double number = 0;     // Number
+  bool isInteger = true; // Number: written without '.' or exponent
+  std::string name;      // Name: identifier; Call: callee; String: contents
+  char op = 0;           // Binary
+  std::vector<ExprPtr> args;     // Binary: {lhs, rhs}; Neg: {x}; Call: positional
+  std::vector<KeywordArg> kwargs; // Call
+
+  /// Filled by Sema: one type per result (`split(x, 3)` has three).
+  std::vector<ValueType> types;
+
+  explicit Expr(Kind k, Location l) : kind(k), loc(l) {}
+};
+
+struct Stmt {
+  enum Kind { Param, Bind, Return };
+  Kind kind;
+  Location loc;
+
+  // Param: `param NAME : type [= "weights name"]`
+  std::string name;
+  TensorType type;
+  std::string weightName; // defaults to name
+
+  // Bind: `a, b = expr` (names, one expr); Return: `return e1, e2`
+  std::vector<std::string> names;
+  std::vector<Location> nameLocs;
+  std::vector<ExprPtr> exprs;
+
+  explicit Stmt(Kind k, Location l) : kind(k), loc(l) {}
+};
+
+struct Arg {
+  std::string name;
+  Location loc;
+  TensorType type;
+};
+
+struct Model {
+  std::string name;
+  Location loc;
+  std::vector<std::string> syms; // the `<B, S>` list
+  std::vector<Location> symLocs;
+  std::vector<Arg> args;
+  std::vector<TensorType> results;
+  std::vector<Stmt> body;
+};
+
+struct Module {
+  std::string file;
+  std::vector<Model> models;
+};
+
+/// Prints the tree as an indented S-expression (`attnc --emit=ast`). When
+/// Sema has run, every expression also shows its type.
+void print(const Module &m, std::ostream &os);
+
+} // namespace ast
+} // namespace attn
+
+#endif // ATTN_FRONTEND_AST_H

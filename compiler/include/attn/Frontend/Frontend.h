@@ -1,0 +1,22 @@
+//===- Frontend.h - Lexer, parser and semantic checks -----------*- C++ -*-===//
+#ifndef ATTN_FRONTEND_FRONTEND_H
+#define ATTN_FRONTEND_FRONTEND_H
+
+#include "attn/Frontend/AST.h"
+#include "attn/Frontend/Diagnostics.h"
+
+#include <optional>
+
+namespace attn {
+
+/// Parses the whole buffer held by `diags`. Reports the first syntax error
+/// and returns std::nullopt on failure.
+std::optional<ast::Module> parseModule(SourceDiagnostics &diags);
+
+/// Resolves names, checks every call (arity, keywords, dtypes, symbolic
+/// shapes) and fills `Expr::types`. Returns false after reporting errors.
+bool checkModule(ast::Module &module, SourceDiagnostics &diags);
+
+} // namespace attn
+
+#endif // ATTN_FRONTEND_FRONTEND_H

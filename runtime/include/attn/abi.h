@@ -1,0 +1,87 @@
+/*===- abi.h - What a compiled attnc library exports ---------------*- C -*-===*\
+|*                                                                            *|
+|* Every library that attnc produces (.so, or .a + header) exports one       *|
+|* function, `attn_library_v1`, that returns a table describing its models.  *|
+|* The runtime reads only this table: nothing about a model is guessed.      *|
+|* This header is shared by the compiler (which generates the table) and     *|
+|* the runtime (which reads it). It is plain C and depends on nothing.       *|
+|*                                                                            *|
+\*===----------------------------------------------------------------------===*/
+#ifndef ATTN_ABI_H
+#define ATTN_ABI_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ATTN_ABI_VERSION 1
+
+typedef enum attn_dtype {
+  ATTN_F32 = 0,
+  ATTN_F16 = 1,
+  ATTN_BF16 = 2,
+  ATTN_I32 = 3,
+  ATTN_BOOL = 4, /* one byte per element, 0 or 1 */
+} attn_dtype;
+
+typedef enum attn_tensor_role {
+  ATTN_INPUT = 0,
+  ATTN_PARAM = 1,
+  ATTN_OUTPUT = 2,
+} attn_tensor_role;
+
+/* One dimension: a static size (>= 0), or symbolic size number k encoded
+ * as -(k + 1), where k indexes attn_model_desc::sym_names. */
+typedef int64_t attn_dim;
+#define ATTN_DIM_IS_SYMBOLIC(d) ((d) < 0)
+#define ATTN_DIM_SYMBOL(d) ((int)(-(d)-1))
+
+typedef struct attn_tensor_desc {
+  const char *name;        /* argument, param or output name */
+  const char *weight_name; /* params: the tensor's name in the weights file;
+                              NULL otherwise */
+  attn_tensor_role role;
+  attn_dtype dtype;
+  int32_t rank;
+  const attn_dim *dims; /* rank entries, outermost first (row-major) */
+} attn_tensor_desc;
+
+/* Runs the model. `buffers` holds one `struct halide_buffer_t *` per tensor,
+ * in the order of attn_model_desc::tensors (inputs, then params, then
+ * outputs). Returns 0 on success, otherwise a Halide error code; the message
+ * goes to the handler installed by attn_library_v1::set_error_handler. */
+typedef int (*attn_entry_fn)(void **buffers);
+
+typedef struct attn_model_desc {
+  const char *name;
+  int32_t num_syms;
+  const char *const *sym_names;
+  int32_t num_tensors;
+  const attn_tensor_desc *tensors; /* inputs, then params, then outputs */
+  attn_entry_fn entry;
+} attn_model_desc;
+
+typedef void (*attn_error_handler)(void *user_context, const char *message);
+
+typedef struct attn_library_desc {
+  int32_t abi_version; /* ATTN_ABI_VERSION */
+  const char *target;  /* the Halide target string it was compiled for */
+  int32_t num_models;
+  const attn_model_desc *models;
+  /* Sets the number of worker threads of the library's own Halide runtime. */
+  int (*set_num_threads)(int n);
+  /* Routes the library's Halide runtime errors to `handler` instead of
+   * stderr. The pipeline still returns a non-zero code; nothing aborts. */
+  void (*set_error_handler)(attn_error_handler handler);
+} attn_library_desc;
+
+/* The one symbol a compiled library exports for the runtime. */
+const attn_library_desc *attn_library_v1(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ATTN_ABI_H */
