@@ -109,6 +109,12 @@ struct Expr {
   /// Filled by Sema: one type per result (`split(x, 3)` has three).
   std::vector<ValueType> types;
 
+  /// Filled by Sema for the arguments that must be constants (heads=, n,
+  /// axis=, eps=, theta=, scale=, sliding_window's W): the folded value of
+  /// this expression (`scale=1/8` gives 0.125, `axis=-1` gives -1).
+  bool isConstant = false;
+  double constant = 0;
+
   explicit Expr(Kind k, Location l) : kind(k), loc(l) {}
 };
 
@@ -144,6 +150,7 @@ struct Model {
   std::vector<Arg> args;
   std::vector<TensorType> results;
   std::vector<Stmt> body;
+  Location end; // the closing '}'
 };
 
 struct Module {
