@@ -1,0 +1,13 @@
+//===- AttnDialect.h - The attn dialect and its mask type -------*- C++ -*-===//
+#ifndef ATTN_DIALECT_ATTNDIALECT_H
+#define ATTN_DIALECT_ATTNDIALECT_H
+
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/Types.h"
+
+#include "attn/Dialect/AttnDialect.h.inc"
+
+#define GET_TYPEDEF_CLASSES
+#include "attn/Dialect/AttnTypes.h.inc"
+
+#endif // ATTN_DIALECT_ATTNDIALECT_H

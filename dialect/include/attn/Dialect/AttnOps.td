@@ -1,0 +1,429 @@
+//===- AttnOps.td - attn dialect operations ----------------*- tablegen -*-===//
+//
+// One op per built-in of the attnc language. Result types are inferred from
+// the operands (InferTypeOpInterface); shape errors are reported by the
+// inference with the op's location, so the IR never holds an op whose shapes
+// disagree.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTN_OPS_TD
+#define ATTN_OPS_TD
+
+include "attn/Dialect/AttnBase.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+//===----------------------------------------------------------------------===//
+// Constants and casts
+//===----------------------------------------------------------------------===//
+
+def Attn_ConstantOp : Attn_Op<"constant", [Pure, ConstantLike]> {
+  let summary = "A scalar f32 constant";
+  let description = [{
+    A number literal of the language: a rank-0 `f32` tensor that broadcasts
+    against anything.
+
+    ```mlir
+    %c = attn.constant 1.250000e-01 : tensor<f32>
+    ```
+  }];
+  let arguments = (ins F64Attr:$value);
+  let results = (outs 0DTensorOf<[F32]>:$result);
+  let assemblyFormat = "$value attr-dict `:` type($result)";
+  let hasFolder = 1;
+}
+
+def Attn_CastOp : Attn_Op<"cast", [Pure, SameOperandsAndResultShape]> {
+  let summary = "Converts between f32 and the f16/bf16 storage types";
+  let description = [{
+    Converts every element; the shape is unchanged. f16/bf16 inputs and
+    params enter compute through a cast to f32, and an output declared f16 or
+    bf16 leaves it through a cast from f32 (round to nearest even). Casting to
+    the same type folds away.
+
+    ```mlir
+    %y = attn.cast %x : tensor<?x64xbf16> -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$input);
+  let results = (outs Attn_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Element-wise arithmetic
+//===----------------------------------------------------------------------===//
+
+class Attn_BinaryOp<string mnemonic, string op, Type operandType,
+                    string elt, list<Trait> traits = []>
+    : Attn_Op<mnemonic, !listconcat(traits, [Pure, InferTypeOpAdaptor])> {
+  let summary = "Element-wise `" # op # "` with NumPy broadcasting";
+  let description = [{
+    `result = lhs }] # op # [{ rhs`, element by element. The shapes broadcast
+    as in NumPy: dims are aligned from the right, and each pair must be equal
+    or one of them must be 1. A dynamic dim is taken to be compatible with any
+    other (the front end has checked the symbolic sizes).
+
+    ```mlir
+    %y = attn.}] # mnemonic # [{ %a, %b : tensor<?x?x768x}] # elt #
+      [{>, tensor<768x}] # elt # [{> -> tensor<?x?x768x}] # elt # [{>
+    ```
+  }];
+  let arguments = (ins operandType:$lhs, operandType:$rhs);
+  let results = (outs operandType:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+  }];
+}
+
+def Attn_AddOp : Attn_BinaryOp<"add", "+", Attn_F32Tensor, "f32", [Commutative]> {
+  let hasFolder = 1;
+}
+def Attn_SubOp : Attn_BinaryOp<"sub", "-", Attn_F32Tensor, "f32">;
+def Attn_MulOp : Attn_BinaryOp<"mul", "*", Attn_F32Tensor, "f32", [Commutative]> {
+  let hasFolder = 1;
+}
+def Attn_DivOp : Attn_BinaryOp<"div", "/", Attn_F32Tensor, "f32"> {
+  let hasFolder = 1;
+}
+def Attn_AndOp : Attn_BinaryOp<"and", "&", Attn_BoolTensor, "i1", [Commutative]>;
+
+class Attn_UnaryOp<string mnemonic, string formula>
+    : Attn_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+  let summary = "Element-wise `" # formula # "`";
+  let description = [{
+    `result = }] # formula # [{`, element by element.
+
+    ```mlir
+    %y = attn.}] # mnemonic # [{ %x : tensor<?x?x3072xf32>
+    ```
+  }];
+  let arguments = (ins Attn_F32Tensor:$x);
+  let results = (outs Attn_F32Tensor:$result);
+  let assemblyFormat = "$x attr-dict `:` type($x)";
+}
+
+def Attn_NegOp : Attn_UnaryOp<"neg", "-x">;
+def Attn_GeluOp : Attn_UnaryOp<"gelu", "0.5 x (1 + erf(x / sqrt(2)))">;
+def Attn_GeluTanhOp
+    : Attn_UnaryOp<"gelu_tanh",
+                   "0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))">;
+def Attn_SiluOp : Attn_UnaryOp<"silu", "x sigmoid(x)">;
+def Attn_ReluOp : Attn_UnaryOp<"relu", "max(x, 0)">;
+
+//===----------------------------------------------------------------------===//
+// Projections and layout
+//===----------------------------------------------------------------------===//
+
+def Attn_LinearOp : Attn_Op<"linear", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Affine projection `x @ w^T + b` in PyTorch's weight layout";
+  let description = [{
+    `x: [..., in]`, `w: [out, in]`, optional `b: [out]`; the result is
+    `[..., out]`. The weight layout is `torch.nn.Linear`'s, so checkpoints
+    load unchanged.
+
+    ```mlir
+    %y = attn.linear %x, %w, %b : tensor<?x?x768xf32>, tensor<3072x768xf32>, tensor<3072xf32> -> tensor<?x?x3072xf32>
+    ```
+  }];
+  let arguments = (ins Attn_F32Tensor:$x, Attn_F32Tensor:$weight,
+                       Optional<Attn_F32Tensor>:$bias);
+  let results = (outs Attn_F32Tensor:$result);
+  let assemblyFormat = [{
+    $x `,` $weight (`,` $bias^)? attr-dict `:` type($x) `,` type($weight)
+    (`,` type($bias)^)? `->` type($result)
+  }];
+}
+
+def Attn_MatmulOp : Attn_Op<"matmul", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Batched matrix product with broadcast batch dims";
+  let description = [{
+    `[..., M, K] x [..., K, N] -> [..., M, N]`; the leading (batch) dims
+    broadcast as in NumPy.
+
+    ```mlir
+    %s = attn.matmul %q, %kt : tensor<?x12x?x64xf32>, tensor<?x12x64x?xf32> -> tensor<?x12x?x?xf32>
+    ```
+  }];
+  let arguments = (ins Attn_F32Tensor:$lhs, Attn_F32Tensor:$rhs);
+  let results = (outs Attn_F32Tensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+  }];
+}
+
+def Attn_TransposeOp : Attn_Op<"transpose", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Swaps the last two dims";
+  let description = [{
+    `[..., M, N] -> [..., N, M]`. Two transposes in a row fold away.
+
+    ```mlir
+    %kt = attn.transpose %k : tensor<?x12x?x64xf32> -> tensor<?x12x64x?xf32>
+    ```
+  }];
+  let arguments = (ins Attn_F32Tensor:$x);
+  let results = (outs Attn_F32Tensor:$result);
+  let assemblyFormat = "$x attr-dict `:` type($x) `->` type($result)";
+  let hasFolder = 1;
+}
+
+def Attn_SplitHeadsOp : Attn_Op<"split_heads", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Splits the model width into heads: `[B, S, H*D] -> [B, H, S, D]`";
+  let description = [{
+    Head `h` takes columns `h*D .. h*D+D-1`. `heads` must divide the
+    (static) model width.
+
+    ```mlir
+    %q = attn.split_heads %x {heads = 12 : i64} : tensor<?x?x768xf32> -> tensor<?x12x?x64xf32>
+    ```
+  }];
+  let arguments = (ins Attn_F32Tensor:$x, ConfinedAttr<I64Attr, [IntPositive]>:$heads);
+  let results = (outs Attn_F32Tensor:$result);
+  let assemblyFormat = "$x attr-dict `:` type($x) `->` type($result)";
+}
+
+def Attn_MergeHeadsOp : Attn_Op<"merge_heads", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Concatenates heads: `[B, H, S, D] -> [B, S, H*D]`";
+  let description = [{
+    The inverse of `attn.split_heads`; `H` and `D` must be static.
+    `merge_heads(split_heads(x))` folds to `x`.
+
+    ```mlir
+    %y = attn.merge_heads %a : tensor<?x12x?x64xf32> -> tensor<?x?x768xf32>
+    ```
+  }];
+  let arguments = (ins Attn_F32Tensor:$x);
+  let results = (outs Attn_F32Tensor:$result);
+  let assemblyFormat = "$x attr-dict `:` type($x) `->` type($result)";
+  let hasFolder = 1;
+}
+
+def Attn_SplitOp : Attn_Op<"split", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Splits the last dim into `n` equal parts";
+  let description = [{
+    `[..., n*E] -> n x [..., E]`, part `i` holding columns `i*E .. i*E+E-1`.
+    Used for fused projections such as GPT-2's `c_attn`.
+
+    ```mlir
+    %q, %k, %v = attn.split %qkv {parts = 3 : i64} : tensor<?x?x2304xf32> -> tensor<?x?x768xf32>, tensor<?x?x768xf32>, tensor<?x?x768xf32>
+    ```
+  }];
+  let arguments = (ins Attn_F32Tensor:$x, ConfinedAttr<I64Attr, [IntPositive]>:$parts);
+  let results = (outs Variadic<Attn_F32Tensor>:$results);
+  let assemblyFormat = "$x attr-dict `:` type($x) `->` type($results)";
+}
+
+def Attn_ConcatOp : Attn_Op<"concat", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Concatenates two tensors along one axis";
+  let description = [{
+    Both operands have the same rank and agree on every dim but `axis`
+    (non-negative here; the front end resolves `axis=-1`).
+
+    ```mlir
+    %kv = attn.concat %past, %k {axis = 2 : i64} : tensor<1x8x?x64xf32>, tensor<1x8x?x64xf32> -> tensor<1x8x?x64xf32>
+    ```
+  }];
+  let arguments = (ins Attn_F32Tensor:$lhs, Attn_F32Tensor:$rhs,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$axis);
+  let results = (outs Attn_F32Tensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Masks
+//===----------------------------------------------------------------------===//
+
+def Attn_CausalOp : Attn_Op<"causal", [Pure]> {
+  let summary = "Bottom-right aligned causal mask";
+  let description = [{
+    Query `i` sees key `j` iff `j <= i + (Sk - Sq)`, as in FlashAttention
+    >= 2.1 and decoding with a KV cache.
+
+    ```mlir
+    %m = attn.causal
+    ```
+  }];
+  let results = (outs Attn_MaskType:$result);
+  let assemblyFormat = "attr-dict";
+}
+
+def Attn_SlidingWindowOp : Attn_Op<"sliding_window", [Pure]> {
+  let summary = "Causal mask that keeps the `window` most recent keys";
+  let description = [{
+    Query `i` sees key `j` iff `i + (Sk-Sq) - window < j <= i + (Sk-Sq)`:
+    causal, and the key itself is one of the `window` kept.
+
+    ```mlir
+    %m = attn.sliding_window 256
+    ```
+  }];
+  let arguments = (ins ConfinedAttr<I64Attr, [IntPositive]>:$window);
+  let results = (outs Attn_MaskType:$result);
+  let assemblyFormat = "$window attr-dict";
+}
+
+def Attn_PaddingOp : Attn_Op<"padding", [Pure]> {
+  let summary = "Keeps keys before each batch row's length";
+  let description = [{
+    `lengths: i32[B]`; batch row `b` keeps keys `j < lengths[b]`. Query rows
+    past the length are computed like any other row.
+
+    ```mlir
+    %m = attn.padding %lengths : tensor<?xi32>
+    ```
+  }];
+  let arguments = (ins 1DTensorOf<[I32]>:$lengths);
+  let results = (outs Attn_MaskType:$result);
+  let assemblyFormat = "$lengths attr-dict `:` type($lengths)";
+}
+
+def Attn_TensorMaskOp : Attn_Op<"tensor_mask", [Pure]> {
+  let summary = "A boolean tensor used as a mask (true = keep)";
+  let description = [{
+    The tensor broadcasts NumPy-style to the `[B, H, Sq, Sk]` scores; the
+    user (softmax or attention) checks that it does.
+
+    ```mlir
+    %m = attn.tensor_mask %keep : tensor<?x1x1x?xi1>
+    ```
+  }];
+  let arguments = (ins Attn_BoolTensor:$keep);
+  let results = (outs Attn_MaskType:$result);
+  let assemblyFormat = "$keep attr-dict `:` type($keep)";
+}
+
+def Attn_MaskAndOp : Attn_Op<"mask_and", [Pure, Commutative]> {
+  let summary = "Conjunction of two masks";
+  let description = [{
+    Keeps a score iff both masks keep it. `m & m` folds to `m`.
+
+    ```mlir
+    %m = attn.mask_and %causal, %pad
+    ```
+  }];
+  let arguments = (ins Attn_MaskType:$lhs, Attn_MaskType:$rhs);
+  let results = (outs Attn_MaskType:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict";
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Softmax and attention
+//===----------------------------------------------------------------------===//
+
+def Attn_SoftmaxOp : Attn_Op<"softmax", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Softmax over the last dim, with an optional mask";
+  let description = [{
+    Masked entries get probability 0; a row with every entry masked is all
+    0 (never NaN). With a mask, the last two dims are the mask's `(i, j)`,
+    dim 0 is the batch that `attn.padding` indexes, and a tensor mask must
+    broadcast to the operand's shape.
+
+    ```mlir
+    %p = attn.softmax %s mask(%m) : tensor<?x12x?x?xf32> -> tensor<?x12x?x?xf32>
+    ```
+  }];
+  let arguments = (ins Attn_F32Tensor:$x, Optional<Attn_MaskType>:$mask);
+  let results = (outs Attn_F32Tensor:$result);
+  let assemblyFormat = [{
+    $x (`mask` `(` $mask^ `)`)? attr-dict `:` type($x) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Attn_AttentionOp : Attn_Op<"attention",
+    [Pure, AttrSizedOperandSegments, InferTypeOpAdaptor]> {
+  let summary = "Scaled dot-product attention with masks, bias and GQA";
+  let description = [{
+    `softmax(q k^T * scale + bias, mask) v` with `q: [B, Hq, Sq, D]`,
+    `k: [B, Hkv, Sk, D]`, `v: [B, Hkv, Sk, Dv]` and result
+    `[B, Hq, Sq, Dv]`. `Hq % Hkv == 0`: query head `h` reads kv head
+    `h / (Hq / Hkv)` (MQA/GQA). `scale` defaults to `1/sqrt(D)`. The optional
+    `bias` and a tensor mask broadcast to `[B, Hq, Sq, Sk]`. A query row
+    whose keys are all masked gives 0.
+
+    ```mlir
+    %a = attn.attention %q, %k, %v mask(%m) {scale = 1.250000e-01 : f64} : tensor<?x32x?x64xf32>, tensor<?x8x?x64xf32>, tensor<?x8x?x64xf32> -> tensor<?x32x?x64xf32>
+    ```
+  }];
+  let arguments = (ins Attn_F32Tensor:$query, Attn_F32Tensor:$key,
+                       Attn_F32Tensor:$value, Optional<Attn_MaskType>:$mask,
+                       Optional<Attn_F32Tensor>:$bias,
+                       OptionalAttr<F64Attr>:$scale);
+  let results = (outs Attn_F32Tensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value (`mask` `(` $mask^ `)`)?
+    (`bias` `(` $bias^ `:` type($bias) `)`)? attr-dict `:` type($query) `,`
+    type($key) `,` type($value) `->` type($result)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The scale applied to q k^T: the attribute, or 1/sqrt(D).
+    double getScaleOrDefault();
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Norms and rotary embeddings
+//===----------------------------------------------------------------------===//
+
+def Attn_LayerNormOp : Attn_Op<"layer_norm", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Layer normalisation over the last dim";
+  let description = [{
+    `(x - mean) / sqrt(var + eps) * gamma + beta` with the biased variance,
+    as `torch.nn.LayerNorm`; `gamma, beta: [E]` where `E` is x's last dim.
+
+    ```mlir
+    %h = attn.layer_norm %x, %g, %b {eps = 9.9999999999999998E-13 : f64} : tensor<?x?x768xf32>, tensor<768xf32>, tensor<768xf32> -> tensor<?x?x768xf32>
+    ```
+  }];
+  let arguments = (ins Attn_F32Tensor:$x, 1DTensorOf<[F32]>:$gamma,
+                       1DTensorOf<[F32]>:$beta, F64Attr:$eps);
+  let results = (outs Attn_F32Tensor:$result);
+  let assemblyFormat = [{
+    $x `,` $gamma `,` $beta attr-dict `:` type($x) `,` type($gamma) `,`
+    type($beta) `->` type($result)
+  }];
+}
+
+def Attn_RmsNormOp : Attn_Op<"rms_norm", [Pure, InferTypeOpAdaptor]> {
+  let summary = "RMS normalisation over the last dim";
+  let description = [{
+    `x * rsqrt(mean(x^2) + eps) * gamma`, as in Llama; `gamma: [E]`.
+
+    ```mlir
+    %h = attn.rms_norm %x, %g {eps = 9.9999999999999995E-7 : f64} : tensor<?x?x256xf32>, tensor<256xf32> -> tensor<?x?x256xf32>
+    ```
+  }];
+  let arguments = (ins Attn_F32Tensor:$x, 1DTensorOf<[F32]>:$gamma,
+                       F64Attr:$eps);
+  let results = (outs Attn_F32Tensor:$result);
+  let assemblyFormat = [{
+    $x `,` $gamma attr-dict `:` type($x) `,` type($gamma) `->` type($result)
+  }];
+}
+
+def Attn_RopeOp : Attn_Op<"rope", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Rotary position embedding on `[B, H, S, D]`";
+  let description = [{
+    Rotates pairs of dims by `pos * theta^(-2i/D)`, `i < D/2`. By default
+    dim `i` pairs with `i + D/2` ("rotate half", Hugging Face Llama); with
+    `interleaved`, dim `2i` pairs with `2i+1`. `pos: i32[S]` or `i32[B, S]`.
+
+    ```mlir
+    %q2 = attn.rope %q, %pos {theta = 1.000000e+04 : f64} : tensor<?x8x?x32xf32>, tensor<?xi32> -> tensor<?x8x?x32xf32>
+    ```
+  }];
+  let arguments = (ins Attn_F32Tensor:$x, Attn_IndexTensor:$positions,
+                       F64Attr:$theta, UnitAttr:$interleaved);
+  let results = (outs Attn_F32Tensor:$result);
+  let assemblyFormat = [{
+    $x `,` $positions attr-dict `:` type($x) `,` type($positions) `->`
+    type($result)
+  }];
+}
+
+#endif // ATTN_OPS_TD

@@ -1,0 +1,107 @@
+// RUN: attn-opt %s | FileCheck %s
+// RUN: attn-opt %s | attn-opt | FileCheck %s
+// RUN: attn-opt %s -mlir-print-op-generic | attn-opt | FileCheck %s
+// Round trip of every op of the attn dialect.
+
+// CHECK-LABEL: func.func @every_op
+func.func @every_op(%x: tensor<?x?x768xf32>, %w: tensor<2304x768xf32>,
+                    %b: tensor<2304xf32>, %g: tensor<768xf32>,
+                    %len: tensor<?xi32>, %pos: tensor<?xi32>,
+                    %keep: tensor<?x1x1x?xi1>, %h: tensor<?x?x768xbf16>)
+    -> tensor<?x?x768xf32> {
+  // CHECK: %[[C:.*]] = attn.constant 1.250000e-01 : tensor<f32>
+  %c = attn.constant 0.125 : tensor<f32>
+  // CHECK: attn.cast %{{.*}} : tensor<?x?x768xbf16> -> tensor<?x?x768xf32>
+  %hf = attn.cast %h : tensor<?x?x768xbf16> -> tensor<?x?x768xf32>
+  // CHECK: attn.layer_norm %{{.*}}, %{{.*}}, %{{.*}} {eps = 1.000000e-05 : f64}
+  %ln = attn.layer_norm %x, %g, %g {eps = 1.0e-5} : tensor<?x?x768xf32>, tensor<768xf32>, tensor<768xf32> -> tensor<?x?x768xf32>
+  // CHECK: attn.rms_norm
+  %rn = attn.rms_norm %ln, %g {eps = 1.0e-6} : tensor<?x?x768xf32>, tensor<768xf32> -> tensor<?x?x768xf32>
+  // CHECK: %[[QKV:.*]] = attn.linear %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x?x768xf32>, tensor<2304x768xf32>, tensor<2304xf32> -> tensor<?x?x2304xf32>
+  %qkv = attn.linear %rn, %w, %b : tensor<?x?x768xf32>, tensor<2304x768xf32>, tensor<2304xf32> -> tensor<?x?x2304xf32>
+  // CHECK: %[[S:.*]]:3 = attn.split %[[QKV]] {parts = 3 : i64}
+  %q, %k, %v = attn.split %qkv {parts = 3} : tensor<?x?x2304xf32> -> tensor<?x?x768xf32>, tensor<?x?x768xf32>, tensor<?x?x768xf32>
+  // CHECK: attn.split_heads %[[S]]#0 {heads = 12 : i64} : tensor<?x?x768xf32> -> tensor<?x12x?x64xf32>
+  %qh = attn.split_heads %q {heads = 12} : tensor<?x?x768xf32> -> tensor<?x12x?x64xf32>
+  %kh = attn.split_heads %k {heads = 4} : tensor<?x?x768xf32> -> tensor<?x4x?x192xf32>
+  %vh = attn.split_heads %v {heads = 4} : tensor<?x?x768xf32> -> tensor<?x4x?x192xf32>
+  %qk = attn.split_heads %k {heads = 12} : tensor<?x?x768xf32> -> tensor<?x12x?x64xf32>
+  // CHECK: attn.rope %{{.*}}, %{{.*}} {theta = 1.000000e+04 : f64}
+  %qr = attn.rope %qh, %pos {theta = 10000.0} : tensor<?x12x?x64xf32>, tensor<?xi32> -> tensor<?x12x?x64xf32>
+  // CHECK: attn.rope %{{.*}}, %{{.*}} {interleaved, theta = 5.000000e+05 : f64}
+  %qi = attn.rope %qr, %pos {interleaved, theta = 500000.0} : tensor<?x12x?x64xf32>, tensor<?xi32> -> tensor<?x12x?x64xf32>
+  // CHECK: %[[CAUSAL:.*]] = attn.causal
+  %causal = attn.causal
+  // CHECK: attn.sliding_window 128
+  %win = attn.sliding_window 128
+  // CHECK: attn.padding %{{.*}} : tensor<?xi32>
+  %pad = attn.padding %len : tensor<?xi32>
+  // CHECK: attn.tensor_mask %{{.*}} : tensor<?x1x1x?xi1>
+  %tm = attn.tensor_mask %keep : tensor<?x1x1x?xi1>
+  // CHECK: attn.mask_and %[[CAUSAL]], %{{.*}}
+  %m1 = attn.mask_and %causal, %pad
+  %m2 = attn.mask_and %m1, %tm
+  %m3 = attn.mask_and %m2, %win
+  // CHECK: attn.and %{{.*}}, %{{.*}} : tensor<?x1x1x?xi1>, tensor<?x1x1x?xi1> -> tensor<?x1x1x?xi1>
+  %kk = attn.and %keep, %keep : tensor<?x1x1x?xi1>, tensor<?x1x1x?xi1> -> tensor<?x1x1x?xi1>
+  // CHECK: attn.transpose %{{.*}} : tensor<?x12x?x64xf32> -> tensor<?x12x64x?xf32>
+  %kt = attn.transpose %qk : tensor<?x12x?x64xf32> -> tensor<?x12x64x?xf32>
+  // CHECK: attn.matmul
+  %s = attn.matmul %qi, %kt : tensor<?x12x?x64xf32>, tensor<?x12x64x?xf32> -> tensor<?x12x?x?xf32>
+  // CHECK: attn.softmax %{{.*}} mask(%{{.*}}) : tensor<?x12x?x?xf32> -> tensor<?x12x?x?xf32>
+  %p = attn.softmax %s mask(%m1) : tensor<?x12x?x?xf32> -> tensor<?x12x?x?xf32>
+  // CHECK: attn.softmax %{{.*}} : tensor<?x12x?x?xf32>
+  %p2 = attn.softmax %s : tensor<?x12x?x?xf32> -> tensor<?x12x?x?xf32>
+  // CHECK: attn.attention %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x4x?x192xf32>, tensor<?x4x?x192xf32>, tensor<?x4x?x192xf32> -> tensor<?x4x?x192xf32>
+  %q64 = attn.split_heads %q {heads = 4} : tensor<?x?x768xf32> -> tensor<?x4x?x192xf32>
+  %a0 = attn.attention %q64, %kh, %vh : tensor<?x4x?x192xf32>, tensor<?x4x?x192xf32>, tensor<?x4x?x192xf32> -> tensor<?x4x?x192xf32>
+  // CHECK: attn.attention %{{.*}}, %{{.*}}, %{{.*}} mask(%{{.*}}) bias(%{{.*}} : tensor<?x12x?x?xf32>) {scale = 1.250000e-01 : f64} : tensor<?x12x?x64xf32>, tensor<?x12x?x64xf32>, tensor<?x12x?x64xf32> -> tensor<?x12x?x64xf32>
+  %k12 = attn.split_heads %k {heads = 12} : tensor<?x?x768xf32> -> tensor<?x12x?x64xf32>
+  %a = attn.attention %qh, %qk, %k12 mask(%m3) bias(%p2 : tensor<?x12x?x?xf32>) {scale = 0.125} : tensor<?x12x?x64xf32>, tensor<?x12x?x64xf32>, tensor<?x12x?x64xf32> -> tensor<?x12x?x64xf32>
+  // CHECK: attn.merge_heads %{{.*}} : tensor<?x12x?x64xf32> -> tensor<?x?x768xf32>
+  %mh = attn.merge_heads %a : tensor<?x12x?x64xf32> -> tensor<?x?x768xf32>
+  // CHECK: attn.concat %{{.*}}, %{{.*}} {axis = 1 : i64} : tensor<?x?x768xf32>, tensor<?x?x768xf32> -> tensor<?x?x768xf32>
+  %cc = attn.concat %mh, %hf {axis = 1} : tensor<?x?x768xf32>, tensor<?x?x768xf32> -> tensor<?x?x768xf32>
+  // CHECK: attn.add
+  %sum = attn.add %mh, %g : tensor<?x?x768xf32>, tensor<768xf32> -> tensor<?x?x768xf32>
+  // CHECK: attn.sub
+  %d = attn.sub %sum, %x : tensor<?x?x768xf32>, tensor<?x?x768xf32> -> tensor<?x?x768xf32>
+  // CHECK: attn.mul %{{.*}}, %[[C]] : tensor<?x?x768xf32>, tensor<f32> -> tensor<?x?x768xf32>
+  %e = attn.mul %d, %c : tensor<?x?x768xf32>, tensor<f32> -> tensor<?x?x768xf32>
+  // CHECK: attn.div
+  %f = attn.div %e, %c : tensor<?x?x768xf32>, tensor<f32> -> tensor<?x?x768xf32>
+  // CHECK: attn.neg
+  %n = attn.neg %f : tensor<?x?x768xf32>
+  // CHECK: attn.gelu %{{.*}} : tensor<?x?x768xf32>
+  %g1 = attn.gelu %n : tensor<?x?x768xf32>
+  // CHECK: attn.gelu_tanh
+  %g2 = attn.gelu_tanh %g1 : tensor<?x?x768xf32>
+  // CHECK: attn.silu
+  %g3 = attn.silu %g2 : tensor<?x?x768xf32>
+  // CHECK: attn.relu
+  %g4 = attn.relu %g3 : tensor<?x?x768xf32>
+  return %g4 : tensor<?x?x768xf32>
+}
+
+// GQA (8 query heads over 2 kv heads) with Sq != Sk and Dv != D.
+// CHECK-LABEL: func.func @gqa
+func.func @gqa(%q: tensor<2x8x5x16xf32>, %k: tensor<2x2x9x16xf32>,
+               %v: tensor<2x2x9x32xf32>) -> tensor<2x8x5x32xf32> {
+  // CHECK: attn.attention %{{.*}}, %{{.*}}, %{{.*}} mask(%{{.*}}) : tensor<2x8x5x16xf32>, tensor<2x2x9x16xf32>, tensor<2x2x9x32xf32> -> tensor<2x8x5x32xf32>
+  %m = attn.causal
+  %a = attn.attention %q, %k, %v mask(%m) : tensor<2x8x5x16xf32>, tensor<2x2x9x16xf32>, tensor<2x2x9x32xf32> -> tensor<2x8x5x32xf32>
+  return %a : tensor<2x8x5x32xf32>
+}
+
+// A model signature with its interface attributes.
+// CHECK-LABEL: func.func @model
+// CHECK-SAME: {attn.dims = ["B", "S", 64], attn.name = "x"}
+// CHECK-SAME: {attn.dims = [64, 64], attn.name = "w", attn.weight = "proj.weight"}
+// CHECK-SAME: attributes {attn.syms = ["B", "S"]}
+func.func @model(%x: tensor<?x?x64xf32> {attn.name = "x", attn.dims = ["B", "S", 64]},
+                 %w: tensor<64x64xf32> {attn.name = "w", attn.weight = "proj.weight", attn.dims = [64, 64]})
+    -> (tensor<?x?x64xf32> {attn.name = "result0", attn.dims = ["B", "S", 64]})
+    attributes {attn.syms = ["B", "S"]} {
+  %y = attn.linear %x, %w : tensor<?x?x64xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+  return %y : tensor<?x?x64xf32>
+}
