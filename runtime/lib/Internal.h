@@ -1,0 +1,94 @@
+//===- Internal.h - Shared internals of the attnc runtime -------*- C++ -*-===//
+//
+// The concrete handle types behind the opaque C API, the thread-local error
+// slot, and the guard that keeps exceptions from crossing the C boundary.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTN_RUNTIME_INTERNAL_H
+#define ATTN_RUNTIME_INTERNAL_H
+
+#include "attn/runtime.h"
+
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+// A tensor: dtype, row-major dims and data. `keep` owns whatever backs the
+// data (an aligned allocation or a weights mapping); it is empty for
+// borrowed data.
+struct attn_tensor {
+  attn_dtype dtype = ATTN_F32;
+  std::vector<int64_t> dims;
+  void *data = nullptr;
+  std::shared_ptr<void> keep;
+};
+
+namespace attn::detail {
+
+// A failure carried from an internal helper to the C boundary.
+struct Failure {
+  attn_status status;
+  std::string message;
+};
+
+// Internal helpers throw Failure; the guard turns it into a status.
+[[noreturn]] void fail(attn_status status, std::string message);
+
+// Sets the calling thread's error message and returns `status`.
+attn_status setError(attn_status status, const std::string &message);
+void clearError();
+
+// Runs `body` (returning attn_status, normally ATTN_OK), converting every
+// exception into a status plus message. Clears the message first.
+template <typename F> attn_status guarded(F &&body) noexcept {
+  clearError();
+  try {
+    return body();
+  } catch (const Failure &f) {
+    return setError(f.status, f.message);
+  } catch (const std::bad_alloc &) {
+    return setError(ATTN_ERR_OUT_OF_MEMORY, "out of memory");
+  } catch (const std::exception &e) {
+    return setError(ATTN_ERR_INTERNAL,
+                    std::string("internal error: ") + e.what());
+  } catch (...) {
+    return setError(ATTN_ERR_INTERNAL, "internal error: unknown exception");
+  }
+}
+
+bool validDtype(int dtype);
+// "f32[2, 3]"; "f32[]" for a scalar.
+std::string formatShape(attn_dtype dtype, const int64_t *dims, size_t rank);
+inline std::string formatShape(const attn_tensor &t) {
+  return formatShape(t.dtype, t.dims.data(), t.dims.size());
+}
+// numel of `dims`, failing (with `what` in the message) on negative dims or
+// on byte sizes that overflow.
+int64_t checkedNumel(const int64_t *dims, size_t rank, attn_dtype dtype,
+                     const std::string &what);
+size_t nbytes(const attn_tensor &t);
+
+// An owned, zero-filled, 64-byte-aligned tensor.
+attn_tensor makeOwned(attn_dtype dtype, std::vector<int64_t> dims);
+
+// "'name'" quoting, used throughout the messages.
+inline std::string quote(const std::string &s) { return "'" + s + "'"; }
+
+// The error text of the last failed system call, for I/O messages.
+std::string systemError();
+
+} // namespace attn::detail
+
+// A safetensors file: one read-only mapping, tensors viewing into it.
+struct attn_weights {
+  std::string path;
+  std::shared_ptr<void> mapping;
+  std::vector<std::string> names;
+  std::vector<attn_tensor> tensors;
+  std::unordered_map<std::string, size_t> index;
+};
+
+#endif // ATTN_RUNTIME_INTERNAL_H

@@ -1,0 +1,676 @@
+//===- Model.cpp - Loading compiled libraries and running models ----------===//
+//
+// dlopen()s a library, validates its attn_library_v1 table, binds weights
+// by name, checks inputs against the declared (possibly symbolic) shapes,
+// allocates outputs and calls the entry with one halide_buffer_t per tensor.
+// Halide errors are captured through the library's error handler.
+//
+//===----------------------------------------------------------------------===//
+#include "Internal.h"
+
+#include <HalideRuntime.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <dlfcn.h>
+#include <mutex>
+
+using namespace attn::detail;
+
+namespace {
+
+struct LibraryImpl {
+  void *handle = nullptr; // NULL for a library linked into the program
+  const attn_library_desc *desc = nullptr;
+  std::string path;
+  ~LibraryImpl() {
+    if (handle)
+      dlclose(handle);
+  }
+};
+
+//===-- Error capture -----------------------------------------------------===//
+//
+// The ABI's handler has no per-call context, so messages are routed by
+// thread: the thread running a model captures into its own slot. Halide may
+// report from a worker thread, whose messages go to a shared slot that the
+// failing call collects when its own slot is empty.
+
+thread_local std::string *captureSlot = nullptr;
+
+std::mutex &orphanMutex() {
+  static std::mutex m;
+  return m;
+}
+
+std::string &orphanMessages() {
+  static std::string s;
+  return s;
+}
+
+extern "C" void attnCaptureError(void *, const char *message) {
+  if (!message)
+    return;
+  try {
+    if (captureSlot) {
+      captureSlot->append(message);
+      return;
+    }
+    std::lock_guard<std::mutex> lock(orphanMutex());
+    orphanMessages().append(message);
+  } catch (...) {
+    // Out of memory while reporting: the status code still says it failed.
+  }
+}
+
+std::string takeOrphanMessages() {
+  std::lock_guard<std::mutex> lock(orphanMutex());
+  std::string s;
+  s.swap(orphanMessages());
+  return s;
+}
+
+//===-- Table validation --------------------------------------------------===//
+
+std::string symName(const attn_model_desc &m, attn_dim d) {
+  return m.sym_names[ATTN_DIM_SYMBOL(d)];
+}
+
+std::string formatType(const attn_model_desc &m, const attn_tensor_desc &t) {
+  std::string s = attn_dtype_name(t.dtype);
+  s += '[';
+  for (int32_t i = 0; i < t.rank; ++i) {
+    if (i)
+      s += ", ";
+    s += ATTN_DIM_IS_SYMBOLIC(t.dims[i]) ? symName(m, t.dims[i])
+                                         : std::to_string(t.dims[i]);
+  }
+  return s + ']';
+}
+
+void validateModel(const std::string &path, const attn_model_desc &m,
+                   int32_t index) {
+  std::string where = path + ": model " + std::to_string(index);
+  auto bad = [&](const std::string &what) { fail(ATTN_ERR_ABI, where + what); };
+  if (!m.name)
+    bad(" has no name");
+  where = path + ": model '" + std::string(m.name) + "'";
+  if (!m.entry)
+    bad(" has no entry function");
+  if (m.num_syms < 0 || (m.num_syms > 0 && !m.sym_names))
+    bad(" has an invalid symbol table");
+  for (int32_t s = 0; s < m.num_syms; ++s)
+    if (!m.sym_names[s])
+      bad(" has an unnamed symbol " + std::to_string(s));
+  if (m.num_tensors < 0 || (m.num_tensors > 0 && !m.tensors))
+    bad(" has an invalid tensor table");
+  int lastRole = ATTN_INPUT;
+  for (int32_t i = 0; i < m.num_tensors; ++i) {
+    const attn_tensor_desc &t = m.tensors[i];
+    std::string tw = " tensor " + std::to_string(i);
+    if (!t.name)
+      bad(tw + " has no name");
+    tw = " tensor '" + std::string(t.name) + "'";
+    if (t.role < ATTN_INPUT || t.role > ATTN_OUTPUT || t.role < lastRole)
+      bad(tw + " has an invalid role or is out of order (inputs, params, "
+               "outputs)");
+    lastRole = t.role;
+    if (!validDtype(t.dtype))
+      bad(tw + " has invalid dtype " + std::to_string((int)t.dtype));
+    if (t.rank < 0 || t.rank > ATTN_MAX_RANK || (t.rank > 0 && !t.dims))
+      bad(tw + " has an invalid rank or dims");
+    for (int32_t d = 0; d < t.rank; ++d)
+      if (ATTN_DIM_IS_SYMBOLIC(t.dims[d]) &&
+          ATTN_DIM_SYMBOL(t.dims[d]) >= m.num_syms)
+        bad(tw + " dim " + std::to_string(d) + " names symbol " +
+            std::to_string(ATTN_DIM_SYMBOL(t.dims[d])) + " of " +
+            std::to_string(m.num_syms));
+  }
+}
+
+void validateLibrary(const std::string &path, const attn_library_desc *d) {
+  if (!d)
+    fail(ATTN_ERR_ABI, path + ": attn_library_v1() returned NULL");
+  if (d->abi_version != ATTN_ABI_VERSION)
+    fail(ATTN_ERR_ABI, path + ": ABI version " +
+                           std::to_string(d->abi_version) +
+                           ", but this runtime reads version " +
+                           std::to_string(ATTN_ABI_VERSION) +
+                           " (recompile the model with a matching attnc)");
+  if (d->num_models < 0 || (d->num_models > 0 && !d->models))
+    fail(ATTN_ERR_ABI, path + ": invalid model table");
+  for (int32_t i = 0; i < d->num_models; ++i)
+    validateModel(path, d->models[i], i);
+}
+
+std::shared_ptr<LibraryImpl> adopt(std::unique_ptr<LibraryImpl> lib) {
+  validateLibrary(lib->path, lib->desc);
+  if (lib->desc->set_error_handler)
+    lib->desc->set_error_handler(attnCaptureError);
+  return std::shared_ptr<LibraryImpl>(std::move(lib));
+}
+
+} // namespace
+
+struct attn_library {
+  std::shared_ptr<LibraryImpl> impl;
+};
+
+struct attn_model {
+  std::shared_ptr<LibraryImpl> lib;
+  const attn_model_desc *desc = nullptr;
+  int32_t numInputs = 0, numParams = 0, numOutputs = 0;
+  std::vector<attn_tensor> params;
+  std::vector<char> bound; // per param
+
+  const attn_tensor_desc &input(int32_t i) const { return desc->tensors[i]; }
+  const attn_tensor_desc &param(int32_t i) const {
+    return desc->tensors[numInputs + i];
+  }
+  const attn_tensor_desc &output(int32_t i) const {
+    return desc->tensors[numInputs + numParams + i];
+  }
+};
+
+namespace {
+
+const char *weightName(const attn_tensor_desc &p) {
+  return p.weight_name ? p.weight_name : p.name;
+}
+
+std::string paramLabel(const attn_tensor_desc &p) {
+  return "param " + quote(p.name) + " (weights name " + quote(weightName(p)) +
+         ")";
+}
+
+// Symbolic sizes bound so far, with who bound them (for messages).
+struct Bindings {
+  std::vector<int64_t> value;
+  std::vector<std::string> binder;
+  explicit Bindings(int32_t n) : value(n, -1), binder(n) {}
+};
+
+// Checks `t` against `d`, binding symbolic sizes. `label` names the tensor
+// in messages ("input 'x'"), `binder` is what later conflicts cite ("'x'").
+void bindTensor(const attn_model_desc &m, const attn_tensor_desc &d,
+                const attn_tensor &t, const std::string &label,
+                const std::string &binder, Bindings &b) {
+  std::string want = formatType(m, d);
+  if (t.dtype != d.dtype)
+    fail(ATTN_ERR_DTYPE, label + ": got " + formatShape(t) +
+                             " but the model expects " + want);
+  if ((int32_t)t.dims.size() != d.rank)
+    fail(ATTN_ERR_SHAPE, label + ": got rank " +
+                             std::to_string(t.dims.size()) + " " +
+                             formatShape(t) + " but the model expects rank " +
+                             std::to_string(d.rank) + " " + want);
+  for (int32_t i = 0; i < d.rank; ++i) {
+    int64_t got = t.dims[i];
+    if (got > INT32_MAX)
+      fail(ATTN_ERR_SHAPE, label + " dim " + std::to_string(i) + " is " +
+                               std::to_string(got) +
+                               ", above the 32-bit extent limit");
+    if (!ATTN_DIM_IS_SYMBOLIC(d.dims[i])) {
+      if (got != d.dims[i])
+        fail(ATTN_ERR_SHAPE, label + " dim " + std::to_string(i) + " is " +
+                                 std::to_string(got) +
+                                 " but the model expects " +
+                                 std::to_string(d.dims[i]) + " (" + want +
+                                 "; got " + formatShape(t) + ")");
+      continue;
+    }
+    int k = ATTN_DIM_SYMBOL(d.dims[i]);
+    std::string sym = m.sym_names[k];
+    if (b.value[k] < 0) {
+      b.value[k] = got;
+      b.binder[k] = binder;
+    } else if (b.value[k] != got) {
+      fail(ATTN_ERR_SHAPE, label + " dim " + std::to_string(i) + " is " +
+                               sym + "=" + std::to_string(got) + " but " +
+                               b.binder[k] + " bound " + sym + "=" +
+                               std::to_string(b.value[k]));
+    }
+  }
+}
+
+// A tensor's data must be aligned to its element size for the pipeline;
+// safetensors offsets need not be, so such tensors are copied.
+attn_tensor alignedView(const attn_tensor &t) {
+  if ((uintptr_t)t.data % attn_dtype_size(t.dtype) == 0)
+    return t;
+  attn_tensor copy = makeOwned(t.dtype, t.dims);
+  std::memcpy(copy.data, t.data, nbytes(t));
+  return copy;
+}
+
+void bindWeights(attn_model &m, const attn_weights &w) {
+  std::vector<const attn_tensor *> found(m.numParams, nullptr);
+  std::string missing;
+  int numMissing = 0;
+  for (int32_t i = 0; i < m.numParams; ++i) {
+    auto it = w.index.find(weightName(m.param(i)));
+    if (it != w.index.end()) {
+      found[i] = &w.tensors[it->second];
+    } else {
+      missing += (numMissing++ ? ", " : "") + paramLabel(m.param(i));
+    }
+  }
+  if (numMissing)
+    fail(ATTN_ERR_NOT_FOUND, w.path + " lacks " +
+                                 (numMissing > 1 ? "weights for " : "the weight for ") +
+                                 missing + " of model " + quote(m.desc->name));
+  Bindings b(m.desc->num_syms);
+  for (int32_t i = 0; i < m.numParams; ++i) {
+    const attn_tensor_desc &p = m.param(i);
+    const attn_tensor &t = *found[i];
+    bool sameRank = (int32_t)t.dims.size() == p.rank;
+    bool sameStatic = sameRank && t.dtype == p.dtype;
+    for (int32_t d = 0; sameStatic && d < p.rank; ++d)
+      sameStatic = ATTN_DIM_IS_SYMBOLIC(p.dims[d]) || p.dims[d] == t.dims[d];
+    if (!sameStatic)
+      fail(t.dtype != p.dtype ? ATTN_ERR_DTYPE : ATTN_ERR_SHAPE,
+           paramLabel(p) + ": file has " + formatShape(t) +
+               ", model expects " + formatType(*m.desc, p));
+    bindTensor(*m.desc, p, t, paramLabel(p), "param " + quote(p.name), b);
+  }
+  std::vector<std::string> used;
+  for (int32_t i = 0; i < m.numParams; ++i)
+    used.push_back(weightName(m.param(i)));
+  std::string extra;
+  int numExtra = 0;
+  for (const std::string &name : w.names)
+    if (std::find(used.begin(), used.end(), name) == used.end())
+      extra += (numExtra++ ? ", " : "") + quote(name);
+  if (numExtra)
+    fail(ATTN_ERR_INVALID_ARGUMENT,
+         w.path + " has " + std::to_string(numExtra) +
+             (numExtra > 1 ? " tensors" : " tensor") + " that model " +
+             quote(m.desc->name) + " does not use: " + extra);
+  std::vector<attn_tensor> bound;
+  for (int32_t i = 0; i < m.numParams; ++i)
+    bound.push_back(alignedView(*found[i]));
+  m.params = std::move(bound);
+  m.bound.assign(m.numParams, 1);
+}
+
+halide_type_t halideType(attn_dtype d) {
+  switch (d) {
+  case ATTN_F32:
+    return halide_type_t(halide_type_float, 32);
+  case ATTN_F16:
+    return halide_type_t(halide_type_float, 16);
+  case ATTN_BF16:
+    return halide_type_t(halide_type_bfloat, 16);
+  case ATTN_I32:
+    return halide_type_t(halide_type_int, 32);
+  case ATTN_BOOL:
+    return halide_type_t(halide_type_uint, 8);
+  }
+  return halide_type_t();
+}
+
+// Fills `b` and its `dims` (innermost first in Halide: Halide dim 0 is the
+// last, contiguous dim of the row-major tensor).
+void makeBuffer(const attn_tensor &t, const std::string &label,
+                halide_buffer_t &b, halide_dimension_t *dims) {
+  static uint8_t emptyData[64];
+  b = halide_buffer_t{};
+  b.host = t.data ? (uint8_t *)t.data : emptyData;
+  b.type = halideType(t.dtype);
+  b.dimensions = (int32_t)t.dims.size();
+  b.dim = dims;
+  int64_t stride = 1;
+  for (int32_t i = 0; i < b.dimensions; ++i) {
+    int64_t extent = t.dims[b.dimensions - 1 - i];
+    if (extent > INT32_MAX || stride > INT32_MAX)
+      fail(ATTN_ERR_SHAPE, label + ": " + formatShape(t) +
+                               " exceeds Halide's 32-bit extents/strides");
+    dims[i] = halide_dimension_t(0, (int32_t)extent, (int32_t)stride);
+    stride *= extent ? extent : 1;
+  }
+}
+
+void run(attn_model &m, int32_t numInputs, const attn_tensor *const *inputs,
+         int32_t numOutputs, std::vector<attn_tensor> &outs, bool allocate) {
+  const attn_model_desc &md = *m.desc;
+  std::string modelName = quote(md.name);
+  if (numInputs != m.numInputs || (numInputs > 0 && !inputs)) {
+    std::string names;
+    for (int32_t i = 0; i < m.numInputs; ++i)
+      names += (i ? ", " : "") + std::string(m.input(i).name);
+    fail(ATTN_ERR_INVALID_ARGUMENT,
+         "model " + modelName + " takes " + std::to_string(m.numInputs) +
+             (m.numInputs == 1 ? " input" : " inputs") + " (" + names +
+             "), got " + std::to_string(numInputs));
+  }
+  if (numOutputs != m.numOutputs)
+    fail(ATTN_ERR_INVALID_ARGUMENT,
+         "model " + modelName + " has " + std::to_string(m.numOutputs) +
+             (m.numOutputs == 1 ? " output" : " outputs") + ", got room for " +
+             std::to_string(numOutputs));
+  Bindings b(md.num_syms);
+  for (int32_t i = 0; i < m.numParams; ++i) {
+    const attn_tensor_desc &p = m.param(i);
+    if (!m.bound[i])
+      fail(ATTN_ERR_NOT_FOUND, "model " + modelName + ": " + paramLabel(p) +
+                                   " is not bound; bind the weights first");
+    bindTensor(md, p, m.params[i], paramLabel(p), "param " + quote(p.name),
+               b);
+  }
+  for (int32_t i = 0; i < m.numInputs; ++i) {
+    const attn_tensor_desc &d = m.input(i);
+    if (!inputs[i])
+      fail(ATTN_ERR_INVALID_ARGUMENT, "input " + quote(d.name) + " is NULL");
+    bindTensor(md, d, *inputs[i], "input " + quote(d.name), quote(d.name), b);
+  }
+  for (int32_t i = 0; i < m.numOutputs; ++i) {
+    const attn_tensor_desc &d = m.output(i);
+    std::vector<int64_t> dims(d.rank);
+    for (int32_t k = 0; k < d.rank; ++k) {
+      if (!ATTN_DIM_IS_SYMBOLIC(d.dims[k])) {
+        dims[k] = d.dims[k];
+        continue;
+      }
+      int s = ATTN_DIM_SYMBOL(d.dims[k]);
+      if (b.value[s] < 0)
+        fail(ATTN_ERR_NOT_FOUND,
+             "output " + quote(d.name) + " dim " + std::to_string(k) +
+                 " is " + md.sym_names[s] +
+                 ", which no input or param determines");
+      dims[k] = b.value[s];
+    }
+    if (allocate) {
+      outs.push_back(makeOwned(d.dtype, std::move(dims)));
+      continue;
+    }
+    const attn_tensor &o = outs[i];
+    if (o.dtype != d.dtype || o.dims != dims)
+      fail(o.dtype != d.dtype ? ATTN_ERR_DTYPE : ATTN_ERR_SHAPE,
+           "output " + quote(d.name) + ": got " + formatShape(o) +
+               " but the model produces " +
+               formatShape(d.dtype, dims.data(), dims.size()) +
+               " for these inputs");
+  }
+
+  // One halide_buffer_t per tensor, in table order.
+  int32_t n = md.num_tensors;
+  std::vector<halide_buffer_t> bufs(n);
+  std::vector<halide_dimension_t> dims((size_t)n * ATTN_MAX_RANK);
+  std::vector<void *> args(n);
+  for (int32_t i = 0; i < n; ++i) {
+    const attn_tensor *t;
+    std::string label;
+    if (i < m.numInputs) {
+      t = inputs[i];
+      label = "input " + quote(md.tensors[i].name);
+    } else if (i < m.numInputs + m.numParams) {
+      t = &m.params[i - m.numInputs];
+      label = paramLabel(md.tensors[i]);
+    } else {
+      t = &outs[i - m.numInputs - m.numParams];
+      label = "output " + quote(md.tensors[i].name);
+    }
+    makeBuffer(*t, label, bufs[i], &dims[(size_t)i * ATTN_MAX_RANK]);
+    args[i] = &bufs[i];
+  }
+
+  std::string captured;
+  std::string *previous = captureSlot;
+  captureSlot = &captured;
+  int rc = md.entry(args.data());
+  captureSlot = previous;
+  if (rc == 0)
+    return;
+  std::string orphans = takeOrphanMessages();
+  if (captured.empty())
+    captured = orphans;
+  while (!captured.empty() &&
+         (captured.back() == '\n' || captured.back() == ' '))
+    captured.pop_back();
+  fail(ATTN_ERR_PIPELINE,
+       "model " + modelName + " failed (Halide error code " +
+           std::to_string(rc) + "): " +
+           (captured.empty() ? "the library reported no message" : captured));
+}
+
+std::unique_ptr<LibraryImpl> dlopenLibrary(const char *pathC) {
+  if (!pathC || !*pathC)
+    fail(ATTN_ERR_INVALID_ARGUMENT, "attn_library_open: empty path");
+  auto lib = std::make_unique<LibraryImpl>();
+  lib->path = pathC;
+  // dlopen searches the library path for names without '/'; a user naming
+  // a file means that file.
+  std::string open = lib->path.find('/') == std::string::npos
+                         ? "./" + lib->path
+                         : lib->path;
+  dlerror();
+  lib->handle = dlopen(open.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!lib->handle) {
+    const char *err = dlerror();
+    fail(ATTN_ERR_IO, "cannot load " + lib->path + ": " +
+                          (err ? err : "unknown dlopen error"));
+  }
+  using EntryFn = const attn_library_desc *(*)();
+  auto fn = (EntryFn)dlsym(lib->handle, "attn_library_v1");
+  if (!fn)
+    fail(ATTN_ERR_ABI, lib->path + " does not export attn_library_v1 (not "
+                                   "a library compiled by attnc?)");
+  lib->desc = fn();
+  return lib;
+}
+
+int32_t countRole(const attn_model_desc &m, attn_tensor_role role) {
+  int32_t n = 0;
+  for (int32_t i = 0; i < m.num_tensors; ++i)
+    n += m.tensors[i].role == role;
+  return n;
+}
+
+} // namespace
+
+//===-- C API: libraries --------------------------------------------------===//
+
+attn_status attn_library_open(const char *path, attn_library **out) {
+  return guarded([&] {
+    if (!out)
+      fail(ATTN_ERR_INVALID_ARGUMENT, "attn_library_open: out is NULL");
+    *out = nullptr;
+    auto impl = adopt(dlopenLibrary(path));
+    *out = new attn_library{std::move(impl)};
+    return ATTN_OK;
+  });
+}
+
+attn_status attn_library_from_desc(const attn_library_desc *desc,
+                                   attn_library **out) {
+  return guarded([&] {
+    if (!out)
+      fail(ATTN_ERR_INVALID_ARGUMENT, "attn_library_from_desc: out is NULL");
+    *out = nullptr;
+    auto lib = std::make_unique<LibraryImpl>();
+    lib->path = "<linked library>";
+    lib->desc = desc;
+    *out = new attn_library{adopt(std::move(lib))};
+    return ATTN_OK;
+  });
+}
+
+void attn_library_close(attn_library *library) { delete library; }
+
+const attn_library_desc *attn_library_get_desc(const attn_library *library) {
+  return library ? library->impl->desc : nullptr;
+}
+
+attn_status attn_library_set_num_threads(attn_library *library, int n) {
+  return guarded([&] {
+    if (!library || n < 0)
+      fail(ATTN_ERR_INVALID_ARGUMENT,
+           "attn_library_set_num_threads: NULL library or negative count");
+    if (!library->impl->desc->set_num_threads)
+      fail(ATTN_ERR_UNSUPPORTED,
+           library->impl->path + " does not support setting a thread count");
+    library->impl->desc->set_num_threads(n);
+    return ATTN_OK;
+  });
+}
+
+//===-- C API: models -----------------------------------------------------===//
+
+attn_status attn_model_open(attn_library *library, const char *name,
+                            attn_model **out) {
+  return guarded([&] {
+    if (!library || !out)
+      fail(ATTN_ERR_INVALID_ARGUMENT, "attn_model_open: NULL argument");
+    *out = nullptr;
+    const attn_library_desc &d = *library->impl->desc;
+    std::string all;
+    for (int32_t i = 0; i < d.num_models; ++i)
+      all += (i ? ", " : "") + std::string(d.models[i].name);
+    const attn_model_desc *found = nullptr;
+    if (!name) {
+      if (d.num_models != 1)
+        fail(ATTN_ERR_INVALID_ARGUMENT,
+             library->impl->path + " holds " + std::to_string(d.num_models) +
+                 " models (" + all + "); name the one to run");
+      found = &d.models[0];
+    } else {
+      for (int32_t i = 0; i < d.num_models && !found; ++i)
+        if (std::strcmp(d.models[i].name, name) == 0)
+          found = &d.models[i];
+      if (!found)
+        fail(ATTN_ERR_NOT_FOUND, library->impl->path + " has no model " +
+                                     quote(name) + " (models: " + all + ")");
+    }
+    auto m = std::make_unique<attn_model>();
+    m->lib = library->impl;
+    m->desc = found;
+    m->numInputs = countRole(*found, ATTN_INPUT);
+    m->numParams = countRole(*found, ATTN_PARAM);
+    m->numOutputs = countRole(*found, ATTN_OUTPUT);
+    m->params.resize(m->numParams);
+    m->bound.assign(m->numParams, 0);
+    *out = m.release();
+    return ATTN_OK;
+  });
+}
+
+void attn_model_close(attn_model *model) { delete model; }
+
+const attn_model_desc *attn_model_get_desc(const attn_model *model) {
+  return model ? model->desc : nullptr;
+}
+
+int32_t attn_model_num_inputs(const attn_model *m) {
+  return m ? m->numInputs : 0;
+}
+int32_t attn_model_num_params(const attn_model *m) {
+  return m ? m->numParams : 0;
+}
+int32_t attn_model_num_outputs(const attn_model *m) {
+  return m ? m->numOutputs : 0;
+}
+
+const attn_tensor_desc *attn_model_input(const attn_model *m, int32_t i) {
+  return m && i >= 0 && i < m->numInputs ? &m->input(i) : nullptr;
+}
+const attn_tensor_desc *attn_model_param(const attn_model *m, int32_t i) {
+  return m && i >= 0 && i < m->numParams ? &m->param(i) : nullptr;
+}
+const attn_tensor_desc *attn_model_output(const attn_model *m, int32_t i) {
+  return m && i >= 0 && i < m->numOutputs ? &m->output(i) : nullptr;
+}
+
+int32_t attn_model_input_index(const attn_model *m, const char *name) {
+  if (!m || !name)
+    return -1;
+  for (int32_t i = 0; i < m->numInputs; ++i)
+    if (std::strcmp(m->input(i).name, name) == 0)
+      return i;
+  return -1;
+}
+
+int attn_model_format_type(const attn_model *m, const attn_tensor_desc *t,
+                           char *buf, size_t size) {
+  if (!m || !t)
+    return -1;
+  try {
+    std::string s = formatType(*m->desc, *t);
+    if (buf && size)
+      std::snprintf(buf, size, "%s", s.c_str());
+    return (int)s.size();
+  } catch (...) {
+    return -1;
+  }
+}
+
+attn_status attn_model_bind_weights(attn_model *model,
+                                    const attn_weights *weights) {
+  return guarded([&] {
+    if (!model || !weights)
+      fail(ATTN_ERR_INVALID_ARGUMENT,
+           "attn_model_bind_weights: NULL argument");
+    bindWeights(*model, *weights);
+    return ATTN_OK;
+  });
+}
+
+attn_status attn_model_bind_param(attn_model *model, const char *name,
+                                  const attn_tensor *tensor) {
+  return guarded([&] {
+    if (!model || !name || !tensor)
+      fail(ATTN_ERR_INVALID_ARGUMENT, "attn_model_bind_param: NULL argument");
+    for (int32_t i = 0; i < model->numParams; ++i) {
+      const attn_tensor_desc &p = model->param(i);
+      if (std::strcmp(p.name, name) != 0)
+        continue;
+      Bindings b(model->desc->num_syms);
+      bindTensor(*model->desc, p, *tensor, paramLabel(p),
+                 "param " + quote(p.name), b);
+      model->params[i] = alignedView(*tensor);
+      model->bound[i] = 1;
+      return ATTN_OK;
+    }
+    fail(ATTN_ERR_NOT_FOUND, "model " + quote(model->desc->name) +
+                                 " has no param " + quote(name));
+  });
+}
+
+attn_status attn_model_run(attn_model *model, int32_t num_inputs,
+                           const attn_tensor *const *inputs,
+                           int32_t num_outputs, attn_tensor **outputs) {
+  return guarded([&] {
+    if (!model || (num_outputs > 0 && !outputs))
+      fail(ATTN_ERR_INVALID_ARGUMENT, "attn_model_run: NULL argument");
+    for (int32_t i = 0; i < num_outputs && i < model->numOutputs; ++i)
+      outputs[i] = nullptr;
+    std::vector<attn_tensor> outs;
+    run(*model, num_inputs, inputs, num_outputs, outs, /*allocate=*/true);
+    std::vector<std::unique_ptr<attn_tensor>> result;
+    for (attn_tensor &t : outs)
+      result.push_back(std::make_unique<attn_tensor>(std::move(t)));
+    for (size_t i = 0; i < result.size(); ++i)
+      outputs[i] = result[i].release();
+    return ATTN_OK;
+  });
+}
+
+attn_status attn_model_run_into(attn_model *model, int32_t num_inputs,
+                                const attn_tensor *const *inputs,
+                                int32_t num_outputs,
+                                attn_tensor *const *outputs) {
+  return guarded([&] {
+    if (!model || (num_outputs > 0 && !outputs))
+      fail(ATTN_ERR_INVALID_ARGUMENT, "attn_model_run_into: NULL argument");
+    std::vector<attn_tensor> outs;
+    for (int32_t i = 0; i < num_outputs; ++i) {
+      if (!outputs[i])
+        fail(ATTN_ERR_INVALID_ARGUMENT,
+             "attn_model_run_into: output " + std::to_string(i) + " is NULL");
+      outs.push_back(*outputs[i]); // shares the caller's data
+    }
+    run(*model, num_inputs, inputs, num_outputs, outs, /*allocate=*/false);
+    return ATTN_OK;
+  });
+}

@@ -1,0 +1,271 @@
+//===- Safetensors.cpp - safetensors weights reader and writer ------------===//
+//
+// Layout: an 8-byte little-endian header size N, N bytes of JSON mapping
+// each tensor name to {"dtype", "shape", "data_offsets": [begin, end]}
+// (offsets relative to the byte after the header), then the data. The file
+// is mapped read-only and every field is checked before any tensor is used.
+//
+//===----------------------------------------------------------------------===//
+#include "Internal.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+using namespace attn::detail;
+using json = nlohmann::ordered_json; // keeps the file order of tensors
+
+namespace {
+
+const char *safetensorsDtype(attn_dtype dtype) {
+  switch (dtype) {
+  case ATTN_F32:
+    return "F32";
+  case ATTN_F16:
+    return "F16";
+  case ATTN_BF16:
+    return "BF16";
+  case ATTN_I32:
+    return "I32";
+  case ATTN_BOOL:
+    return "BOOL";
+  }
+  return "?";
+}
+
+bool dtypeFromSafetensors(const std::string &s, attn_dtype &out) {
+  for (int d = ATTN_F32; d <= ATTN_BOOL; ++d)
+    if (s == safetensorsDtype((attn_dtype)d))
+      return out = (attn_dtype)d, true;
+  return false;
+}
+
+struct Mapping {
+  void *addr = nullptr;
+  size_t size = 0;
+  ~Mapping() {
+    if (addr)
+      munmap(addr, size);
+  }
+};
+
+// Reads a non-negative integer JSON value, or fails with `what`.
+uint64_t asUnsigned(const json &v, const std::string &what) {
+  if (v.is_number_unsigned())
+    return v.get<uint64_t>();
+  if (v.is_number_integer() && v.get<int64_t>() >= 0)
+    return (uint64_t)v.get<int64_t>();
+  fail(ATTN_ERR_FORMAT, what + " must be a non-negative integer, got " +
+                            v.dump());
+}
+
+void parseEntry(attn_weights &w, const std::string &name, const json &e,
+                const uint8_t *data, uint64_t dataSize) {
+  std::string where = w.path + ": tensor '" + name + "'";
+  if (!e.is_object())
+    fail(ATTN_ERR_FORMAT, where + ": entry is not a JSON object");
+  for (const char *key : {"dtype", "shape", "data_offsets"})
+    if (!e.contains(key))
+      fail(ATTN_ERR_FORMAT, where + ": missing field '" + key + "'");
+  const json &jd = e["dtype"], &js = e["shape"], &jo = e["data_offsets"];
+  if (!jd.is_string())
+    fail(ATTN_ERR_FORMAT, where + ": 'dtype' must be a string");
+  attn_tensor t;
+  if (!dtypeFromSafetensors(jd.get<std::string>(), t.dtype))
+    fail(ATTN_ERR_DTYPE, where + ": dtype " + jd.get<std::string>() +
+                             " is not supported (supported: F32, F16, "
+                             "BF16, I32, BOOL)");
+  if (!js.is_array())
+    fail(ATTN_ERR_FORMAT, where + ": 'shape' must be an array");
+  if (js.size() > ATTN_MAX_RANK)
+    fail(ATTN_ERR_FORMAT, where + ": rank " + std::to_string(js.size()) +
+                              " is above " + std::to_string(ATTN_MAX_RANK));
+  for (const json &d : js) {
+    uint64_t v = asUnsigned(d, where + ": 'shape' entries");
+    if (v > (uint64_t)INT64_MAX)
+      fail(ATTN_ERR_FORMAT, where + ": shape entry too large");
+    t.dims.push_back((int64_t)v);
+  }
+  if (!jo.is_array() || jo.size() != 2)
+    fail(ATTN_ERR_FORMAT,
+         where + ": 'data_offsets' must be an array [begin, end]");
+  uint64_t begin = asUnsigned(jo[0], where + ": 'data_offsets'");
+  uint64_t end = asUnsigned(jo[1], where + ": 'data_offsets'");
+  if (begin > end || end > dataSize)
+    fail(ATTN_ERR_FORMAT, where + ": data_offsets [" + std::to_string(begin) +
+                              ", " + std::to_string(end) +
+                              "] are out of range (the data section has " +
+                              std::to_string(dataSize) + " bytes)");
+  checkedNumel(t.dims.data(), t.dims.size(), t.dtype, where);
+  uint64_t need = nbytes(t);
+  if (end - begin != need)
+    fail(ATTN_ERR_FORMAT, where + ": data_offsets [" + std::to_string(begin) +
+                              ", " + std::to_string(end) + "] hold " +
+                              std::to_string(end - begin) + " bytes but " +
+                              formatShape(t) + " needs " +
+                              std::to_string(need));
+  t.data = const_cast<uint8_t *>(data + begin);
+  t.keep = w.mapping;
+  w.index.emplace(name, w.tensors.size());
+  w.names.push_back(name);
+  w.tensors.push_back(std::move(t));
+}
+
+std::unique_ptr<attn_weights> openWeights(const char *pathC) {
+  if (!pathC)
+    fail(ATTN_ERR_INVALID_ARGUMENT, "attn_weights_open: path is NULL");
+  auto w = std::make_unique<attn_weights>();
+  w->path = pathC;
+  int fd = ::open(pathC, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    fail(ATTN_ERR_IO, "cannot open " + w->path + ": " + systemError());
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    std::string err = systemError();
+    ::close(fd);
+    fail(ATTN_ERR_IO, "cannot stat " + w->path + ": " + err);
+  }
+  uint64_t size = (uint64_t)st.st_size;
+  if (size < 8) {
+    ::close(fd);
+    fail(ATTN_ERR_FORMAT, w->path + ": file has " + std::to_string(size) +
+                              " bytes, shorter than the 8-byte safetensors "
+                              "header size");
+  }
+  auto map = std::make_shared<Mapping>();
+  map->addr = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  std::string mmapErr = systemError();
+  ::close(fd);
+  if (map->addr == MAP_FAILED) {
+    map->addr = nullptr;
+    fail(ATTN_ERR_IO, "cannot map " + w->path + ": " + mmapErr);
+  }
+  map->size = size;
+  w->mapping = map;
+  const uint8_t *base = (const uint8_t *)map->addr;
+
+  uint64_t headerLen = 0;
+  for (int i = 7; i >= 0; --i)
+    headerLen = headerLen << 8 | base[i];
+  if (headerLen > size - 8)
+    fail(ATTN_ERR_FORMAT, w->path + ": header length " +
+                              std::to_string(headerLen) +
+                              " runs past the end of the file (" +
+                              std::to_string(size) + " bytes)");
+  const char *text = (const char *)base + 8;
+  json header;
+  try {
+    header = json::parse(text, text + headerLen);
+  } catch (const json::exception &e) {
+    fail(ATTN_ERR_FORMAT,
+         w->path + ": header is not valid JSON: " + std::string(e.what()));
+  }
+  if (!header.is_object())
+    fail(ATTN_ERR_FORMAT, w->path + ": header is not a JSON object");
+  const uint8_t *data = base + 8 + headerLen;
+  uint64_t dataSize = size - 8 - headerLen;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__")
+      continue;
+    parseEntry(*w, it.key(), it.value(), data, dataSize);
+  }
+  return w;
+}
+
+void writeSafetensors(const char *pathC, int32_t count,
+                      const char *const *names,
+                      const attn_tensor *const *tensors) {
+  if (!pathC || count < 0 || (count > 0 && (!names || !tensors)))
+    fail(ATTN_ERR_INVALID_ARGUMENT,
+         "attn_safetensors_write: NULL argument or negative count");
+  std::string path = pathC;
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  uint64_t offset = 0;
+  for (int32_t i = 0; i < count; ++i) {
+    if (!names[i] || !tensors[i])
+      fail(ATTN_ERR_INVALID_ARGUMENT,
+           "attn_safetensors_write: entry " + std::to_string(i) + " is NULL");
+    if (header.contains(names[i]) || std::string(names[i]) == "__metadata__")
+      fail(ATTN_ERR_INVALID_ARGUMENT, "attn_safetensors_write: name '" +
+                                          std::string(names[i]) +
+                                          "' is repeated or reserved");
+    uint64_t n = nbytes(*tensors[i]);
+    header[names[i]] = {{"dtype", safetensorsDtype(tensors[i]->dtype)},
+                        {"shape", tensors[i]->dims},
+                        {"data_offsets", {offset, offset + n}}};
+    offset += n;
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' '); // align the data section
+  unsigned char len[8];
+  for (int i = 0; i < 8; ++i)
+    len[i] = (uint64_t)text.size() >> (8 * i) & 0xff;
+
+  std::FILE *f = std::fopen(pathC, "wb");
+  if (!f)
+    fail(ATTN_ERR_IO, "cannot create " + path + ": " + systemError());
+  bool ok = std::fwrite(len, 1, 8, f) == 8 &&
+            std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  for (int32_t i = 0; ok && i < count; ++i) {
+    size_t n = nbytes(*tensors[i]);
+    ok = n == 0 || std::fwrite(tensors[i]->data, 1, n, f) == n;
+  }
+  std::string err = systemError();
+  if (std::fclose(f) != 0 && ok)
+    ok = false, err = systemError();
+  if (!ok)
+    fail(ATTN_ERR_IO, "cannot write " + path + ": " + err);
+}
+
+} // namespace
+
+attn_status attn_weights_open(const char *path, attn_weights **out) {
+  return guarded([&] {
+    if (!out)
+      fail(ATTN_ERR_INVALID_ARGUMENT, "attn_weights_open: out is NULL");
+    *out = nullptr;
+    *out = openWeights(path).release();
+    return ATTN_OK;
+  });
+}
+
+void attn_weights_close(attn_weights *weights) { delete weights; }
+
+int32_t attn_weights_count(const attn_weights *w) {
+  return w ? (int32_t)w->tensors.size() : 0;
+}
+
+const char *attn_weights_name(const attn_weights *w, int32_t index) {
+  if (!w || index < 0 || (size_t)index >= w->names.size())
+    return nullptr;
+  return w->names[index].c_str();
+}
+
+attn_status attn_weights_get(const attn_weights *w, const char *name,
+                             const attn_tensor **out) {
+  return guarded([&] {
+    if (!w || !name || !out)
+      fail(ATTN_ERR_INVALID_ARGUMENT, "attn_weights_get: NULL argument");
+    *out = nullptr;
+    auto it = w->index.find(name);
+    if (it == w->index.end())
+      fail(ATTN_ERR_NOT_FOUND,
+           w->path + " has no tensor '" + std::string(name) + "'");
+    *out = &w->tensors[it->second];
+    return ATTN_OK;
+  });
+}
+
+attn_status attn_safetensors_write(const char *path, int32_t count,
+                                   const char *const *names,
+                                   const attn_tensor *const *tensors) {
+  return guarded([&] {
+    writeSafetensors(path, count, names, tensors);
+    return ATTN_OK;
+  });
+}

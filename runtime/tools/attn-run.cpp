@@ -1,0 +1,247 @@
+//===- attn-run.cpp - Run a model of a compiled attnc library -------------===//
+//
+//   attn-run LIB.so [--model NAME] [--weights W.safetensors]
+//            --input NAME=FILE.npy ... [--output FILE.npy ...]
+//            [--repeat N] [--threads N]
+//   attn-run --info LIB.so
+//
+// Inputs and outputs are .npy files, weights a .safetensors file. Outputs
+// are written in declaration order and in their declared dtype. With
+// --repeat N the model runs N times and the median time is printed. Errors
+// go to stderr with exit status 1.
+//
+//===----------------------------------------------------------------------===//
+#include "attn/runtime.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace {
+
+const char *usage =
+    "usage: attn-run LIB.so [--model NAME] [--weights W.safetensors]\n"
+    "                --input NAME=FILE.npy ... [--output FILE.npy ...]\n"
+    "                [--repeat N] [--threads N]\n"
+    "       attn-run --info LIB.so\n";
+
+struct Options {
+  std::string library;
+  std::string model;
+  std::string weights;
+  std::vector<std::pair<std::string, std::string>> inputs; // name, file
+  std::vector<std::string> outputs;
+  int repeat = 0; // 0: run once, print no timing
+  int threads = -1;
+  bool info = false;
+};
+
+[[noreturn]] void die(const std::string &message) {
+  std::fprintf(stderr, "attn-run: %s\n", message.c_str());
+  std::exit(1);
+}
+
+int parseCount(const std::string &flag, const std::string &value, int min) {
+  char *end = nullptr;
+  long v = std::strtol(value.c_str(), &end, 10);
+  if (value.empty() || *end || v < min || v > 1000000)
+    die(flag + " expects an integer >= " + std::to_string(min) + ", got '" +
+        value + "'");
+  return (int)v;
+}
+
+Options parseArgs(int argc, char **argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      std::fputs(usage, stdout);
+      std::exit(0);
+    }
+    if (arg == "--info") {
+      o.info = true;
+      continue;
+    }
+    if (arg.rfind("--", 0) != 0) {
+      if (!o.library.empty())
+        die("unexpected argument '" + arg + "' (library already given)\n" +
+            usage);
+      o.library = arg;
+      continue;
+    }
+    // --flag VALUE or --flag=VALUE
+    std::string flag = arg, value;
+    size_t eq = arg.find('=');
+    if (eq != std::string::npos) {
+      flag = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+    } else {
+      if (i + 1 >= argc)
+        die(flag + " needs a value\n" + usage);
+      value = argv[++i];
+    }
+    if (flag == "--model") {
+      o.model = value;
+    } else if (flag == "--weights") {
+      o.weights = value;
+    } else if (flag == "--input") {
+      size_t e = value.find('=');
+      if (e == std::string::npos || e == 0 || e + 1 == value.size())
+        die("--input expects NAME=FILE.npy, got '" + value + "'");
+      o.inputs.emplace_back(value.substr(0, e), value.substr(e + 1));
+    } else if (flag == "--output") {
+      o.outputs.push_back(value);
+    } else if (flag == "--repeat") {
+      o.repeat = parseCount(flag, value, 1);
+    } else if (flag == "--threads") {
+      o.threads = parseCount(flag, value, 0);
+    } else {
+      die("unknown option '" + flag + "'\n" + usage);
+    }
+  }
+  if (o.library.empty())
+    die(std::string("no library given\n") + usage);
+  return o;
+}
+
+void printInfo(attn::Library &lib, const std::string &path) {
+  const attn_library_desc *d = lib.desc();
+  std::printf("library %s (target %s)\n", path.c_str(),
+              d->target ? d->target : "unknown");
+  for (int32_t i = 0; i < d->num_models; ++i) {
+    const attn_model_desc &md = d->models[i];
+    auto model = lib.model(md.name);
+    if (!model)
+      die(model.status().message);
+    std::string syms;
+    for (int32_t s = 0; s < md.num_syms; ++s)
+      syms += (s ? ", " : "") + std::string(md.sym_names[s]);
+    std::printf("model %s%s\n", md.name,
+                syms.empty() ? "" : ("<" + syms + ">").c_str());
+    for (const attn_tensor_desc *t : model->inputs())
+      std::printf("  input %s: %s\n", t->name, model->typeString(t).c_str());
+    for (const attn_tensor_desc *t : model->outputs())
+      std::printf("  output %s: %s\n", t->name, model->typeString(t).c_str());
+    for (const attn_tensor_desc *t : model->params()) {
+      std::string weight;
+      if (t->weight_name && std::strcmp(t->weight_name, t->name) != 0)
+        weight = std::string(" (weights name '") + t->weight_name + "')";
+      std::printf("  param %s: %s%s\n", t->name, model->typeString(t).c_str(),
+                  weight.c_str());
+    }
+  }
+}
+
+std::string joinNames(const std::vector<const attn_tensor_desc *> &ts) {
+  std::string s;
+  for (const attn_tensor_desc *t : ts)
+    s += (s.empty() ? "" : ", ") + std::string(t->name);
+  return s;
+}
+
+int run(const Options &o) {
+  auto lib = attn::Library::open(o.library);
+  if (!lib)
+    die(lib.status().message);
+  if (o.info) {
+    printInfo(*lib, o.library);
+    return 0;
+  }
+  if (o.threads >= 0)
+    if (attn::Status st = lib->setNumThreads(o.threads); !st)
+      die(st.message);
+  auto model = lib->model(o.model);
+  if (!model)
+    die(model.status().message);
+  std::string modelName = std::string("model '") + model->desc()->name + "'";
+
+  auto params = model->params();
+  if (!o.weights.empty()) {
+    auto weights = attn::Weights::open(o.weights);
+    if (!weights)
+      die(weights.status().message);
+    if (attn::Status st = model->bindWeights(*weights); !st)
+      die(st.message);
+  } else if (!params.empty()) {
+    die(modelName + " has " + std::to_string(params.size()) +
+        " params (" + joinNames(params) + "); pass --weights W.safetensors");
+  }
+
+  auto inputDescs = model->inputs();
+  std::vector<std::string> files(inputDescs.size());
+  for (const auto &[name, file] : o.inputs) {
+    auto it = std::find_if(inputDescs.begin(), inputDescs.end(),
+                           [&](const attn_tensor_desc *t) {
+                             return name == t->name;
+                           });
+    if (it == inputDescs.end())
+      die(modelName + " has no input '" + name + "' (inputs: " +
+          joinNames(inputDescs) + ")");
+    size_t k = it - inputDescs.begin();
+    if (!files[k].empty())
+      die("input '" + name + "' is given twice");
+    files[k] = file;
+  }
+  std::vector<attn::Tensor> inputs;
+  std::vector<attn::TensorView> views;
+  for (size_t k = 0; k < inputDescs.size(); ++k) {
+    std::string what = std::string("input '") + inputDescs[k]->name + "'";
+    if (files[k].empty())
+      die("missing " + what + ": pass --input " + inputDescs[k]->name +
+          "=FILE.npy");
+    attn_tensor *t;
+    if (attn_npy_read_expect(files[k].c_str(), inputDescs[k]->dtype,
+                             what.c_str(), &t) != ATTN_OK)
+      die(attn_last_error());
+    inputs.emplace_back(t);
+    views.push_back(inputs.back());
+  }
+
+  auto outputDescs = model->outputs();
+  if (!o.outputs.empty() && o.outputs.size() != outputDescs.size())
+    die(modelName + " has " + std::to_string(outputDescs.size()) +
+        " output(s) (" + joinNames(outputDescs) + ") but " +
+        std::to_string(o.outputs.size()) + " --output were given");
+
+  using Clock = std::chrono::steady_clock;
+  std::vector<double> times;
+  auto start = Clock::now();
+  auto result = model->run(views);
+  times.push_back(
+      std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+  if (!result)
+    die(result.status().message);
+  std::vector<attn::Tensor> outputs = result.take();
+  for (int r = 1; r < o.repeat; ++r) {
+    start = Clock::now();
+    attn::Status st = model->runInto(views, outputs);
+    times.push_back(std::chrono::duration<double, std::milli>(Clock::now() -
+                                                              start)
+                        .count());
+    if (!st)
+      die(st.message);
+  }
+  if (o.repeat > 0) {
+    std::vector<double> sorted = times;
+    std::sort(sorted.begin(), sorted.end());
+    size_t n = sorted.size();
+    double median = n % 2 ? sorted[n / 2]
+                          : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    std::printf("%s: median %.3f ms over %zu runs (min %.3f, max %.3f)\n",
+                model->desc()->name, median, n, sorted.front(),
+                sorted.back());
+  }
+  for (size_t i = 0; i < o.outputs.size(); ++i)
+    if (attn::Status st = outputs[i].writeNpy(o.outputs[i]); !st)
+      die(st.message);
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) { return run(parseArgs(argc, argv)); }
