@@ -1,0 +1,1568 @@
+//===- Reference.cpp - Double-precision reference interpreter -------------===//
+//
+// Plain loops over doubles, one function per built-in, and a tree walk over
+// the checked AST. Shapes are recomputed from the actual data and compared
+// with what Sema inferred, so a disagreement between the two shows up as an
+// error here instead of as a silent numerical difference later.
+//
+//===----------------------------------------------------------------------===//
+#include "Reference.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+
+namespace attn {
+
+using ast::DType;
+using ast::Expr;
+using Shape = std::vector<int64_t>;
+
+//===----------------------------------------------------------------------===//
+// Public helpers
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// Rounds a finite double to a binary format with `precision` significand
+/// bits (implicit bit included), minimum normal exponent `minExp` and largest
+/// finite value `maxFinite`; ties go to even.
+double roundToFormat(double v, int precision, int minExp, double maxFinite) {
+  if (!std::isfinite(v) || v == 0)
+    return v;
+  int e = std::ilogb(v); // v = m * 2^e with 1 <= |m| < 2
+  if (e < minExp)
+    e = minExp; // subnormal: the quantum stays at the smallest one
+  double quantum = std::ldexp(1.0, e - (precision - 1));
+  double r = std::nearbyint(v / quantum) * quantum; // v / quantum is exact
+  if (std::fabs(r) > maxFinite)
+    return std::copysign(std::numeric_limits<double>::infinity(), v);
+  return r;
+}
+
+const char *dtypeStr(DType t) {
+  switch (t) {
+  case DType::F32:
+    return "f32";
+  case DType::F16:
+    return "f16";
+  case DType::BF16:
+    return "bf16";
+  case DType::I32:
+    return "i32";
+  case DType::Bool:
+    return "bool";
+  }
+  return "?";
+}
+
+bool isFloatType(DType t) {
+  return t == DType::F32 || t == DType::F16 || t == DType::BF16;
+}
+
+} // namespace
+
+double roundToDType(double v, DType t) {
+  switch (t) {
+  case DType::F32:
+    return static_cast<double>(static_cast<float>(v));
+  case DType::F16:
+    return roundToFormat(v, 11, -14, 65504.0);
+  case DType::BF16:
+    return roundToFormat(v, 8, -126, 3.3895313892515355e38);
+  case DType::I32:
+    return std::isfinite(v) ? std::trunc(v) : 0.0;
+  case DType::Bool:
+    return v != 0 ? 1.0 : 0.0;
+  }
+  return v;
+}
+
+double halfBitsToDouble(uint16_t bits) {
+  double sign = (bits & 0x8000) ? -1.0 : 1.0;
+  int exp = (bits >> 10) & 0x1f;
+  int mant = bits & 0x3ff;
+  if (exp == 0)
+    return sign * std::ldexp(mant, -24);
+  if (exp == 31)
+    return mant ? std::numeric_limits<double>::quiet_NaN()
+                : sign * std::numeric_limits<double>::infinity();
+  return sign * std::ldexp(mant + 1024, exp - 25);
+}
+
+double bf16BitsToDouble(uint16_t bits) {
+  uint32_t u = static_cast<uint32_t>(bits) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+std::string shapeString(const Shape &shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+namespace {
+
+std::string typeString(const RefTensor &t) {
+  return std::string(dtypeStr(t.dtype)) + shapeString(t.shape);
+}
+
+/// Sema's type as text ("f32[B, S, 768]" or "mask").
+std::string typeString(const ast::ValueType &t) {
+  if (t.kind == ast::ValueType::Mask)
+    return "mask";
+  std::string s = std::string(dtypeStr(t.dtype)) + "[";
+  for (size_t i = 0; i < t.dims.size(); ++i)
+    s +=
+        (i ? ", " : "") +
+        (t.dims[i].isStatic() ? std::to_string(t.dims[i].size) : t.dims[i].sym);
+  return s + "]";
+}
+
+//===----------------------------------------------------------------------===//
+// Index arithmetic and broadcasting
+//===----------------------------------------------------------------------===//
+
+/// Row-major strides of `shape`.
+Shape stridesOf(const Shape &shape) {
+  Shape s(shape.size(), 1);
+  for (size_t i = shape.size(); i-- > 1;)
+    s[i - 1] = s[i] * shape[i];
+  return s;
+}
+
+/// NumPy broadcasting of two shapes (right-aligned, size 1 stretches).
+bool broadcastShapes(const Shape &a, const Shape &b, Shape &out) {
+  size_t rank = std::max(a.size(), b.size());
+  out.assign(rank, 1);
+  for (size_t i = 0; i < rank; ++i) {
+    int64_t da = i < a.size() ? a[a.size() - 1 - i] : 1;
+    int64_t db = i < b.size() ? b[b.size() - 1 - i] : 1;
+    if (da != db && da != 1 && db != 1)
+      return false;
+    out[rank - 1 - i] = da == 1 ? db : da;
+  }
+  return true;
+}
+
+/// Strides that read a tensor of shape `in` as if broadcast to `out`: 0 on
+/// dims where `in` has size 1 or no dim at all. Requires compatible shapes.
+Shape broadcastStrides(const Shape &in, const Shape &out) {
+  Shape inStrides = stridesOf(in);
+  Shape s(out.size(), 0);
+  size_t shift = out.size() - in.size();
+  for (size_t i = 0; i < in.size(); ++i)
+    s[shift + i] = in[i] == 1 ? 0 : inStrides[i];
+  return s;
+}
+
+/// True if `in` broadcasts to exactly `out`.
+bool broadcastsTo(const Shape &in, const Shape &out) {
+  Shape joined;
+  return in.size() <= out.size() && broadcastShapes(in, out, joined) &&
+         joined == out;
+}
+
+/// The offset, under `strides`, of the element with row-major position
+/// `linear` in a tensor of shape `shape`.
+int64_t offsetOf(int64_t linear, const Shape &shape, const Shape &strides) {
+  int64_t off = 0;
+  for (size_t i = shape.size(); i-- > 0;) {
+    int64_t extent = shape[i];
+    off += (linear % extent) * strides[i];
+    linear /= extent;
+  }
+  return off;
+}
+
+/// The multi-index of row-major position `linear` in `shape`.
+void unravel(int64_t linear, const Shape &shape, Shape &idx) {
+  idx.assign(shape.size(), 0);
+  for (size_t i = shape.size(); i-- > 0;) {
+    idx[i] = linear % shape[i];
+    linear /= shape[i];
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Kernels
+//===----------------------------------------------------------------------===//
+
+/// c[m, n] = sum_k a[m, k] * b[n, k] for row-major a: M x K, b: N x K,
+/// c: M x N. Each sum runs over k in order; four columns are computed at a
+/// time and B is walked in cache-sized blocks, only for speed.
+void matmulNT(const double *a, const double *b, double *c, int64_t M, int64_t N,
+              int64_t K) {
+  int64_t block =
+      std::max<int64_t>(4, (256 * 1024 / 8) / std::max<int64_t>(K, 1));
+  block = block / 4 * 4;
+  for (int64_t n0 = 0; n0 < N; n0 += block) {
+    int64_t n1 = std::min(N, n0 + block);
+    for (int64_t m = 0; m < M; ++m) {
+      const double *x = a + m * K;
+      double *y = c + m * N;
+      int64_t n = n0;
+      for (; n + 4 <= n1; n += 4) {
+        const double *w0 = b + n * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (int64_t k = 0; k < K; ++k) {
+          double xk = x[k];
+          s0 += xk * w0[k];
+          s1 += xk * w1[k];
+          s2 += xk * w2[k];
+          s3 += xk * w3[k];
+        }
+        y[n] = s0;
+        y[n + 1] = s1;
+        y[n + 2] = s2;
+        y[n + 3] = s3;
+      }
+      for (; n < n1; ++n) {
+        const double *w = b + n * K;
+        double s = 0;
+        for (int64_t k = 0; k < K; ++k)
+          s += x[k] * w[k];
+        y[n] = s;
+      }
+    }
+  }
+}
+
+/// out = in^T for a row-major R x C matrix.
+void transposeMatrix(const double *in, double *out, int64_t R, int64_t C) {
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t c = 0; c < C; ++c)
+      out[c * R + r] = in[r * C + c];
+}
+
+/// In-place softmax of one row where keep[j] == 0 means "masked": masked
+/// entries get 0, and a row with nothing kept is all zeros.
+void softmaxRow(double *x, const char *keep, int64_t n) {
+  double mx = -std::numeric_limits<double>::infinity();
+  bool any = false;
+  for (int64_t j = 0; j < n; ++j)
+    if (keep[j]) {
+      mx = any ? std::max(mx, x[j]) : x[j];
+      any = true;
+    }
+  if (!any) {
+    std::fill(x, x + n, 0.0);
+    return;
+  }
+  double sum = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    x[j] = keep[j] ? std::exp(x[j] - mx) : 0.0;
+    sum += x[j];
+  }
+  for (int64_t j = 0; j < n; ++j)
+    x[j] /= sum;
+}
+
+//===----------------------------------------------------------------------===//
+// Masks
+//===----------------------------------------------------------------------===//
+
+/// A mask has no shape of its own; it is evaluated against the shape of the
+/// scores it masks, whose last dim is the key dim.
+struct MaskNode {
+  enum Kind { Causal, Window, Padding, Keep, And } kind = Causal;
+  int64_t window = 0; // Window
+  RefTensor tensor;   // Padding: the lengths; Keep: the bool tensor
+  std::shared_ptr<const MaskNode> lhs, rhs; // And
+};
+using MaskPtr = std::shared_ptr<const MaskNode>;
+
+/// Checks once, before any row is evaluated, that `mask` applies to scores of
+/// shape `scores`.
+bool checkMask(const MaskNode &mask, const Shape &scores, std::string &err) {
+  switch (mask.kind) {
+  case MaskNode::Causal:
+  case MaskNode::Window:
+    if (scores.size() < 2) {
+      err = std::string(mask.kind == MaskNode::Causal ? "causal"
+                                                      : "sliding_window") +
+            " needs scores of rank >= 2, got " + shapeString(scores);
+      return false;
+    }
+    return true;
+  case MaskNode::Padding:
+    if (scores.size() < 2) {
+      err = "padding needs scores of rank >= 2, got " + shapeString(scores);
+      return false;
+    }
+    if (mask.tensor.shape.size() != 1 || mask.tensor.shape[0] != scores[0]) {
+      err = "padding lengths " + typeString(mask.tensor) +
+            " do not match the batch dim of scores " + shapeString(scores);
+      return false;
+    }
+    return true;
+  case MaskNode::Keep:
+    if (!broadcastsTo(mask.tensor.shape, scores)) {
+      err = "bool mask " + typeString(mask.tensor) +
+            " does not broadcast to scores " + shapeString(scores);
+      return false;
+    }
+    return true;
+  case MaskNode::And:
+    return checkMask(*mask.lhs, scores, err) &&
+           checkMask(*mask.rhs, scores, err);
+  }
+  return false;
+}
+
+/// Fills keep[0..Sk) for the score row at multi-index `row` (all dims but the
+/// last). The mask must have passed checkMask for `scores`.
+void maskRow(const MaskNode &mask, const Shape &scores, const Shape &row,
+             char *keep) {
+  const size_t rank = scores.size();
+  const int64_t Sk = scores[rank - 1];
+  switch (mask.kind) {
+  case MaskNode::Causal:
+  case MaskNode::Window: {
+    const int64_t Sq = scores[rank - 2];
+    const int64_t hi = row[rank - 2] + (Sk - Sq); // bottom-right aligned
+    const int64_t lo = mask.kind == MaskNode::Window
+                           ? hi - mask.window
+                           : std::numeric_limits<int64_t>::min();
+    for (int64_t j = 0; j < Sk; ++j)
+      keep[j] = j <= hi && j > lo;
+    return;
+  }
+  case MaskNode::Padding: {
+    const double len = mask.tensor.data[row[0]];
+    for (int64_t j = 0; j < Sk; ++j)
+      keep[j] = static_cast<double>(j) < len;
+    return;
+  }
+  case MaskNode::Keep: {
+    Shape strides = broadcastStrides(mask.tensor.shape, scores);
+    int64_t base = 0;
+    for (size_t d = 0; d + 1 < rank; ++d)
+      base += row[d] * strides[d];
+    for (int64_t j = 0; j < Sk; ++j)
+      keep[j] = mask.tensor.data[base + j * strides[rank - 1]] != 0;
+    return;
+  }
+  case MaskNode::And: {
+    std::vector<char> other(Sk);
+    maskRow(*mask.lhs, scores, row, keep);
+    maskRow(*mask.rhs, scores, row, other.data());
+    for (int64_t j = 0; j < Sk; ++j)
+      keep[j] = keep[j] && other[j];
+    return;
+  }
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Symbolic dims written as text ("P+S")
+//===----------------------------------------------------------------------===//
+
+/// Evaluates a derived symbolic dim such as "P+S" or "3*E" under `sizes`:
+/// integers, names, + - * / and parentheses. std::nullopt when the text is
+/// something else or names an unbound size (the caller then skips the check).
+class DimText {
+public:
+  DimText(const std::string &text, const std::map<std::string, int64_t> &sizes)
+      : s(text), sizes(sizes) {}
+  std::optional<int64_t> eval() {
+    auto v = sum();
+    skip();
+    if (!v || pos != s.size())
+      return std::nullopt;
+    return v;
+  }
+
+private:
+  void skip() {
+    while (pos < s.size() && std::isspace(static_cast<unsigned char>(s[pos])))
+      ++pos;
+  }
+  bool eat(char c) {
+    skip();
+    if (pos < s.size() && s[pos] == c) {
+      ++pos;
+      return true;
+    }
+    return false;
+  }
+  std::optional<int64_t> sum() {
+    auto v = product();
+    while (v) {
+      if (eat('+')) {
+        auto r = product();
+        v = r ? std::optional<int64_t>(*v + *r) : std::nullopt;
+      } else if (eat('-')) {
+        auto r = product();
+        v = r ? std::optional<int64_t>(*v - *r) : std::nullopt;
+      } else {
+        break;
+      }
+    }
+    return v;
+  }
+  std::optional<int64_t> product() {
+    auto v = atom();
+    while (v) {
+      if (eat('*')) {
+        auto r = atom();
+        v = r ? std::optional<int64_t>(*v * *r) : std::nullopt;
+      } else if (eat('/')) {
+        auto r = atom();
+        v = r && *r != 0 ? std::optional<int64_t>(*v / *r) : std::nullopt;
+      } else {
+        break;
+      }
+    }
+    return v;
+  }
+  std::optional<int64_t> atom() {
+    skip();
+    if (eat('(')) {
+      auto v = sum();
+      return eat(')') ? v : std::nullopt;
+    }
+    size_t start = pos;
+    if (pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos]))) {
+      while (pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos])))
+        ++pos;
+      return std::stoll(s.substr(start, pos - start));
+    }
+    while (pos < s.size() &&
+           (std::isalnum(static_cast<unsigned char>(s[pos])) || s[pos] == '_'))
+      ++pos;
+    auto it = sizes.find(s.substr(start, pos - start));
+    if (start == pos || it == sizes.end())
+      return std::nullopt;
+    return it->second;
+  }
+
+  const std::string &s;
+  const std::map<std::string, int64_t> &sizes;
+  size_t pos = 0;
+};
+
+//===----------------------------------------------------------------------===//
+// The interpreter
+//===----------------------------------------------------------------------===//
+
+/// The value of an expression: a tensor or a mask.
+struct Value {
+  bool isMask = false;
+  RefTensor tensor;
+  bool literal = false; // an untyped number: adopts the other operand's dtype
+  MaskPtr mask;
+
+  static Value of(RefTensor t) {
+    Value v;
+    v.tensor = std::move(t);
+    return v;
+  }
+  static Value ofMask(MaskPtr m) {
+    Value v;
+    v.isMask = true;
+    v.mask = std::move(m);
+    return v;
+  }
+};
+
+class Interpreter {
+public:
+  explicit Interpreter(const ast::Model &m) : model(m) {}
+
+  bool run(const std::map<std::string, RefTensor> &inputs,
+           const std::map<std::string, RefTensor> &weights,
+           std::vector<RefTensor> &outputs);
+
+  std::string error;
+
+private:
+  bool fail(ast::Location loc, const std::string &msg) {
+    error = "model '" + model.name + "' " + std::to_string(loc.line) + ":" +
+            std::to_string(loc.col) + ": " + msg;
+    return false;
+  }
+
+  // Binding and checking declared types.
+  bool bindType(const ast::TensorType &decl, const RefTensor &t,
+                const std::string &what, ast::Location loc);
+  bool checkAgainstSema(const Expr &e, const std::vector<Value> &vals);
+
+  // Expressions.
+  bool eval(const Expr &e, std::vector<Value> &out);
+  bool evalOne(const Expr &e, Value &out);
+  bool evalTensor(const Expr &e, RefTensor &out);
+  bool evalMask(const Expr &e, MaskPtr &out);
+  bool foldConstant(const Expr &e, double &out);
+  bool foldTree(const Expr &e, double &out);
+  bool foldInteger(const Expr &e, const char *what, int64_t &out);
+  bool evalBinary(const Expr &e, Value &out);
+  bool evalCall(const Expr &e, std::vector<Value> &out);
+  DType resultType(const Expr &e, size_t i, DType fallback) const {
+    if (i < e.types.size() && e.types[i].kind == ast::ValueType::Tensor)
+      return e.types[i].dtype;
+    return fallback;
+  }
+
+  // Built-ins (positional arguments already evaluated where uniform).
+  bool callLinear(const Expr &e, Value &out);
+  bool callMatmul(const Expr &e, Value &out);
+  bool callTranspose(const Expr &e, Value &out);
+  bool callSplitHeads(const Expr &e, Value &out);
+  bool callMergeHeads(const Expr &e, Value &out);
+  bool callSplit(const Expr &e, std::vector<Value> &out);
+  bool callConcat(const Expr &e, Value &out);
+  bool callSoftmax(const Expr &e, Value &out);
+  bool callAttention(const Expr &e, Value &out);
+  bool callNorm(const Expr &e, bool rms, Value &out);
+  bool callUnary(const Expr &e, Value &out);
+  bool callRope(const Expr &e, Value &out);
+  bool callSlidingWindow(const Expr &e, Value &out);
+  bool callPadding(const Expr &e, Value &out);
+
+  bool checkCall(const Expr &e, size_t minArgs, size_t maxArgs,
+                 std::set<std::string> keywords);
+  const Expr *keyword(const Expr &e, const char *name) const {
+    for (const ast::KeywordArg &kw : e.kwargs)
+      if (kw.name == name)
+        return kw.value.get();
+    return nullptr;
+  }
+  bool elementwise(const Expr &e, char op, const RefTensor &a,
+                   const RefTensor &b, DType type, RefTensor &out);
+
+  const ast::Model &model;
+  std::map<std::string, Value> env;
+  std::map<std::string, int64_t> sizes;
+};
+
+bool Interpreter::bindType(const ast::TensorType &decl, const RefTensor &t,
+                           const std::string &what, ast::Location loc) {
+  std::string declared = dtypeStr(decl.dtype);
+  declared += "[";
+  for (size_t i = 0; i < decl.dims.size(); ++i)
+    declared += (i ? ", " : "") + (decl.dims[i].isStatic()
+                                       ? std::to_string(decl.dims[i].size)
+                                       : decl.dims[i].sym);
+  declared += "]";
+  if (t.dtype != decl.dtype)
+    return fail(loc, what + " is declared " + declared + " but given " +
+                         typeString(t));
+  if (static_cast<int64_t>(t.data.size()) != t.numel())
+    return fail(loc, what + " has shape " + shapeString(t.shape) + " but " +
+                         std::to_string(t.data.size()) + " values");
+  if (t.shape.size() != decl.dims.size())
+    return fail(loc, what + " is declared " + declared + " but given " +
+                         typeString(t));
+  for (size_t i = 0; i < decl.dims.size(); ++i) {
+    const ast::Dim &d = decl.dims[i];
+    if (d.isStatic()) {
+      if (d.size != t.shape[i])
+        return fail(loc, what + " is declared " + declared + " but given " +
+                             typeString(t));
+      continue;
+    }
+    auto it = sizes.find(d.sym);
+    if (it == sizes.end()) {
+      sizes[d.sym] = t.shape[i];
+    } else if (it->second != t.shape[i]) {
+      return fail(loc, what + " is declared " + declared + " but given " +
+                           typeString(t) + ", and " + d.sym + " is already " +
+                           std::to_string(it->second));
+    }
+  }
+  return true;
+}
+
+bool Interpreter::checkAgainstSema(const Expr &e,
+                                   const std::vector<Value> &vals) {
+  if (e.types.empty())
+    return true; // Sema has not run; nothing to compare with
+  if (e.types.size() != vals.size())
+    return fail(e.loc, "Sema gives " + std::to_string(e.types.size()) +
+                           " results, the reference computed " +
+                           std::to_string(vals.size()));
+  for (size_t i = 0; i < vals.size(); ++i) {
+    const ast::ValueType &t = e.types[i];
+    if ((t.kind == ast::ValueType::Mask) != vals[i].isMask)
+      return fail(e.loc, "Sema types this as " + typeString(t) +
+                             ", the reference computed a " +
+                             (vals[i].isMask ? "mask" : "tensor"));
+    if (vals[i].isMask)
+      continue;
+    const Shape &shape = vals[i].tensor.shape;
+    bool same = t.dims.size() == shape.size();
+    for (size_t d = 0; same && d < shape.size(); ++d) {
+      std::optional<int64_t> size;
+      if (t.dims[d].isStatic())
+        size = t.dims[d].size;
+      else
+        size = DimText(t.dims[d].sym, sizes).eval();
+      same = !size || *size == shape[d];
+    }
+    if (!same)
+      return fail(e.loc, "Sema types this as " + typeString(t) +
+                             ", the reference computed shape " +
+                             shapeString(shape));
+  }
+  return true;
+}
+
+bool Interpreter::run(const std::map<std::string, RefTensor> &inputs,
+                      const std::map<std::string, RefTensor> &weights,
+                      std::vector<RefTensor> &outputs) {
+  outputs.clear();
+  for (const auto &kv : inputs) {
+    bool known = false;
+    for (const ast::Arg &a : model.args)
+      known = known || a.name == kv.first;
+    if (!known)
+      return fail(model.loc, "no argument named '" + kv.first + "'");
+  }
+  for (const ast::Arg &a : model.args) {
+    auto it = inputs.find(a.name);
+    if (it == inputs.end())
+      return fail(a.loc, "input '" + a.name + "' is missing");
+    if (!bindType(a.type, it->second, "input '" + a.name + "'", a.loc))
+      return false;
+    env[a.name] = Value::of(it->second);
+  }
+
+  for (const ast::Stmt &s : model.body) {
+    switch (s.kind) {
+    case ast::Stmt::Param: {
+      std::string key = s.weightName.empty() ? s.name : s.weightName;
+      auto it = weights.find(key);
+      if (it == weights.end())
+        return fail(s.loc, "weight '" + key + "' is missing");
+      if (!bindType(s.type, it->second, "param '" + s.name + "'", s.loc))
+        return false;
+      env[s.name] = Value::of(it->second);
+      break;
+    }
+    case ast::Stmt::Bind: {
+      if (s.exprs.size() != 1)
+        return fail(s.loc, "a binding needs exactly one expression");
+      std::vector<Value> vals;
+      if (!eval(*s.exprs[0], vals))
+        return false;
+      if (vals.size() != s.names.size())
+        return fail(s.loc, std::to_string(s.names.size()) + " names bound to " +
+                               std::to_string(vals.size()) + " results");
+      for (size_t i = 0; i < vals.size(); ++i)
+        env[s.names[i]] = std::move(vals[i]);
+      break;
+    }
+    case ast::Stmt::Return: {
+      std::vector<Value> vals;
+      for (const ast::ExprPtr &e : s.exprs) {
+        std::vector<Value> part;
+        if (!eval(*e, part))
+          return false;
+        for (Value &v : part)
+          vals.push_back(std::move(v));
+      }
+      if (vals.size() != model.results.size())
+        return fail(s.loc, "returns " + std::to_string(vals.size()) +
+                               " values, the model declares " +
+                               std::to_string(model.results.size()));
+      for (size_t i = 0; i < vals.size(); ++i) {
+        if (vals[i].isMask)
+          return fail(s.loc, "result " + std::to_string(i) + " is a mask");
+        RefTensor t = std::move(vals[i].tensor);
+        const ast::TensorType &decl = model.results[i];
+        bool same = decl.dims.size() == t.shape.size();
+        for (size_t d = 0; same && d < t.shape.size(); ++d) {
+          const ast::Dim &dim = decl.dims[d];
+          if (dim.isStatic()) {
+            same = dim.size == t.shape[d];
+          } else {
+            auto v = DimText(dim.sym, sizes).eval();
+            same = !v || *v == t.shape[d];
+          }
+        }
+        if (!same)
+          return fail(s.loc, "result " + std::to_string(i) + " has shape " +
+                                 shapeString(t.shape) +
+                                 ", which does not match its declared type");
+        t.dtype = decl.dtype;
+        for (double &x : t.data)
+          x = roundToDType(x, decl.dtype);
+        outputs.push_back(std::move(t));
+      }
+      return true;
+    }
+    }
+  }
+  return fail(model.loc, "the model has no return statement");
+}
+
+//===----------------------------------------------------------------------===//
+// Expressions
+//===----------------------------------------------------------------------===//
+
+bool Interpreter::eval(const Expr &e, std::vector<Value> &out) {
+  out.clear();
+  switch (e.kind) {
+  case Expr::Number: {
+    Value v = Value::of(
+        RefTensor({}, {e.number}, e.isInteger ? DType::I32 : DType::F32));
+    v.literal = true;
+    out.push_back(std::move(v));
+    break;
+  }
+  case Expr::String:
+    return fail(e.loc, "a string is only allowed as a keyword value");
+  case Expr::Name: {
+    auto it = env.find(e.name);
+    if (it != env.end()) {
+      out.push_back(it->second);
+    } else if (e.name == "causal") {
+      auto m = std::make_shared<MaskNode>();
+      m->kind = MaskNode::Causal;
+      out.push_back(Value::ofMask(m));
+    } else {
+      return fail(e.loc, "unknown name '" + e.name + "'");
+    }
+    break;
+  }
+  case Expr::Binary: {
+    Value v;
+    if (!evalBinary(e, v))
+      return false;
+    out.push_back(std::move(v));
+    break;
+  }
+  case Expr::Neg: {
+    if (e.args.size() != 1)
+      return fail(e.loc, "malformed negation");
+    Value v;
+    if (!evalOne(*e.args[0], v))
+      return false;
+    if (v.isMask)
+      return fail(e.loc, "cannot negate a mask");
+    if (v.tensor.dtype == DType::Bool)
+      return fail(e.loc, "cannot negate a bool tensor");
+    for (double &x : v.tensor.data)
+      x = -x;
+    if (!v.literal)
+      v.tensor.dtype = resultType(e, 0, v.tensor.dtype);
+    out.push_back(std::move(v));
+    break;
+  }
+  case Expr::Call:
+    if (!evalCall(e, out))
+      return false;
+    break;
+  }
+  return checkAgainstSema(e, out);
+}
+
+bool Interpreter::evalOne(const Expr &e, Value &out) {
+  std::vector<Value> vals;
+  if (!eval(e, vals))
+    return false;
+  if (vals.size() != 1)
+    return fail(e.loc,
+                "expected one value, got " + std::to_string(vals.size()));
+  out = std::move(vals[0]);
+  return true;
+}
+
+bool Interpreter::evalTensor(const Expr &e, RefTensor &out) {
+  Value v;
+  if (!evalOne(e, v))
+    return false;
+  if (v.isMask)
+    return fail(e.loc, "expected a tensor, got a mask");
+  out = std::move(v.tensor);
+  return true;
+}
+
+bool Interpreter::evalMask(const Expr &e, MaskPtr &out) {
+  Value v;
+  if (!evalOne(e, v))
+    return false;
+  if (v.isMask) {
+    out = v.mask;
+    return true;
+  }
+  if (v.tensor.dtype != DType::Bool)
+    return fail(e.loc, "a mask must be a mask or a bool tensor, got " +
+                           typeString(v.tensor));
+  auto m = std::make_shared<MaskNode>();
+  m->kind = MaskNode::Keep;
+  m->tensor = std::move(v.tensor);
+  out = m;
+  return true;
+}
+
+/// Folds a keyword constant (`scale=1/8`, `axis=-1`) from the tree, and
+/// checks that Sema, when it folded the same expression, agrees.
+bool Interpreter::foldConstant(const Expr &e, double &out) {
+  if (!foldTree(e, out))
+    return false;
+  if (e.isConstant &&
+      !(e.constant == out ||
+        std::fabs(e.constant - out) <= 1e-12 * std::max(std::fabs(out), 1.0)))
+    return fail(e.loc, "Sema folds this constant to " +
+                           std::to_string(e.constant) + ", the reference to " +
+                           std::to_string(out));
+  return true;
+}
+
+bool Interpreter::foldTree(const Expr &e, double &out) {
+  switch (e.kind) {
+  case Expr::Number:
+    out = e.number;
+    return true;
+  case Expr::Neg:
+    if (e.args.size() != 1 || !foldTree(*e.args[0], out))
+      return false;
+    out = -out;
+    return true;
+  case Expr::Binary: {
+    double a, b;
+    if (e.args.size() != 2 || !foldTree(*e.args[0], a) ||
+        !foldTree(*e.args[1], b))
+      return false;
+    switch (e.op) {
+    case '+':
+      out = a + b;
+      return true;
+    case '-':
+      out = a - b;
+      return true;
+    case '*':
+      out = a * b;
+      return true;
+    case '/':
+      out = a / b; // real division: `scale=1/8` is 0.125
+      return true;
+    default:
+      return fail(e.loc,
+                  std::string("'") + e.op + "' is not allowed in a constant");
+    }
+  }
+  case Expr::Name: {
+    auto it = sizes.find(e.name); // a symbolic size is a constant at run time
+    if (it != sizes.end()) {
+      out = static_cast<double>(it->second);
+      return true;
+    }
+    return fail(e.loc, "'" + e.name + "' is not a constant");
+  }
+  default:
+    return fail(e.loc, "expected a constant expression");
+  }
+}
+
+bool Interpreter::foldInteger(const Expr &e, const char *what, int64_t &out) {
+  double v;
+  if (!foldConstant(e, v))
+    return false;
+  if (v != std::trunc(v) || std::fabs(v) > 1e15)
+    return fail(e.loc, std::string(what) + " must be an integer, got " +
+                           std::to_string(v));
+  out = static_cast<int64_t>(v);
+  return true;
+}
+
+bool Interpreter::elementwise(const Expr &e, char op, const RefTensor &a,
+                              const RefTensor &b, DType type, RefTensor &out) {
+  Shape shape;
+  if (!broadcastShapes(a.shape, b.shape, shape))
+    return fail(e.loc, std::string("cannot broadcast ") + typeString(a) +
+                           " and " + typeString(b) + " for '" + op + "'");
+  out = RefTensor(shape, type);
+  Shape sa = broadcastStrides(a.shape, shape);
+  Shape sb = broadcastStrides(b.shape, shape);
+  const int64_t n = out.numel();
+  for (int64_t i = 0; i < n; ++i) {
+    double x = a.data[offsetOf(i, shape, sa)];
+    double y = b.data[offsetOf(i, shape, sb)];
+    double r = 0;
+    switch (op) {
+    case '+':
+      r = x + y;
+      break;
+    case '-':
+      r = x - y;
+      break;
+    case '*':
+      r = x * y;
+      break;
+    case '/':
+      if (type == DType::I32 && y == 0)
+        return fail(e.loc, "integer division by zero");
+      r = x / y;
+      break;
+    case '&':
+      r = (x != 0 && y != 0) ? 1.0 : 0.0;
+      break;
+    }
+    out.data[i] = type == DType::I32 ? std::trunc(r) : r;
+  }
+  return true;
+}
+
+bool Interpreter::evalBinary(const Expr &e, Value &out) {
+  if (e.args.size() != 2)
+    return fail(e.loc, "malformed binary expression");
+  Value a, b;
+  if (!evalOne(*e.args[0], a) || !evalOne(*e.args[1], b))
+    return false;
+
+  if (e.op == '&') {
+    if (a.isMask || b.isMask) {
+      MaskPtr ma, mb;
+      for (int side = 0; side < 2; ++side) {
+        Value &v = side ? b : a;
+        MaskPtr &m = side ? mb : ma;
+        if (v.isMask) {
+          m = v.mask;
+          continue;
+        }
+        if (v.tensor.dtype != DType::Bool)
+          return fail(e.loc, "'&' needs masks or bool tensors, got " +
+                                 typeString(v.tensor));
+        auto keep = std::make_shared<MaskNode>();
+        keep->kind = MaskNode::Keep;
+        keep->tensor = v.tensor;
+        m = keep;
+      }
+      auto both = std::make_shared<MaskNode>();
+      both->kind = MaskNode::And;
+      both->lhs = ma;
+      both->rhs = mb;
+      out = Value::ofMask(both);
+      return true;
+    }
+    if (a.tensor.dtype != DType::Bool || b.tensor.dtype != DType::Bool)
+      return fail(e.loc, "'&' needs masks or bool tensors, got " +
+                             typeString(a.tensor) + " and " +
+                             typeString(b.tensor));
+    RefTensor r;
+    if (!elementwise(e, '&', a.tensor, b.tensor, DType::Bool, r))
+      return false;
+    out = Value::of(std::move(r));
+    return true;
+  }
+
+  if (a.isMask || b.isMask)
+    return fail(e.loc, std::string("'") + e.op + "' cannot take a mask");
+  if (a.tensor.dtype == DType::Bool || b.tensor.dtype == DType::Bool)
+    return fail(e.loc, std::string("'") + e.op + "' cannot take bool tensors");
+
+  // The result dtype is Sema's; without Sema, a literal adopts the other
+  // operand's dtype and float wins over i32.
+  DType fallback;
+  if (a.literal && b.literal)
+    fallback = (a.tensor.dtype == DType::I32 && b.tensor.dtype == DType::I32 &&
+                e.op != '/')
+                   ? DType::I32
+                   : DType::F32;
+  else if (a.literal)
+    fallback = b.tensor.dtype;
+  else if (b.literal)
+    fallback = a.tensor.dtype;
+  else if (a.tensor.dtype == b.tensor.dtype)
+    fallback = a.tensor.dtype;
+  else if (!isFloatType(a.tensor.dtype))
+    fallback = b.tensor.dtype;
+  else if (!isFloatType(b.tensor.dtype))
+    fallback = a.tensor.dtype;
+  else
+    fallback = DType::F32;
+  DType type = resultType(e, 0, fallback);
+  // A literal-only expression is real arithmetic, like a constant fold.
+  if (a.literal && b.literal && e.op == '/')
+    type = DType::F32;
+
+  RefTensor r;
+  if (!elementwise(e, e.op, a.tensor, b.tensor, type, r))
+    return false;
+  out = Value::of(std::move(r));
+  out.literal = a.literal && b.literal;
+  return true;
+}
+
+bool Interpreter::checkCall(const Expr &e, size_t minArgs, size_t maxArgs,
+                            std::set<std::string> keywords) {
+  if (e.args.size() < minArgs || e.args.size() > maxArgs) {
+    std::string expected = std::to_string(minArgs);
+    if (maxArgs != minArgs)
+      expected +=
+          maxArgs == SIZE_MAX ? " or more" : " to " + std::to_string(maxArgs);
+    return fail(e.loc, e.name + " takes " + expected +
+                           " positional arguments, got " +
+                           std::to_string(e.args.size()));
+  }
+  std::set<std::string> seen;
+  for (const ast::KeywordArg &kw : e.kwargs) {
+    if (!keywords.count(kw.name))
+      return fail(kw.loc, e.name + " has no keyword '" + kw.name + "'");
+    if (!seen.insert(kw.name).second)
+      return fail(kw.loc, "keyword '" + kw.name + "' given twice");
+  }
+  return true;
+}
+
+bool Interpreter::evalCall(const Expr &e, std::vector<Value> &out) {
+  const std::string &f = e.name;
+  if (f == "split")
+    return callSplit(e, out);
+  Value v;
+  bool ok;
+  if (f == "linear")
+    ok = callLinear(e, v);
+  else if (f == "matmul")
+    ok = callMatmul(e, v);
+  else if (f == "transpose")
+    ok = callTranspose(e, v);
+  else if (f == "split_heads")
+    ok = callSplitHeads(e, v);
+  else if (f == "merge_heads")
+    ok = callMergeHeads(e, v);
+  else if (f == "concat")
+    ok = callConcat(e, v);
+  else if (f == "softmax")
+    ok = callSoftmax(e, v);
+  else if (f == "attention")
+    ok = callAttention(e, v);
+  else if (f == "layer_norm")
+    ok = callNorm(e, /*rms=*/false, v);
+  else if (f == "rms_norm")
+    ok = callNorm(e, /*rms=*/true, v);
+  else if (f == "gelu" || f == "gelu_tanh" || f == "silu" || f == "relu")
+    ok = callUnary(e, v);
+  else if (f == "rope")
+    ok = callRope(e, v);
+  else if (f == "sliding_window")
+    ok = callSlidingWindow(e, v);
+  else if (f == "padding")
+    ok = callPadding(e, v);
+  else
+    return fail(e.loc, "the reference interpreter has no built-in '" + f + "'");
+  if (!ok)
+    return false;
+  out.push_back(std::move(v));
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// Built-ins
+//===----------------------------------------------------------------------===//
+
+// linear(x, w[, b]) = x @ w^T + b with w: [out, in] (PyTorch layout).
+bool Interpreter::callLinear(const Expr &e, Value &out) {
+  if (!checkCall(e, 2, 3, {}))
+    return false;
+  RefTensor x, w, b;
+  if (!evalTensor(*e.args[0], x) || !evalTensor(*e.args[1], w))
+    return false;
+  if (e.args.size() == 3 && !evalTensor(*e.args[2], b))
+    return false;
+  if (x.shape.empty() || w.shape.size() != 2 || w.shape[1] != x.shape.back())
+    return fail(e.loc, "linear needs x: [..., in] and w: [out, in], got " +
+                           typeString(x) + " and " + typeString(w));
+  const int64_t in = w.shape[1], outDim = w.shape[0];
+  if (e.args.size() == 3 && (b.shape.size() != 1 || b.shape[0] != outDim))
+    return fail(e.loc, "linear bias must be [" + std::to_string(outDim) +
+                           "], got " + typeString(b));
+  Shape shape = x.shape;
+  shape.back() = outDim;
+  RefTensor y(shape, resultType(e, 0, x.dtype));
+  const int64_t rows =
+      RefTensor::countElements(Shape(x.shape.begin(), x.shape.end() - 1));
+  matmulNT(x.data.data(), w.data.data(), y.data.data(), rows, outDim, in);
+  if (e.args.size() == 3)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t o = 0; o < outDim; ++o)
+        y.data[r * outDim + o] += b.data[o];
+  out = Value::of(std::move(y));
+  return true;
+}
+
+// matmul(a, b): [..., M, K] @ [..., K, N], leading dims broadcast.
+bool Interpreter::callMatmul(const Expr &e, Value &out) {
+  if (!checkCall(e, 2, 2, {}))
+    return false;
+  RefTensor a, b;
+  if (!evalTensor(*e.args[0], a) || !evalTensor(*e.args[1], b))
+    return false;
+  if (a.shape.size() < 2 || b.shape.size() < 2 ||
+      a.shape.back() != b.shape[b.shape.size() - 2])
+    return fail(e.loc, "matmul needs [..., M, K] and [..., K, N], got " +
+                           typeString(a) + " and " + typeString(b));
+  const int64_t M = a.shape[a.shape.size() - 2], K = a.shape.back();
+  const int64_t N = b.shape.back();
+  Shape batchA(a.shape.begin(), a.shape.end() - 2);
+  Shape batchB(b.shape.begin(), b.shape.end() - 2);
+  Shape batch;
+  if (!broadcastShapes(batchA, batchB, batch))
+    return fail(e.loc, "matmul batch dims do not broadcast: " + typeString(a) +
+                           " and " + typeString(b));
+  Shape shape = batch;
+  shape.push_back(M);
+  shape.push_back(N);
+  RefTensor y(shape, resultType(e, 0, a.dtype));
+  Shape strideA = broadcastStrides(batchA, batch);
+  Shape strideB = broadcastStrides(batchB, batch);
+  const int64_t nBatch = RefTensor::countElements(batch);
+  std::vector<double> bT(N * K);
+  for (int64_t i = 0; i < nBatch; ++i) {
+    const double *pa = a.data.data() + offsetOf(i, batch, strideA) * M * K;
+    const double *pb = b.data.data() + offsetOf(i, batch, strideB) * K * N;
+    transposeMatrix(pb, bT.data(), K, N);
+    matmulNT(pa, bT.data(), y.data.data() + i * M * N, M, N, K);
+  }
+  out = Value::of(std::move(y));
+  return true;
+}
+
+// transpose(x) swaps the last two dims.
+bool Interpreter::callTranspose(const Expr &e, Value &out) {
+  if (!checkCall(e, 1, 1, {}))
+    return false;
+  RefTensor x;
+  if (!evalTensor(*e.args[0], x))
+    return false;
+  if (x.shape.size() < 2)
+    return fail(e.loc, "transpose needs rank >= 2, got " + typeString(x));
+  const int64_t R = x.shape[x.shape.size() - 2], C = x.shape.back();
+  Shape shape = x.shape;
+  std::swap(shape[shape.size() - 2], shape.back());
+  RefTensor y(shape, resultType(e, 0, x.dtype));
+  const int64_t nBatch = R * C != 0 ? x.numel() / (R * C) : 0;
+  for (int64_t i = 0; i < nBatch; ++i)
+    transposeMatrix(x.data.data() + i * R * C, y.data.data() + i * R * C, R, C);
+  out = Value::of(std::move(y));
+  return true;
+}
+
+// split_heads(x, heads=H): [B, S, H*D] -> [B, H, S, D]; head h takes columns
+// h*D .. h*D+D-1.
+bool Interpreter::callSplitHeads(const Expr &e, Value &out) {
+  if (!checkCall(e, 1, 1, {"heads"}))
+    return false;
+  const Expr *hk = keyword(e, "heads");
+  if (!hk)
+    return fail(e.loc, "split_heads needs heads=");
+  RefTensor x;
+  int64_t H;
+  if (!evalTensor(*e.args[0], x) || !foldInteger(*hk, "heads", H))
+    return false;
+  if (x.shape.size() != 3)
+    return fail(e.loc, "split_heads needs [B, S, H*D], got " + typeString(x));
+  const int64_t B = x.shape[0], S = x.shape[1], E = x.shape[2];
+  if (H <= 0 || E % H != 0)
+    return fail(e.loc, "heads=" + std::to_string(H) + " does not divide " +
+                           std::to_string(E));
+  const int64_t D = E / H;
+  RefTensor y({B, H, S, D}, resultType(e, 0, x.dtype));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t s = 0; s < S; ++s)
+        for (int64_t d = 0; d < D; ++d)
+          y.data[((b * H + h) * S + s) * D + d] =
+              x.data[(b * S + s) * E + h * D + d];
+  out = Value::of(std::move(y));
+  return true;
+}
+
+// merge_heads(x): [B, H, S, D] -> [B, S, H*D], the inverse of split_heads.
+bool Interpreter::callMergeHeads(const Expr &e, Value &out) {
+  if (!checkCall(e, 1, 1, {}))
+    return false;
+  RefTensor x;
+  if (!evalTensor(*e.args[0], x))
+    return false;
+  if (x.shape.size() != 4)
+    return fail(e.loc, "merge_heads needs [B, H, S, D], got " + typeString(x));
+  const int64_t B = x.shape[0], H = x.shape[1], S = x.shape[2], D = x.shape[3];
+  RefTensor y({B, S, H * D}, resultType(e, 0, x.dtype));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t s = 0; s < S; ++s)
+        for (int64_t d = 0; d < D; ++d)
+          y.data[(b * S + s) * H * D + h * D + d] =
+              x.data[((b * H + h) * S + s) * D + d];
+  out = Value::of(std::move(y));
+  return true;
+}
+
+// split(x, n): n equal parts along the last dim, n results.
+bool Interpreter::callSplit(const Expr &e, std::vector<Value> &out) {
+  if (!checkCall(e, 1, 2, {"n"}))
+    return false;
+  const Expr *nExpr = e.args.size() == 2 ? e.args[1].get() : keyword(e, "n");
+  if (!nExpr || (e.args.size() == 2 && keyword(e, "n")))
+    return fail(e.loc, "split needs the number of parts exactly once");
+  RefTensor x;
+  int64_t n;
+  if (!evalTensor(*e.args[0], x) || !foldInteger(*nExpr, "n", n))
+    return false;
+  if (x.shape.empty() || n <= 0 || x.shape.back() % n != 0)
+    return fail(e.loc, "split into " + std::to_string(n) +
+                           " parts does not divide " + typeString(x));
+  const int64_t L = x.shape.back(), part = L / n;
+  const int64_t rows = L ? x.numel() / L : 0;
+  Shape shape = x.shape;
+  shape.back() = part;
+  for (int64_t p = 0; p < n; ++p) {
+    RefTensor y(shape, resultType(e, p, x.dtype));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < part; ++j)
+        y.data[r * part + j] = x.data[r * L + p * part + j];
+    out.push_back(Value::of(std::move(y)));
+  }
+  return true;
+}
+
+// concat(a, b, ..., axis=-1); a negative axis counts from the end.
+bool Interpreter::callConcat(const Expr &e, Value &out) {
+  if (!checkCall(e, 2, SIZE_MAX, {"axis"}))
+    return false;
+  std::vector<RefTensor> xs(e.args.size());
+  for (size_t i = 0; i < xs.size(); ++i)
+    if (!evalTensor(*e.args[i], xs[i]))
+      return false;
+  int64_t axis = -1;
+  if (const Expr *ax = keyword(e, "axis"))
+    if (!foldInteger(*ax, "axis", axis))
+      return false;
+  const int64_t rank = static_cast<int64_t>(xs[0].shape.size());
+  if (axis < 0)
+    axis += rank;
+  if (axis < 0 || axis >= rank)
+    return fail(e.loc, "concat axis is out of range for " + typeString(xs[0]));
+  Shape shape = xs[0].shape;
+  shape[axis] = 0;
+  for (const RefTensor &x : xs) {
+    bool ok = static_cast<int64_t>(x.shape.size()) == rank;
+    for (int64_t d = 0; ok && d < rank; ++d)
+      ok = d == axis || x.shape[d] == xs[0].shape[d];
+    if (!ok)
+      return fail(e.loc, "concat along axis " + std::to_string(axis) + " of " +
+                             typeString(xs[0]) + " and " + typeString(x));
+    shape[axis] += x.shape[axis];
+  }
+  RefTensor y(shape, resultType(e, 0, xs[0].dtype));
+  int64_t outer = 1;
+  for (int64_t d = 0; d < axis; ++d)
+    outer *= shape[d];
+  const int64_t rowOut = outer ? y.numel() / outer : 0;
+  int64_t start = 0;
+  for (const RefTensor &x : xs) {
+    const int64_t rowIn = outer ? x.numel() / outer : 0;
+    for (int64_t o = 0; o < outer; ++o)
+      std::copy(x.data.begin() + o * rowIn, x.data.begin() + (o + 1) * rowIn,
+                y.data.begin() + o * rowOut + start);
+    start += rowIn;
+  }
+  out = Value::of(std::move(y));
+  return true;
+}
+
+// softmax(x[, mask=M]) over the last dim.
+bool Interpreter::callSoftmax(const Expr &e, Value &out) {
+  if (!checkCall(e, 1, 1, {"mask"}))
+    return false;
+  RefTensor x;
+  MaskPtr mask;
+  if (!evalTensor(*e.args[0], x))
+    return false;
+  if (const Expr *m = keyword(e, "mask"))
+    if (!evalMask(*m, mask))
+      return false;
+  if (x.shape.empty())
+    return fail(e.loc, "softmax needs rank >= 1, got " + typeString(x));
+  std::string err;
+  if (mask && !checkMask(*mask, x.shape, err))
+    return fail(e.loc, err);
+  x.dtype = resultType(e, 0, x.dtype);
+  const int64_t n = x.shape.back();
+  const int64_t rows = n ? x.numel() / n : 0;
+  Shape rowShape(x.shape.begin(), x.shape.end() - 1), idx;
+  std::vector<char> keep(n, 1);
+  for (int64_t r = 0; r < rows; ++r) {
+    if (mask) {
+      unravel(r, rowShape, idx);
+      maskRow(*mask, x.shape, idx, keep.data());
+    }
+    softmaxRow(x.data.data() + r * n, keep.data(), n);
+  }
+  out = Value::of(std::move(x));
+  return true;
+}
+
+// attention(q, k, v[, mask][, bias][, scale]) =
+//   softmax(q k^T * scale + bias, mask) v, query head h reads kv head
+//   h / (Hq / Hkv).
+bool Interpreter::callAttention(const Expr &e, Value &out) {
+  if (!checkCall(e, 3, 3, {"mask", "bias", "scale"}))
+    return false;
+  RefTensor q, k, v, bias;
+  MaskPtr mask;
+  if (!evalTensor(*e.args[0], q) || !evalTensor(*e.args[1], k) ||
+      !evalTensor(*e.args[2], v))
+    return false;
+  if (const Expr *m = keyword(e, "mask"))
+    if (!evalMask(*m, mask))
+      return false;
+  const Expr *biasExpr = keyword(e, "bias");
+  if (biasExpr && !evalTensor(*biasExpr, bias))
+    return false;
+  if (q.shape.size() != 4 || k.shape.size() != 4 || v.shape.size() != 4)
+    return fail(e.loc, "attention needs rank-4 q, k, v, got " + typeString(q) +
+                           ", " + typeString(k) + ", " + typeString(v));
+  const int64_t B = q.shape[0], Hq = q.shape[1], Sq = q.shape[2],
+                D = q.shape[3];
+  const int64_t Hkv = k.shape[1], Sk = k.shape[2], Dv = v.shape[3];
+  if (k.shape[0] != B || v.shape[0] != B || k.shape[3] != D ||
+      v.shape[1] != Hkv || v.shape[2] != Sk)
+    return fail(e.loc, "attention shapes do not agree: q " + typeString(q) +
+                           ", k " + typeString(k) + ", v " + typeString(v));
+  if (Hkv <= 0 || Hq % Hkv != 0)
+    return fail(e.loc, "attention needs Hq % Hkv == 0, got Hq=" +
+                           std::to_string(Hq) + " Hkv=" + std::to_string(Hkv));
+  double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  if (const Expr *s = keyword(e, "scale"))
+    if (!foldConstant(*s, scale))
+      return false;
+
+  const Shape scores = {B, Hq, Sq, Sk};
+  std::string err;
+  if (mask && !checkMask(*mask, scores, err))
+    return fail(e.loc, err);
+  Shape biasStrides;
+  if (biasExpr) {
+    if (!broadcastsTo(bias.shape, scores))
+      return fail(biasExpr->loc, "attention bias " + typeString(bias) +
+                                     " does not broadcast to scores " +
+                                     shapeString(scores));
+    biasStrides = broadcastStrides(bias.shape, scores);
+  }
+
+  RefTensor y({B, Hq, Sq, Dv}, resultType(e, 0, q.dtype));
+  const int64_t group = Hq / Hkv;
+  std::vector<double> s(Sq * Sk), vT(Dv * Sk);
+  std::vector<char> keep(Sk, 1);
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t h = 0; h < Hq; ++h) {
+      const int64_t hk = h / group;
+      const double *qp = q.data.data() + (b * Hq + h) * Sq * D;
+      const double *kp = k.data.data() + (b * Hkv + hk) * Sk * D;
+      const double *vp = v.data.data() + (b * Hkv + hk) * Sk * Dv;
+      matmulNT(qp, kp, s.data(), Sq, Sk, D);
+      for (int64_t i = 0; i < Sq; ++i) {
+        double *row = s.data() + i * Sk;
+        for (int64_t j = 0; j < Sk; ++j) {
+          row[j] *= scale;
+          if (biasExpr)
+            row[j] += bias.data[b * biasStrides[0] + h * biasStrides[1] +
+                                i * biasStrides[2] + j * biasStrides[3]];
+        }
+        if (mask)
+          maskRow(*mask, scores, {b, h, i}, keep.data());
+        softmaxRow(row, keep.data(), Sk);
+      }
+      transposeMatrix(vp, vT.data(), Sk, Dv);
+      matmulNT(s.data(), vT.data(), y.data.data() + (b * Hq + h) * Sq * Dv, Sq,
+               Dv, Sk);
+    }
+  }
+  out = Value::of(std::move(y));
+  return true;
+}
+
+// layer_norm(x, g, b, eps=1e-5): (x - mean) / sqrt(var + eps) * g + b with the
+// biased variance; rms_norm(x, g, eps=1e-6): x / sqrt(mean(x^2) + eps) * g.
+bool Interpreter::callNorm(const Expr &e, bool rms, Value &out) {
+  if (!checkCall(e, 2, rms ? 2 : 3, {"eps"}))
+    return false;
+  RefTensor x, g, b;
+  if (!evalTensor(*e.args[0], x) || !evalTensor(*e.args[1], g))
+    return false;
+  if (e.args.size() == 3 && !evalTensor(*e.args[2], b))
+    return false;
+  double eps = rms ? 1e-6 : 1e-5;
+  if (const Expr *ek = keyword(e, "eps"))
+    if (!foldConstant(*ek, eps))
+      return false;
+  if (x.shape.empty())
+    return fail(e.loc, e.name + " needs rank >= 1, got " + typeString(x));
+  const int64_t n = x.shape.back();
+  const Shape param = {n};
+  if (g.shape != param || (e.args.size() == 3 && b.shape != param))
+    return fail(e.loc, e.name + " weights must be [" + std::to_string(n) +
+                           "] for " + typeString(x) + ", got " + typeString(g) +
+                           (e.args.size() == 3 ? " and " + typeString(b) : ""));
+  RefTensor y(x.shape, resultType(e, 0, x.dtype));
+  const int64_t rows = n ? x.numel() / n : 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const double *xr = x.data.data() + r * n;
+    double *yr = y.data.data() + r * n;
+    if (rms) {
+      double ss = 0;
+      for (int64_t j = 0; j < n; ++j)
+        ss += xr[j] * xr[j];
+      const double inv = 1.0 / std::sqrt(ss / n + eps);
+      for (int64_t j = 0; j < n; ++j)
+        yr[j] = xr[j] * inv * g.data[j];
+    } else {
+      double sum = 0;
+      for (int64_t j = 0; j < n; ++j)
+        sum += xr[j];
+      const double mean = sum / n;
+      double var = 0;
+      for (int64_t j = 0; j < n; ++j)
+        var += (xr[j] - mean) * (xr[j] - mean);
+      const double inv = 1.0 / std::sqrt(var / n + eps);
+      for (int64_t j = 0; j < n; ++j)
+        yr[j] = (xr[j] - mean) * inv * g.data[j] +
+                (e.args.size() == 3 ? b.data[j] : 0.0);
+    }
+  }
+  out = Value::of(std::move(y));
+  return true;
+}
+
+// gelu (erf form), gelu_tanh, silu, relu.
+bool Interpreter::callUnary(const Expr &e, Value &out) {
+  if (!checkCall(e, 1, 1, {}))
+    return false;
+  RefTensor x;
+  if (!evalTensor(*e.args[0], x))
+    return false;
+  if (!isFloatType(x.dtype) && x.dtype != DType::I32)
+    return fail(e.loc,
+                e.name + " needs a numeric tensor, got " + typeString(x));
+  const double kPi = 3.14159265358979323846;
+  for (double &t : x.data) {
+    if (e.name == "gelu")
+      t = 0.5 * t * (1.0 + std::erf(t / std::sqrt(2.0)));
+    else if (e.name == "gelu_tanh")
+      t = 0.5 * t *
+          (1.0 + std::tanh(std::sqrt(2.0 / kPi) * (t + 0.044715 * t * t * t)));
+    else if (e.name == "silu")
+      t = t / (1.0 + std::exp(-t));
+    else // relu
+      t = t > 0 ? t : 0.0;
+  }
+  x.dtype = resultType(e, 0, x.dtype);
+  out = Value::of(std::move(x));
+  return true;
+}
+
+// rope(x, pos, theta=10000, style="rotate_half"|"interleaved") on
+// x: [B, H, S, D], pos: [S] or [B, S]; inv_freq[i] = theta^(-2i/D).
+bool Interpreter::callRope(const Expr &e, Value &out) {
+  if (!checkCall(e, 2, 2, {"theta", "style"}))
+    return false;
+  RefTensor x, pos;
+  if (!evalTensor(*e.args[0], x) || !evalTensor(*e.args[1], pos))
+    return false;
+  double theta = 10000.0;
+  if (const Expr *t = keyword(e, "theta"))
+    if (!foldConstant(*t, theta))
+      return false;
+  bool interleaved = false;
+  if (const Expr *st = keyword(e, "style")) {
+    if (st->kind != Expr::String ||
+        (st->name != "rotate_half" && st->name != "interleaved"))
+      return fail(st->loc,
+                  "rope style must be \"rotate_half\" or \"interleaved\"");
+    interleaved = st->name == "interleaved";
+  }
+  if (x.shape.size() != 4 || x.shape[3] % 2 != 0)
+    return fail(e.loc,
+                "rope needs [B, H, S, D] with even D, got " + typeString(x));
+  const int64_t B = x.shape[0], H = x.shape[1], S = x.shape[2], D = x.shape[3],
+                half = D / 2;
+  const bool perBatch = pos.shape.size() == 2;
+  if (!(pos.shape == Shape{S} || pos.shape == Shape{B, S}))
+    return fail(e.loc, "rope positions must be [S] or [B, S] for " +
+                           typeString(x) + ", got " + typeString(pos));
+  std::vector<double> invFreq(half);
+  for (int64_t i = 0; i < half; ++i)
+    invFreq[i] = 1.0 / std::pow(theta, static_cast<double>(2 * i) / D);
+  RefTensor y(x.shape, resultType(e, 0, x.dtype));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t s = 0; s < S; ++s) {
+        const double p = pos.data[perBatch ? b * S + s : s];
+        const double *xr = x.data.data() + ((b * H + h) * S + s) * D;
+        double *yr = y.data.data() + ((b * H + h) * S + s) * D;
+        for (int64_t i = 0; i < half; ++i) {
+          const double c = std::cos(p * invFreq[i]);
+          const double sn = std::sin(p * invFreq[i]);
+          const int64_t a = interleaved ? 2 * i : i;
+          const int64_t o = interleaved ? 2 * i + 1 : i + half;
+          yr[a] = xr[a] * c - xr[o] * sn;
+          yr[o] = xr[o] * c + xr[a] * sn;
+        }
+      }
+  out = Value::of(std::move(y));
+  return true;
+}
+
+// sliding_window(W): causal, keeping the W most recent keys.
+bool Interpreter::callSlidingWindow(const Expr &e, Value &out) {
+  if (!checkCall(e, 0, 1, {"window"}))
+    return false;
+  const Expr *w = e.args.size() == 1 ? e.args[0].get() : keyword(e, "window");
+  if (!w || (e.args.size() == 1 && keyword(e, "window")))
+    return fail(e.loc, "sliding_window needs its window size exactly once");
+  auto m = std::make_shared<MaskNode>();
+  m->kind = MaskNode::Window;
+  if (!foldInteger(*w, "window", m->window))
+    return false;
+  if (m->window < 0)
+    return fail(w->loc, "sliding_window size must be >= 0");
+  out = Value::ofMask(m);
+  return true;
+}
+
+// padding(lengths): keeps keys j < lengths[b].
+bool Interpreter::callPadding(const Expr &e, Value &out) {
+  if (!checkCall(e, 1, 1, {}))
+    return false;
+  auto m = std::make_shared<MaskNode>();
+  m->kind = MaskNode::Padding;
+  if (!evalTensor(*e.args[0], m->tensor))
+    return false;
+  if (m->tensor.shape.size() != 1)
+    return fail(e.loc,
+                "padding lengths must be [B], got " + typeString(m->tensor));
+  out = Value::ofMask(m);
+  return true;
+}
+
+} // namespace
+
+bool evaluate(const ast::Model &m,
+              const std::map<std::string, RefTensor> &inputs,
+              const std::map<std::string, RefTensor> &weights,
+              std::vector<RefTensor> &outputs, std::string &error) {
+  Interpreter interp(m);
+  if (!interp.run(inputs, weights, outputs)) {
+    error = interp.error.empty() ? "model '" + m.name + "': malformed tree"
+                                 : interp.error;
+    outputs.clear();
+    return false;
+  }
+  return true;
+}
+
+} // namespace attn

@@ -1,0 +1,82 @@
+//===- Reference.h - Double-precision reference interpreter -----*- C++ -*-===//
+//
+// An independent, deliberately plain interpreter for checked attn models. It
+// walks the AST (after parseModule + checkModule), evaluates every built-in of
+// DESIGN.md section 3 with loops that accumulate in double, and gives the
+// values that generated code is compared against. It uses nothing from the
+// compiler beyond the AST: no MLIR, no Halide, no lowering.
+//
+// Conventions:
+//  - Every tensor holds doubles in row-major order. f16/bf16/f32 inputs and
+//    weights carry their exact stored values (convert the storage with
+//    halfBitsToDouble / bf16BitsToDouble / a float cast); bool is 0/1; i32 is
+//    an exact integer.
+//  - Intermediate values are never rounded. Only the model's results are
+//    rounded to their declared dtype (round to nearest, ties to even), so that
+//    an f16 result is compared with an f16 reference.
+//  - Masks follow the contract: `causal` is bottom-right aligned, a fully
+//    masked softmax row is all zeros (attention output 0), never NaN.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTN_TESTS_REFERENCE_REFERENCE_H
+#define ATTN_TESTS_REFERENCE_REFERENCE_H
+
+#include "attn/Frontend/AST.h"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace attn {
+
+/// A dense tensor of exact values (see the conventions above).
+struct RefTensor {
+  std::vector<int64_t> shape;
+  std::vector<double> data; // row-major, numel() entries
+  ast::DType dtype = ast::DType::F32;
+
+  RefTensor() = default;
+  RefTensor(std::vector<int64_t> s, ast::DType t)
+      : shape(std::move(s)), data(countElements(shape), 0.0), dtype(t) {}
+  RefTensor(std::vector<int64_t> s, std::vector<double> d,
+            ast::DType t = ast::DType::F32)
+      : shape(std::move(s)), data(std::move(d)), dtype(t) {}
+
+  int64_t numel() const { return countElements(shape); }
+  static int64_t countElements(const std::vector<int64_t> &s) {
+    int64_t n = 1;
+    for (int64_t d : s)
+      n *= d;
+    return n;
+  }
+};
+
+/// Evaluates model `m` (checked by checkModule) on `inputs` (keyed by argument
+/// name) and `weights` (keyed by the param's weights-file name). Binds the
+/// symbolic sizes from the inputs' shapes, checks every input and weight
+/// against its declared dtype and shape, runs the statements in order and
+/// fills `outputs` in return order, rounded to the declared result dtypes.
+/// Returns false with a message in `error` (and never aborts) on a missing or
+/// mis-shaped input, a built-in it does not know, or any shape surprise.
+bool evaluate(const ast::Model &m,
+              const std::map<std::string, RefTensor> &inputs,
+              const std::map<std::string, RefTensor> &weights,
+              std::vector<RefTensor> &outputs, std::string &error);
+
+/// Rounds `v` to the nearest value representable in `t` (ties to even; f16
+/// and bf16 overflow to +-Inf, subnormals are kept). i32 truncates toward
+/// zero, bool gives 0 or 1.
+double roundToDType(double v, ast::DType t);
+
+/// The value of an IEEE binary16 bit pattern.
+double halfBitsToDouble(uint16_t bits);
+/// The value of a bfloat16 bit pattern (the upper half of an f32).
+double bf16BitsToDouble(uint16_t bits);
+
+/// "[2, 4, 64]".
+std::string shapeString(const std::vector<int64_t> &shape);
+
+} // namespace attn
+
+#endif // ATTN_TESTS_REFERENCE_REFERENCE_H

@@ -1,0 +1,756 @@
+//===- reference_test.cpp - Hand-computed checks of the reference ---------===//
+//
+// The reference decides whether generated code is right, so it is checked
+// here against values worked out by hand: mask semantics (causal with
+// Sq != Sk, sliding window, padding with a fully masked row), GQA head
+// mapping, both rope styles, the norms, head split/merge, PyTorch's linear
+// layout, dtype rounding, and the comparison helper.
+//
+//===----------------------------------------------------------------------===//
+#include "Compare.h"
+#include "Reference.h"
+
+#include "attn/Frontend/Frontend.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <random>
+#include <sstream>
+
+using namespace attn;
+using ast::DType;
+
+namespace {
+
+using Tensors = std::map<std::string, RefTensor>;
+
+/// Parses `src` (one model) and, when `check` is set, runs Sema on it.
+/// Returns false (after a gtest failure) when the front end rejects it.
+bool frontEnd(const std::string &src, ast::Module &out, bool check = true) {
+  std::ostringstream errs;
+  SourceDiagnostics diags("test.attn", src, errs);
+  std::optional<ast::Module> m = parseModule(diags);
+  if (!m) {
+    ADD_FAILURE() << "parse failed:\n" << errs.str();
+    return false;
+  }
+  if (check && !checkModule(*m, diags)) {
+    ADD_FAILURE() << "Sema failed:\n" << errs.str();
+    return false;
+  }
+  if (m->models.size() != 1) {
+    ADD_FAILURE() << "expected one model";
+    return false;
+  }
+  out = std::move(*m);
+  return true;
+}
+
+/// Parses, checks and evaluates; fails the test on any error.
+std::vector<RefTensor> run(const std::string &src, const Tensors &inputs,
+                           const Tensors &weights = {}) {
+  ast::Module m;
+  if (!frontEnd(src, m))
+    return {};
+  std::vector<RefTensor> outs;
+  std::string error;
+  EXPECT_TRUE(evaluate(m.models[0], inputs, weights, outs, error)) << error;
+  return outs;
+}
+
+/// Parses (without Sema, so that the interpreter's own checks are reached)
+/// and evaluates; returns the interpreter's error, or "" on success.
+std::string runError(const std::string &src, const Tensors &inputs,
+                     const Tensors &weights = {}) {
+  ast::Module m;
+  if (!frontEnd(src, m, /*check=*/false))
+    return "front end failed";
+  std::vector<RefTensor> outs;
+  std::string error;
+  if (evaluate(m.models[0], inputs, weights, outs, error))
+    return "";
+  EXPECT_FALSE(error.empty());
+  return error;
+}
+
+RefTensor f32(std::vector<int64_t> shape, std::vector<double> data) {
+  return RefTensor(std::move(shape), std::move(data), DType::F32);
+}
+RefTensor i32(std::vector<int64_t> shape, std::vector<double> data) {
+  return RefTensor(std::move(shape), std::move(data), DType::I32);
+}
+RefTensor boolean(std::vector<int64_t> shape, std::vector<double> data) {
+  return RefTensor(std::move(shape), std::move(data), DType::Bool);
+}
+RefTensor zeros(std::vector<int64_t> shape) {
+  return RefTensor(std::move(shape), DType::F32);
+}
+RefTensor random(std::vector<int64_t> shape, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  RefTensor t(std::move(shape), DType::F32);
+  for (double &x : t.data)
+    x = dist(gen); // exactly representable in f32
+  return t;
+}
+
+void expectValues(const RefTensor &t, std::vector<int64_t> shape,
+                  std::vector<double> want, double tol = 1e-12) {
+  ASSERT_EQ(t.shape, shape);
+  ASSERT_EQ(t.data.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i)
+    EXPECT_NEAR(t.data[i], want[i], tol) << "at flat index " << i;
+}
+
+//===----------------------------------------------------------------------===//
+// Softmax and masks
+//===----------------------------------------------------------------------===//
+
+TEST(Reference, SoftmaxOfKnownRow) {
+  auto outs = run(R"(
+model m(x: f32[2, 3]) -> f32[2, 3] {
+  return softmax(x)
+})",
+                  {{"x", f32({2, 3}, {1, 2, 3, 1001, 1002, 1003})}});
+  ASSERT_EQ(outs.size(), 1u);
+  // exp(k) / (e + e^2 + e^3) for k = 1, 2, 3; the second row is shifted by
+  // 1000 and must not overflow. Values are rounded to f32 on output.
+  const double e1 = std::exp(1.0), e2 = std::exp(2.0), e3 = std::exp(3.0);
+  const double s = e1 + e2 + e3;
+  expectValues(outs[0], {2, 3},
+               {e1 / s, e2 / s, e3 / s, e1 / s, e2 / s, e3 / s}, 1e-7);
+  EXPECT_EQ(outs[0].data[0], roundToDType(e1 / s, DType::F32));
+}
+
+TEST(Reference, CausalWithFewerQueriesThanKeys) {
+  // Sq = 2, Sk = 4: bottom-right aligned, query 0 sees keys 0..2 and
+  // query 1 sees keys 0..3.
+  auto outs = run(R"(
+model m(s: f32[2, 4]) -> f32[2, 4] {
+  return softmax(s, mask=causal)
+})",
+                  {{"s", zeros({2, 4})}});
+  ASSERT_EQ(outs.size(), 1u);
+  const double t = 1.0 / 3;
+  expectValues(outs[0], {2, 4}, {t, t, t, 0, 0.25, 0.25, 0.25, 0.25}, 1e-7);
+}
+
+TEST(Reference, CausalWithMoreQueriesThanKeysMasksWholeRows) {
+  // Sq = 4, Sk = 2: query i sees j <= i - 2, so rows 0 and 1 see nothing and
+  // must be exactly 0 (never NaN).
+  auto outs = run(R"(
+model m(s: f32[4, 2]) -> f32[4, 2] {
+  return softmax(s, mask=causal)
+})",
+                  {{"s", f32({4, 2}, {5, 6, 7, 8, 1, 2, 3, 3})}});
+  ASSERT_EQ(outs.size(), 1u);
+  expectValues(outs[0], {4, 2}, {0, 0, 0, 0, 1, 0, 0.5, 0.5});
+}
+
+TEST(Reference, CausalAttentionWithKvCache) {
+  // q: Sq = 2 queries, k/v: Sk = 4 keys, all scores equal, so each query
+  // averages the values it sees: query 0 keys 0..2, query 1 keys 0..3.
+  RefTensor v = f32({1, 1, 4, 1}, {1, 2, 3, 10});
+  auto outs =
+      run(R"(
+model m(q: f32[1, 1, 2, 2], k: f32[1, 1, 4, 2], v: f32[1, 1, 4, 1])
+    -> f32[1, 1, 2, 1] {
+  return attention(q, k, v, mask=causal)
+})",
+          {{"q", zeros({1, 1, 2, 2})}, {"k", zeros({1, 1, 4, 2})}, {"v", v}});
+  ASSERT_EQ(outs.size(), 1u);
+  expectValues(outs[0], {1, 1, 2, 1}, {2.0, 4.0}, 1e-6);
+}
+
+TEST(Reference, SlidingWindow) {
+  // W = 2, Sq = Sk = 4: query i keeps i - 2 < j <= i.
+  auto outs = run(R"(
+model m(s: f32[4, 4]) -> f32[4, 4] {
+  return softmax(s, mask=sliding_window(1 + 1))
+})",
+                  {{"s", zeros({4, 4})}});
+  ASSERT_EQ(outs.size(), 1u);
+  expectValues(outs[0], {4, 4},
+               {1, 0, 0, 0,     //
+                0.5, 0.5, 0, 0, //
+                0, 0.5, 0.5, 0, //
+                0, 0, 0.5, 0.5});
+}
+
+TEST(Reference, SlidingWindowWithKvCache) {
+  // W = 2, Sq = 2, Sk = 5: offset 3, query 0 keeps keys 2..3, query 1 3..4.
+  auto outs = run(R"(
+model m(s: f32[2, 5]) -> f32[2, 5] {
+  return softmax(s, mask=sliding_window(2))
+})",
+                  {{"s", zeros({2, 5})}});
+  ASSERT_EQ(outs.size(), 1u);
+  expectValues(outs[0], {2, 5}, {0, 0, 0.5, 0.5, 0, 0, 0, 0, 0.5, 0.5});
+}
+
+TEST(Reference, PaddingWithFullyMaskedRow) {
+  // Batch 0 keeps keys 0..1, batch 1 has length 0: every row is masked and
+  // the attention output is exactly 0.
+  RefTensor v = f32({2, 1, 3, 2}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
+  auto outs = run(R"(
+model m<B>(q: f32[B, 1, 2, 2], k: f32[B, 1, 3, 2], v: f32[B, 1, 3, 2],
+           lengths: i32[B]) -> f32[B, 1, 2, 2] {
+  return attention(q, k, v, mask=padding(lengths))
+})",
+                  {{"q", zeros({2, 1, 2, 2})},
+                   {"k", zeros({2, 1, 3, 2})},
+                   {"v", v},
+                   {"lengths", i32({2}, {2, 0})}});
+  ASSERT_EQ(outs.size(), 1u);
+  expectValues(outs[0], {2, 1, 2, 2}, {2, 3, 2, 3, 0, 0, 0, 0}, 1e-6);
+}
+
+TEST(Reference, ConjunctionOfCausalAndPadding) {
+  // causal keeps j <= i, padding keeps j < 2: row 2 keeps only 0 and 1.
+  auto outs = run(R"(
+model m(s: f32[1, 3, 3], lengths: i32[1]) -> f32[1, 3, 3] {
+  return softmax(s, mask=causal & padding(lengths))
+})",
+                  {{"s", zeros({1, 3, 3})}, {"lengths", i32({1}, {2})}});
+  ASSERT_EQ(outs.size(), 1u);
+  expectValues(outs[0], {1, 3, 3}, {1, 0, 0, 0.5, 0.5, 0, 0.5, 0.5, 0});
+}
+
+TEST(Reference, BoolTensorMaskBroadcasts) {
+  // keep: bool[1, 1, 3] broadcasts over both batches and both rows, and a
+  // mask bound to a name works like an inline one.
+  auto outs =
+      run(R"(
+model m(s: f32[2, 2, 3], keep: bool[1, 1, 3]) -> f32[2, 2, 3] {
+  m = keep & causal
+  return softmax(s, mask=m)
+})",
+          {{"s", zeros({2, 2, 3})}, {"keep", boolean({1, 1, 3}, {1, 0, 1})}});
+  ASSERT_EQ(outs.size(), 1u);
+  // Sq = 2, Sk = 3: row 0 sees j <= 1 -> {0}; row 1 sees all -> {0, 2}.
+  expectValues(outs[0], {2, 2, 3},
+               {1, 0, 0, 0.5, 0, 0.5, 1, 0, 0, 0.5, 0, 0.5});
+}
+
+//===----------------------------------------------------------------------===//
+// Attention
+//===----------------------------------------------------------------------===//
+
+TEST(Reference, GqaQueryHeadReadsKvHeadIntegerDivided) {
+  // Hq = 4, Hkv = 2: query heads 0, 1 read kv head 0 and heads 2, 3 read kv
+  // head 1 (not h % Hkv). Uniform scores average the two keys.
+  RefTensor v = f32({1, 2, 2, 1}, {0, 1, 10, 11});
+  auto outs =
+      run(R"(
+model m(q: f32[1, 4, 3, 8], k: f32[1, 2, 2, 8], v: f32[1, 2, 2, 1])
+    -> f32[1, 4, 3, 1] {
+  return attention(q, k, v)
+})",
+          {{"q", zeros({1, 4, 3, 8})}, {"k", zeros({1, 2, 2, 8})}, {"v", v}});
+  ASSERT_EQ(outs.size(), 1u);
+  expectValues(
+      outs[0], {1, 4, 3, 1},
+      {0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 10.5, 10.5, 10.5, 10.5, 10.5, 10.5}, 1e-6);
+}
+
+TEST(Reference, AttentionScaleAndBias) {
+  // D = 1: scores = q.k * 2 + bias = [1*1*2 + 0, 1*0*2 + 1] = [2, 1];
+  // out = (e^2 * 1 + e^1 * 3) / (e^2 + e^1).
+  auto outs = run(R"(
+model m(q: f32[1, 1, 1, 1], k: f32[1, 1, 2, 1], v: f32[1, 1, 2, 1],
+        bias: f32[2]) -> f32[1, 1, 1, 1] {
+  return attention(q, k, v, bias=bias, scale=4/2)
+})",
+                  {{"q", f32({1, 1, 1, 1}, {1})},
+                   {"k", f32({1, 1, 2, 1}, {1, 0})},
+                   {"v", f32({1, 1, 2, 1}, {1, 3})},
+                   {"bias", f32({2}, {0, 1})}});
+  ASSERT_EQ(outs.size(), 1u);
+  const double e1 = std::exp(1.0), e2 = std::exp(2.0);
+  expectValues(outs[0], {1, 1, 1, 1}, {(e2 + 3 * e1) / (e2 + e1)}, 1e-6);
+}
+
+TEST(Reference, AttentionDefaultScaleIsInverseSqrtD) {
+  // D = 4, q = k0 = [1, 1, 1, 1], k1 = 0: q.k0 = 4, scaled by 1/2 gives 2.
+  auto outs = run(R"(
+model m(q: f32[1, 1, 1, 4], k: f32[1, 1, 2, 4], v: f32[1, 1, 2, 1])
+    -> f32[1, 1, 1, 1] {
+  return attention(q, k, v)
+})",
+                  {{"q", f32({1, 1, 1, 4}, {1, 1, 1, 1})},
+                   {"k", f32({1, 1, 2, 4}, {1, 1, 1, 1, 0, 0, 0, 0})},
+                   {"v", f32({1, 1, 2, 1}, {1, 0})}});
+  ASSERT_EQ(outs.size(), 1u);
+  const double e2 = std::exp(2.0);
+  expectValues(outs[0], {1, 1, 1, 1}, {e2 / (e2 + 1)}, 1e-6);
+}
+
+TEST(Reference, DecomposedAttentionMatchesBuiltin) {
+  // matmul / transpose / softmax / matmul against attention(), causal with
+  // Sq != Sk, with double results compared in double.
+  const char *src = R"(
+model m(q: f32[2, 3, 5, 4], k: f32[2, 3, 7, 4], v: f32[2, 3, 7, 6])
+    -> (f32[2, 3, 5, 6], f32[2, 3, 5, 6]) {
+  p = softmax(matmul(q, transpose(k)) * 0.5, mask=causal)
+  return matmul(p, v), attention(q, k, v, mask=causal)
+})";
+  ast::Module m;
+  ASSERT_TRUE(frontEnd(src, m));
+  std::vector<RefTensor> outs;
+  std::string error;
+  ASSERT_TRUE(evaluate(m.models[0],
+                       {{"q", random({2, 3, 5, 4}, 1)},
+                        {"k", random({2, 3, 7, 4}, 2)},
+                        {"v", random({2, 3, 7, 6}, 3)}},
+                       {}, outs, error))
+      << error;
+  ASSERT_EQ(outs.size(), 2u);
+  std::string report;
+  EXPECT_TRUE(compare(outs[0], outs[1].data.data(), outs[1].data.size(), 0,
+                      1e-7, report))
+      << report;
+}
+
+//===----------------------------------------------------------------------===//
+// Rotary embeddings
+//===----------------------------------------------------------------------===//
+
+TEST(Reference, RopeRotateHalf) {
+  // D = 4, theta = 100: inv_freq = [1, 100^(-1/2)] = [1, 0.1]; pos = 2.
+  // Dim i pairs with i + 2.
+  auto outs =
+      run(R"(
+model m(x: f32[1, 1, 1, 4], pos: i32[1]) -> f32[1, 1, 1, 4] {
+  return rope(x, pos, theta=100.0)
+})",
+          {{"x", f32({1, 1, 1, 4}, {1, 2, 3, 4})}, {"pos", i32({1}, {2})}});
+  ASSERT_EQ(outs.size(), 1u);
+  const double c0 = std::cos(2.0), s0 = std::sin(2.0);
+  const double c1 = std::cos(0.2), s1 = std::sin(0.2);
+  expectValues(
+      outs[0], {1, 1, 1, 4},
+      {1 * c0 - 3 * s0, 2 * c1 - 4 * s1, 3 * c0 + 1 * s0, 4 * c1 + 2 * s1},
+      1e-6);
+}
+
+TEST(Reference, RopeInterleaved) {
+  // Same vector, pairs (0, 1) at angle 2 and (2, 3) at angle 0.2.
+  auto outs =
+      run(R"(
+model m(x: f32[1, 1, 1, 4], pos: i32[1]) -> f32[1, 1, 1, 4] {
+  return rope(x, pos, theta=100.0, style="interleaved")
+})",
+          {{"x", f32({1, 1, 1, 4}, {1, 2, 3, 4})}, {"pos", i32({1}, {2})}});
+  ASSERT_EQ(outs.size(), 1u);
+  const double c0 = std::cos(2.0), s0 = std::sin(2.0);
+  const double c1 = std::cos(0.2), s1 = std::sin(0.2);
+  expectValues(
+      outs[0], {1, 1, 1, 4},
+      {1 * c0 - 2 * s0, 2 * c0 + 1 * s0, 3 * c1 - 4 * s1, 4 * c1 + 3 * s1},
+      1e-6);
+}
+
+TEST(Reference, RopePerBatchPositionsAndDefaultTheta) {
+  // pos: [B, S]; position 0 is the identity, and with the default theta
+  // (10000) and D = 2 the only frequency is 1.
+  auto outs = run(
+      R"(
+model m(x: f32[2, 1, 1, 2], pos: i32[2, 1]) -> f32[2, 1, 1, 2] {
+  return rope(x, pos)
+})",
+      {{"x", f32({2, 1, 1, 2}, {1, 2, 1, 2})}, {"pos", i32({2, 1}, {0, 1})}});
+  ASSERT_EQ(outs.size(), 1u);
+  const double c = std::cos(1.0), s = std::sin(1.0);
+  expectValues(outs[0], {2, 1, 1, 2}, {1, 2, c - 2 * s, 2 * c + s}, 1e-6);
+}
+
+//===----------------------------------------------------------------------===//
+// Norms and element-wise functions
+//===----------------------------------------------------------------------===//
+
+TEST(Reference, LayerNormOfKnownRow) {
+  // [1, 2, 3, 4]: mean 2.5, biased variance 1.25; eps = 1 gives
+  // sqrt(2.25) = 1.5, so the normalised row is [-1, -1/3, 1/3, 1].
+  auto outs =
+      run(R"(
+model m(x: f32[1, 4]) -> f32[1, 4] {
+  param g: f32[4]
+  param b: f32[4] = "ln.bias"
+  return layer_norm(x, g, b, eps=0.5 + 0.5)
+})",
+          {{"x", f32({1, 4}, {1, 2, 3, 4})}},
+          {{"g", f32({4}, {1, 1, 2, 2})}, {"ln.bias", f32({4}, {0, 0, 0, 1})}});
+  ASSERT_EQ(outs.size(), 1u);
+  expectValues(outs[0], {1, 4}, {-1, -1.0 / 3, 2.0 / 3, 3}, 1e-7);
+}
+
+TEST(Reference, LayerNormDefaultEps) {
+  // eps defaults to 1e-5 and sits inside the square root.
+  auto outs = run(R"(
+model m(x: f32[1, 2]) -> f32[1, 2] {
+  param g: f32[2]
+  param b: f32[2]
+  return layer_norm(x, g, b)
+})",
+                  {{"x", f32({1, 2}, {0, 2})}},
+                  {{"g", f32({2}, {1, 1})}, {"b", f32({2}, {0, 0})}});
+  ASSERT_EQ(outs.size(), 1u);
+  const double inv = 1 / std::sqrt(1 + 1e-5);
+  expectValues(outs[0], {1, 2}, {-inv, inv}, 1e-7);
+}
+
+TEST(Reference, RmsNormOfKnownRow) {
+  // [3, 4]: mean(x^2) = 12.5; eps = 3.5 gives rsqrt(16) = 1/4.
+  auto outs =
+      run(R"(
+model m(x: f32[2, 2]) -> f32[2, 2] {
+  param g: f32[2]
+  return rms_norm(x, g, eps=3.5)
+})",
+          {{"x", f32({2, 2}, {3, 4, -3, -4})}}, {{"g", f32({2}, {2, 1})}});
+  ASSERT_EQ(outs.size(), 1u);
+  expectValues(outs[0], {2, 2}, {1.5, 1, -1.5, -1});
+}
+
+TEST(Reference, Activations) {
+  auto outs = run(R"(
+model m(x: f32[3]) -> (f32[3], f32[3], f32[3], f32[3]) {
+  return gelu(x), gelu_tanh(x), silu(x), relu(x)
+})",
+                  {{"x", f32({3}, {-1, 0, 1})}});
+  ASSERT_EQ(outs.size(), 4u);
+  // gelu(1) = Phi(1) = 0.841344746..., gelu(-1) = -(1 - Phi(1)).
+  const double phi = 0.8413447460685429;
+  expectValues(outs[0], {3}, {-(1 - phi), 0, phi}, 1e-7);
+  const double gt = 0.5 * (1 + std::tanh(std::sqrt(2 / M_PI) * 1.044715));
+  expectValues(outs[1], {3}, {-(1 - gt), 0, gt}, 1e-7);
+  const double sig = 1 / (1 + std::exp(-1.0));
+  expectValues(outs[2], {3}, {-(1 - sig), 0, sig}, 1e-7);
+  expectValues(outs[3], {3}, {0, 0, 1});
+}
+
+TEST(Reference, ArithmeticBroadcastsLikeNumpy) {
+  // [2, 1] op [3] -> [2, 3]; literals and unary minus.
+  auto outs = run(R"(
+model m(a: f32[2, 1], b: f32[3]) -> (f32[2, 3], f32[2, 3]) {
+  return a + b * 2, -(a - b) / 4
+})",
+                  {{"a", f32({2, 1}, {1, 2})}, {"b", f32({3}, {1, 2, 3})}});
+  ASSERT_EQ(outs.size(), 2u);
+  expectValues(outs[0], {2, 3}, {3, 5, 7, 4, 6, 8});
+  expectValues(outs[1], {2, 3}, {0, 0.25, 0.5, -0.25, 0, 0.25});
+}
+
+//===----------------------------------------------------------------------===//
+// Layout built-ins
+//===----------------------------------------------------------------------===//
+
+TEST(Reference, LinearUsesPyTorchLayout) {
+  // w is [out, in]: y = x @ w^T + b.
+  auto outs = run(R"(
+model m<S>(x: f32[1, S, 2]) -> f32[1, S, 3] {
+  param w: f32[3, 2]
+  param b: f32[3]
+  return linear(x, w, b)
+})",
+                  {{"x", f32({1, 2, 2}, {1, 2, -1, 5})}},
+                  {{"w", f32({3, 2}, {1, 0, 0, 1, 1, 10})},
+                   {"b", f32({3}, {100, 200, 300})}});
+  ASSERT_EQ(outs.size(), 1u);
+  expectValues(outs[0], {1, 2, 3}, {101, 202, 321, 99, 205, 349});
+}
+
+TEST(Reference, LinearWithoutBiasAndWideOutput) {
+  // More output columns than the 4-wide inner kernel, and an odd count.
+  RefTensor x = random({3, 5}, 7), w = random({11, 5}, 8);
+  auto outs = run(R"(
+model m(x: f32[3, 5]) -> f32[3, 11] {
+  param w: f32[11, 5]
+  return linear(x, w)
+})",
+                  {{"x", x}}, {{"w", w}});
+  ASSERT_EQ(outs.size(), 1u);
+  ASSERT_EQ(outs[0].shape, (std::vector<int64_t>{3, 11}));
+  for (int r = 0; r < 3; ++r)
+    for (int o = 0; o < 11; ++o) {
+      double s = 0;
+      for (int k = 0; k < 5; ++k)
+        s += x.data[r * 5 + k] * w.data[o * 5 + k];
+      EXPECT_EQ(outs[0].data[r * 11 + o], roundToDType(s, DType::F32));
+    }
+}
+
+TEST(Reference, SplitHeadsAndMergeHeads) {
+  // [B, S, H*D] -> [B, H, S, D]: head h takes columns h*D .. h*D+D-1, and
+  // merge_heads is the exact inverse.
+  RefTensor x = random({2, 3, 8}, 11);
+  auto outs = run(R"(
+model m<B, S>(x: f32[B, S, 8]) -> (f32[B, 4, S, 2], f32[B, S, 8]) {
+  h = split_heads(x, heads=2 * 2)
+  return h, merge_heads(h)
+})",
+                  {{"x", x}});
+  ASSERT_EQ(outs.size(), 2u);
+  ASSERT_EQ(outs[0].shape, (std::vector<int64_t>{2, 4, 3, 2}));
+  for (int b = 0; b < 2; ++b)
+    for (int h = 0; h < 4; ++h)
+      for (int s = 0; s < 3; ++s)
+        for (int d = 0; d < 2; ++d)
+          EXPECT_EQ(outs[0].data[((b * 4 + h) * 3 + s) * 2 + d],
+                    x.data[(b * 3 + s) * 8 + h * 2 + d]);
+  EXPECT_EQ(outs[1].shape, x.shape);
+  EXPECT_EQ(outs[1].data, x.data);
+}
+
+TEST(Reference, SplitConcatTransposeMatmul) {
+  auto outs =
+      run(R"(
+model m(x: f32[2, 6]) -> (f32[2, 2], f32[2, 4], f32[4, 2], f32[2, 2]) {
+  a, b, c = split(x, 3)
+  return c, concat(a, b, axis=-1), concat(a, b, axis=1 - 1),
+         matmul(a, transpose(b))
+})",
+          {{"x", f32({2, 6}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})}});
+  ASSERT_EQ(outs.size(), 4u);
+  expectValues(outs[0], {2, 2}, {5, 6, 11, 12});
+  expectValues(outs[1], {2, 4}, {1, 2, 3, 4, 7, 8, 9, 10});
+  expectValues(outs[2], {4, 2}, {1, 2, 7, 8, 3, 4, 9, 10});
+  // a = [[1, 2], [7, 8]], b = [[3, 4], [9, 10]]: a @ b^T.
+  expectValues(outs[3], {2, 2}, {11, 29, 53, 143});
+}
+
+TEST(Reference, MatmulBroadcastsBatchDims) {
+  // [2, 1, 2, 2] @ [3, 2, 1] -> [2, 3, 2, 1].
+  RefTensor a = f32({2, 1, 2, 2}, {1, 0, 0, 1, 2, 0, 0, 2});
+  RefTensor b = f32({3, 2, 1}, {1, 2, 3, 4, 5, 6});
+  auto outs = run(R"(
+model m(a: f32[2, 1, 2, 2], b: f32[3, 2, 1]) -> f32[2, 3, 2, 1] {
+  return matmul(a, b)
+})",
+                  {{"a", a}, {"b", b}});
+  ASSERT_EQ(outs.size(), 1u);
+  expectValues(outs[0], {2, 3, 2, 1}, {1, 2, 3, 4, 5, 6, 2, 4, 6, 8, 10, 12});
+}
+
+//===----------------------------------------------------------------------===//
+// Dtypes, sizes and errors
+//===----------------------------------------------------------------------===//
+
+TEST(Reference, ResultsAreRoundedToTheirDtype) {
+  // 1/3 in f16 is 0x3555 = 0.333251953125, in bf16 0x3EAB = 0.333984375.
+  auto outs = run(R"(
+model m(x: f16[1], y: bf16[1], z: f32[1]) -> (f16[1], bf16[1], f32[1]) {
+  return x / 3, y / 3, z / 3
+})",
+                  {{"x", RefTensor({1}, {1.0}, DType::F16)},
+                   {"y", RefTensor({1}, {1.0}, DType::BF16)},
+                   {"z", RefTensor({1}, {1.0}, DType::F32)}});
+  ASSERT_EQ(outs.size(), 3u);
+  EXPECT_EQ(outs[0].dtype, DType::F16);
+  EXPECT_EQ(outs[0].data[0], 0.333251953125);
+  EXPECT_EQ(outs[1].dtype, DType::BF16);
+  EXPECT_EQ(outs[1].data[0], 0.333984375);
+  EXPECT_EQ(outs[2].data[0], static_cast<double>(1.0f / 3.0f));
+}
+
+TEST(Reference, RoundingHelpers) {
+  EXPECT_EQ(roundToDType(65519.0, DType::F16), 65504.0);
+  EXPECT_TRUE(std::isinf(roundToDType(65520.0, DType::F16)));
+  EXPECT_EQ(roundToDType(std::ldexp(1.0, -25), DType::F16), 0.0); // tie->even
+  EXPECT_EQ(roundToDType(3 * std::ldexp(1.0, -25), DType::F16),
+            std::ldexp(1.0, -23));
+  EXPECT_EQ(roundToDType(1 + std::ldexp(1.0, -8), DType::BF16), 1.0);
+  EXPECT_EQ(roundToDType(1 + 3 * std::ldexp(1.0, -8), DType::BF16),
+            1 + std::ldexp(1.0, -6));
+  EXPECT_EQ(roundToDType(-2.7, DType::I32), -2.0);
+  EXPECT_EQ(halfBitsToDouble(0x3C00), 1.0);
+  EXPECT_EQ(halfBitsToDouble(0x7BFF), 65504.0);
+  EXPECT_EQ(halfBitsToDouble(0x0001), std::ldexp(1.0, -24));
+  EXPECT_EQ(halfBitsToDouble(0xC000), -2.0);
+  EXPECT_TRUE(std::isinf(halfBitsToDouble(0x7C00)));
+  EXPECT_EQ(bf16BitsToDouble(0x3F80), 1.0);
+  EXPECT_EQ(bf16BitsToDouble(0x3EAB), 0.333984375);
+}
+
+TEST(Reference, SymbolicSizesMustAgree) {
+  const char *src = R"(
+model m<S>(a: f32[S], b: f32[S]) -> f32[S] {
+  return a + b
+})";
+  std::string err = runError(src, {{"a", zeros({3})}, {"b", zeros({4})}});
+  EXPECT_NE(err.find("S is already 3"), std::string::npos) << err;
+}
+
+TEST(Reference, InputErrorsAreReported) {
+  const char *src = R"(
+model m(x: f32[2]) -> f32[2] {
+  param w: f32[2]
+  return x * w
+})";
+  EXPECT_NE(runError(src, {}).find("input 'x' is missing"), std::string::npos);
+  EXPECT_NE(runError(src, {{"x", i32({2}, {1, 2})}}, {{"w", zeros({2})}})
+                .find("declared f32[2] but given i32[2]"),
+            std::string::npos);
+  EXPECT_NE(runError(src, {{"x", zeros({2})}}).find("weight 'w' is missing"),
+            std::string::npos);
+  EXPECT_NE(
+      runError(src, {{"x", zeros({2})}}, {{"w", zeros({3})}}).find("param 'w'"),
+      std::string::npos);
+}
+
+TEST(Reference, InterpreterErrorsDoNotCrash) {
+  // Without Sema these reach the interpreter's own checks.
+  EXPECT_NE(runError(R"(
+model m(x: f32[2]) -> f32[2] {
+  return frobnicate(x)
+})",
+                     {{"x", zeros({2})}})
+                .find("no built-in 'frobnicate'"),
+            std::string::npos);
+  EXPECT_NE(runError(R"(
+model m(x: f32[2, 10]) -> f32[2, 1, 10] {
+  return split_heads(x, heads=3)
+})",
+                     {{"x", zeros({2, 10})}})
+                .find("split_heads needs [B, S, H*D]"),
+            std::string::npos);
+  EXPECT_NE(runError(R"(
+model m(x: f32[1, 2, 10]) -> f32[1, 3, 2, 3] {
+  return split_heads(x, heads=3)
+})",
+                     {{"x", zeros({1, 2, 10})}})
+                .find("heads=3 does not divide 10"),
+            std::string::npos);
+  EXPECT_NE(runError(R"(
+model m(a: f32[2], b: f32[3]) -> f32[3] {
+  return a + b
+})",
+                     {{"a", zeros({2})}, {"b", zeros({3})}})
+                .find("cannot broadcast f32[2] and f32[3]"),
+            std::string::npos);
+  EXPECT_NE(runError(R"(
+model m(q: f32[1, 3, 2, 4], k: f32[1, 2, 2, 4]) -> f32[1, 3, 2, 4] {
+  return attention(q, k, k)
+})",
+                     {{"q", zeros({1, 3, 2, 4})}, {"k", zeros({1, 2, 2, 4})}})
+                .find("Hq % Hkv == 0"),
+            std::string::npos);
+  EXPECT_NE(runError(R"(
+model m(x: f32[2, 3], l: i32[3]) -> f32[2, 3] {
+  return softmax(x, mask=padding(l))
+})",
+                     {{"x", zeros({2, 3})}, {"l", i32({3}, {1, 1, 1})}})
+                .find("padding lengths"),
+            std::string::npos);
+}
+
+TEST(Reference, BertLayerFromTheDesignEvaluates) {
+  // The example of DESIGN.md section 3 at B = 2, S = 5, with random weights
+  // and g = 1, b = 0 in the last layer_norm: every output row has mean 0 and
+  // variance ~1.
+  const char *src = R"(
+model bert_layer<B, S>(x: f32[B, S, 768], lengths: i32[B]) -> f32[B, S, 768] {
+  param wq: f32[768, 768]
+  param bq: f32[768]
+  param wk: f32[768, 768]
+  param bk: f32[768]
+  param wv: f32[768, 768]
+  param bv: f32[768]
+  param wo: f32[768, 768]
+  param bo: f32[768]
+  param ln1_g: f32[768]
+  param ln1_b: f32[768]
+  param w1: f32[3072, 768]
+  param b1: f32[3072]
+  param w2: f32[768, 3072]
+  param b2: f32[768]
+  param ln2_g: f32[768]
+  param ln2_b: f32[768]
+
+  q = split_heads(linear(x, wq, bq), heads=12)       # [B, 12, S, 64]
+  k = split_heads(linear(x, wk, bk), heads=12)
+  v = split_heads(linear(x, wv, bv), heads=12)
+  a = attention(q, k, v, mask=padding(lengths))
+  h = layer_norm(x + linear(merge_heads(a), wo, bo), ln1_g, ln1_b, eps=1e-12)
+  f = linear(gelu(linear(h, w1, b1)), w2, b2)
+  return layer_norm(h + f, ln2_g, ln2_b, eps=1e-12)
+})";
+  Tensors weights;
+  unsigned seed = 100;
+  auto add = [&](const char *name, std::vector<int64_t> shape) {
+    RefTensor t = random(shape, seed++);
+    for (double &v : t.data)
+      v = roundToDType(v * 0.05, DType::F32);
+    weights[name] = t;
+  };
+  add("wq", {768, 768});
+  add("bq", {768});
+  add("wk", {768, 768});
+  add("bk", {768});
+  add("wv", {768, 768});
+  add("bv", {768});
+  add("wo", {768, 768});
+  add("bo", {768});
+  add("ln1_g", {768});
+  add("ln1_b", {768});
+  add("w1", {3072, 768});
+  add("b1", {3072});
+  add("w2", {768, 3072});
+  add("b2", {768});
+  weights["ln2_g"] = RefTensor({768}, std::vector<double>(768, 1.0));
+  weights["ln2_b"] = zeros({768});
+  auto outs =
+      run(src, {{"x", random({2, 5, 768}, 1)}, {"lengths", i32({2}, {5, 3})}},
+          weights);
+  ASSERT_EQ(outs.size(), 1u);
+  ASSERT_EQ(outs[0].shape, (std::vector<int64_t>{2, 5, 768}));
+  for (int r = 0; r < 10; ++r) {
+    double sum = 0, sq = 0;
+    for (int j = 0; j < 768; ++j) {
+      double v = outs[0].data[r * 768 + j];
+      ASSERT_TRUE(std::isfinite(v));
+      sum += v;
+      sq += v * v;
+    }
+    EXPECT_NEAR(sum / 768, 0.0, 1e-5);
+    EXPECT_NEAR(sq / 768, 1.0, 1e-4);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// compare()
+//===----------------------------------------------------------------------===//
+
+TEST(Compare, PassesWithinToleranceAndReports) {
+  RefTensor ref = f32({2, 2}, {1, -2, 100, 0});
+  const float got[] = {1.0001f, -2.0f, 100.01f, 0.0f};
+  std::string report;
+  EXPECT_TRUE(compare(ref, got, 4, 1e-3, 1e-6, report)) << report;
+  EXPECT_EQ(report.rfind("ok", 0), 0u) << report;
+  EXPECT_FALSE(compare(ref, got, 4, 1e-5, 1e-6, report));
+  // The first failure is element 0 at (0, 0).
+  EXPECT_NE(report.find("first failure at 0(0, 0)"), std::string::npos)
+      << report;
+  // The largest absolute error is at element 2 = (1, 0).
+  EXPECT_NE(report.find("max abs err"), std::string::npos) << report;
+  EXPECT_NE(report.find("at 2(1, 0)"), std::string::npos) << report;
+}
+
+TEST(Compare, NanInfAndSizeMismatchFail) {
+  RefTensor ref = f32({3}, {0, 0, 0});
+  const float nan = std::nanf("");
+  const float withNan[] = {0, nan, INFINITY};
+  std::string report;
+  EXPECT_FALSE(compare(ref, withNan, 3, 1, 1, report));
+  EXPECT_NE(report.find("NaN 1, Inf 1"), std::string::npos) << report;
+  EXPECT_NE(report.find("2 failing"), std::string::npos) << report;
+  EXPECT_FALSE(compare(ref, withNan, 2, 1, 1, report));
+  EXPECT_NE(report.find("size mismatch"), std::string::npos) << report;
+  RefTensor inf = f32({1}, {INFINITY});
+  const double gotInf[] = {INFINITY};
+  EXPECT_TRUE(compare(inf, gotInf, 1, 0, 0, report)) << report;
+}
+
+} // namespace
