@@ -13,8 +13,8 @@
 //  - float inputs: N(0, 1);
 //  - i32 inputs: positions (a name containing "pos", or rank 2) count
 //    0..n-1 along the last dim; other rank-1 inputs are lengths, uniform in
-//    [1, the largest size of the other symbols]; otherwise uniform in
-//    [0, the largest size);
+//    [1, the largest size of the other symbols (or of all if there is no
+//    other)]; otherwise uniform in [0, the largest size);
 //  - bool tensors: true with probability 0.8.
 // Each tensor draws from its own xoshiro256** stream seeded from the seed
 // and its name, so the output depends only on the seed and the sizes.
@@ -200,7 +200,9 @@ attn::Tensor makeInput(const attn_tensor_desc &d, const Sizes &sizes,
   int lengthSym = lengths && ATTN_DIM_IS_SYMBOLIC(d.dims[0])
                       ? ATTN_DIM_SYMBOL(d.dims[0])
                       : -1;
-  int64_t maxLength = std::max<int64_t>(sizes.largest(lengthSym), 1);
+  int64_t maxLength = sizes.largest(lengthSym);
+  if (maxLength <= 0) // no other symbol: bounded by its own size
+    maxLength = std::max<int64_t>(sizes.largest(-1), 1);
   int64_t maxValue = std::max<int64_t>(sizes.largest(-1), 1);
   for (int64_t i = 0; i < n; ++i) {
     double v;

@@ -1,0 +1,814 @@
+//===- runtime_test.cpp - Tests of the attnc runtime ----------------------===//
+//
+// .npy and safetensors round trips and error cases, and the whole
+// load -> bind -> check -> run path over the hand-written fake libraries of
+// fake_model.c, through the C API, the C++ wrapper and the tools.
+//
+//===----------------------------------------------------------------------===//
+#include "attn/runtime.hpp"
+
+#include <HalideRuntime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <dlfcn.h>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh directory per test.
+class Tmp {
+public:
+  Tmp() {
+    const auto *info = testing::UnitTest::GetInstance()->current_test_info();
+    dir = fs::path(testing::TempDir()) /
+          (std::string("attn-rt-") + info->test_suite_name() + "-" +
+           info->name() + "-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  ~Tmp() { fs::remove_all(dir); }
+  std::string operator()(const std::string &name) const {
+    return (dir / name).string();
+  }
+  fs::path dir;
+};
+
+void writeFile(const std::string &path, const std::string &bytes) {
+  std::ofstream(path, std::ios::binary).write(bytes.data(), bytes.size());
+}
+
+std::string readFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A .npy file with the given version, header text and data.
+std::string npyBytes(const std::string &dict, const std::string &data,
+                     int major = 1) {
+  std::string header = dict;
+  size_t pre = major == 1 ? 10 : 12;
+  while ((pre + header.size() + 1) % 64)
+    header += ' ';
+  header += '\n';
+  std::string out = "\x93NUMPY";
+  out += (char)major;
+  out += '\0';
+  uint32_t len = (uint32_t)header.size();
+  for (size_t i = 0; i < pre - 8; ++i)
+    out += (char)((len >> (8 * i)) & 0xff);
+  return out + header + data;
+}
+
+// A safetensors file from raw header text and data.
+std::string stBytes(const std::string &json, const std::string &data) {
+  std::string out;
+  uint64_t n = json.size();
+  for (int i = 0; i < 8; ++i)
+    out += (char)((n >> (8 * i)) & 0xff);
+  return out + json + data;
+}
+
+std::string floatBytes(const std::vector<float> &v) {
+  return std::string((const char *)v.data(), v.size() * 4);
+}
+
+attn::Tensor makeTensor(attn_dtype dtype, std::vector<int64_t> shape) {
+  auto t = attn::Tensor::create(dtype, shape);
+  EXPECT_TRUE(t.ok()) << t.status().message;
+  return t.take();
+}
+
+attn::Tensor f32(std::vector<int64_t> shape, std::vector<float> values) {
+  attn::Tensor t = makeTensor(ATTN_F32, shape);
+  EXPECT_EQ((size_t)t.numel(), values.size());
+  std::memcpy(t.data(), values.data(), values.size() * 4);
+  return t;
+}
+
+attn::Tensor i32(std::vector<int64_t> shape, std::vector<int32_t> values) {
+  attn::Tensor t = makeTensor(ATTN_I32, shape);
+  std::memcpy(t.data(), values.data(), values.size() * 4);
+  return t;
+}
+
+// Checks that `status` failed with `code` and a message containing `text`.
+#define EXPECT_ERROR(status, code, text)                                       \
+  do {                                                                         \
+    attn_status st_ = (status);                                                \
+    EXPECT_EQ(st_, code) << attn_status_name(st_);                             \
+    EXPECT_NE(std::string(attn_last_error()).find(text), std::string::npos)    \
+        << "message: " << attn_last_error();                                   \
+  } while (0)
+
+//===-- .npy --------------------------------------------------------------===//
+
+TEST(Npy, RoundTripsEveryDtype) {
+  Tmp tmp;
+  struct Case {
+    attn_dtype dtype;
+    std::vector<int64_t> shape;
+  };
+  for (const Case &c : {Case{ATTN_F32, {2, 3}}, Case{ATTN_F16, {5}},
+                        Case{ATTN_BF16, {1, 2, 3}}, Case{ATTN_I32, {}},
+                        Case{ATTN_BOOL, {4, 1}}, Case{ATTN_F32, {0, 3}}}) {
+    attn::Tensor t = makeTensor(c.dtype, c.shape);
+    auto *bytes = t.data<uint8_t>();
+    for (size_t i = 0; i < t.nbytes(); ++i)
+      bytes[i] = c.dtype == ATTN_BOOL ? i % 2 : (uint8_t)(i * 37 + 1);
+    std::string path = tmp("t.npy");
+    ASSERT_TRUE(t.writeNpy(path).ok());
+    EXPECT_EQ(readFile(path).size() % 64, t.nbytes() % 64);
+    auto back = attn::Tensor::readNpy(path);
+    ASSERT_TRUE(back.ok()) << back.status().message;
+    EXPECT_EQ(back->dtype(), c.dtype);
+    EXPECT_EQ(back->shape(), c.shape);
+    ASSERT_EQ(back->nbytes(), t.nbytes());
+    EXPECT_EQ(std::memcmp(back->data(), t.data(), t.nbytes()), 0);
+  }
+}
+
+TEST(Npy, WritesNumpyHeader) {
+  Tmp tmp;
+  attn::Tensor t = makeTensor(ATTN_BF16, {7});
+  ASSERT_TRUE(t.writeNpy(tmp("b.npy")).ok());
+  std::string bytes = readFile(tmp("b.npy"));
+  EXPECT_EQ(bytes.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
+  EXPECT_NE(bytes.find("{'descr': '<u2', 'fortran_order': False, "
+                       "'shape': (7,), }"),
+            std::string::npos);
+  EXPECT_EQ(bytes.size(), 128u + 14u); // the data starts at a multiple of 64
+}
+
+TEST(Npy, ReadsVersions2And3) {
+  Tmp tmp;
+  for (int major : {2, 3}) {
+    writeFile(tmp("v.npy"),
+              npyBytes("{'descr': '<f4', 'fortran_order': False, "
+                       "'shape': (2,), }",
+                       floatBytes({1.5f, -2.0f}), major));
+    auto t = attn::Tensor::readNpy(tmp("v.npy"));
+    ASSERT_TRUE(t.ok()) << t.status().message;
+    EXPECT_EQ(t->shape(), std::vector<int64_t>{2});
+    EXPECT_EQ(t->data<float>()[1], -2.0f);
+  }
+}
+
+TEST(Npy, Float64NamesBothDtypes) {
+  Tmp tmp;
+  writeFile(tmp("x.npy"), npyBytes("{'descr': '<f8', 'fortran_order': False, "
+                                   "'shape': (1,), }",
+                                   std::string(8, '\0')));
+  attn_tensor *t = nullptr;
+  EXPECT_EQ(attn_npy_read_expect(tmp("x.npy").c_str(), ATTN_F32, "input 'x'",
+                                 &t),
+            ATTN_ERR_DTYPE);
+  EXPECT_STREQ(attn_last_error(),
+               "input 'x': got float64 (<f8) but the model expects f32 (<f4)");
+  EXPECT_EQ(t, nullptr);
+}
+
+TEST(Npy, OtherDtypesAreRejected) {
+  Tmp tmp;
+  writeFile(tmp("i.npy"), npyBytes("{'descr': '<i8', 'fortran_order': False, "
+                                   "'shape': (1,), }",
+                                   std::string(8, '\0')));
+  attn_tensor *t = nullptr;
+  EXPECT_ERROR(attn_npy_read(tmp("i.npy").c_str(), &t), ATTN_ERR_DTYPE,
+               "unsupported dtype int64 (<i8)");
+  // A supported dtype that is not the expected one.
+  writeFile(tmp("h.npy"), npyBytes("{'descr': '<f2', 'fortran_order': False, "
+                                   "'shape': (1,), }",
+                                   std::string(2, '\0')));
+  EXPECT_ERROR(attn_npy_read_expect(tmp("h.npy").c_str(), ATTN_F32,
+                                    "input 'q'", &t),
+               ATTN_ERR_DTYPE,
+               "input 'q': got f16 (<f2) but the model expects f32 (<f4)");
+}
+
+TEST(Npy, FortranOrderIsRejected) {
+  Tmp tmp;
+  writeFile(tmp("f.npy"), npyBytes("{'descr': '<f4', 'fortran_order': True, "
+                                   "'shape': (2, 2), }",
+                                   std::string(16, '\0')));
+  attn_tensor *t = nullptr;
+  EXPECT_ERROR(attn_npy_read(tmp("f.npy").c_str(), &t), ATTN_ERR_FORMAT,
+               "Fortran-order");
+}
+
+TEST(Npy, TruncatedDataIsRejected) {
+  Tmp tmp;
+  writeFile(tmp("t.npy"), npyBytes("{'descr': '<f4', 'fortran_order': False, "
+                                   "'shape': (2, 3), }",
+                                   std::string(20, '\0')));
+  attn_tensor *t = nullptr;
+  EXPECT_ERROR(attn_npy_read(tmp("t.npy").c_str(), &t), ATTN_ERR_FORMAT,
+               "truncated .npy data: f32[2, 3] needs 24 bytes, the file has "
+               "20");
+}
+
+TEST(Npy, MalformedFilesAreRejected) {
+  Tmp tmp;
+  attn_tensor *t = nullptr;
+  writeFile(tmp("m.npy"), "not numpy at all");
+  EXPECT_ERROR(attn_npy_read(tmp("m.npy").c_str(), &t), ATTN_ERR_FORMAT,
+               "bad magic");
+  writeFile(tmp("h.npy"), npyBytes("{'descr': '<f4', 'shape': (2,), }", ""));
+  EXPECT_ERROR(attn_npy_read(tmp("h.npy").c_str(), &t), ATTN_ERR_FORMAT,
+               "header lacks");
+  writeFile(tmp("s.npy"), npyBytes("{'descr': '<f4', 'fortran_order': False, "
+                                   "'shape': (2, -1), }",
+                                   ""));
+  EXPECT_ERROR(attn_npy_read(tmp("s.npy").c_str(), &t), ATTN_ERR_FORMAT,
+               "non-negative integers");
+  std::string longHeader = npyBytes("{'descr': '<f4'}", "");
+  writeFile(tmp("l.npy"), longHeader.substr(0, 20));
+  EXPECT_ERROR(attn_npy_read(tmp("l.npy").c_str(), &t), ATTN_ERR_FORMAT,
+               "extends past the end");
+  EXPECT_ERROR(attn_npy_read(tmp("missing.npy").c_str(), &t), ATTN_ERR_IO,
+               "cannot open");
+}
+
+//===-- safetensors -------------------------------------------------------===//
+
+TEST(Safetensors, RoundTrip) {
+  Tmp tmp;
+  attn::Tensor a = f32({2, 2}, {1, 2, 3, 4});
+  attn::Tensor b = makeTensor(ATTN_BF16, {3});
+  b.data<uint16_t>()[2] = attn_f32_to_bf16(0.5f);
+  attn::Tensor c = i32({1}, {42});
+  attn::Tensor d = makeTensor(ATTN_BOOL, {2});
+  d.data<uint8_t>()[1] = 1;
+  attn::Tensor e = makeTensor(ATTN_F16, {1});
+  e.data<uint16_t>()[0] = attn_f32_to_f16(-3.0f);
+  ASSERT_TRUE(attn::Weights::write(tmp("w.safetensors"), {{"zeta.a", a},
+                                                          {"b", b},
+                                                          {"c", c},
+                                                          {"d", d},
+                                                          {"e", e}})
+                  .ok());
+  EXPECT_EQ(readFile(tmp("w.safetensors")).substr(8).find('{'), 0u);
+  auto w = attn::Weights::open(tmp("w.safetensors"));
+  ASSERT_TRUE(w.ok()) << w.status().message;
+  EXPECT_EQ(w->names(),
+            (std::vector<std::string>{"zeta.a", "b", "c", "d", "e"}));
+  auto ta = w->get("zeta.a");
+  ASSERT_TRUE(ta.ok());
+  EXPECT_EQ(ta->shape(), (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(ta->data<float>()[3], 4.0f);
+  EXPECT_EQ(attn_bf16_to_f32(w->get("b")->data<uint16_t>()[2]), 0.5f);
+  EXPECT_EQ(w->get("c")->data<int32_t>()[0], 42);
+  EXPECT_EQ(w->get("d")->dtype(), ATTN_BOOL);
+  EXPECT_EQ(w->get("d")->data<uint8_t>()[1], 1);
+  EXPECT_EQ(attn_f16_to_f32(w->get("e")->data<uint16_t>()[0]), -3.0f);
+  EXPECT_FALSE(w->get("nope").ok());
+}
+
+TEST(Safetensors, MetadataIsIgnored) {
+  Tmp tmp;
+  writeFile(tmp("m.safetensors"),
+            stBytes("{\"__metadata__\":{\"format\":\"pt\"},\"w\":{\"dtype\":"
+                    "\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+                    floatBytes({1, 2})));
+  auto w = attn::Weights::open(tmp("m.safetensors"));
+  ASSERT_TRUE(w.ok()) << w.status().message;
+  EXPECT_EQ(w->names(), std::vector<std::string>{"w"});
+}
+
+struct BadSafetensors {
+  const char *name;
+  std::string bytes;
+  attn_status status;
+  const char *message;
+};
+
+TEST(Safetensors, EveryErrorClassIsReported) {
+  Tmp tmp;
+  const std::string ok8 = floatBytes({1, 2});
+  std::vector<BadSafetensors> cases = {
+      {"short", "abc", ATTN_ERR_FORMAT, "shorter than the 8-byte"},
+      {"past_eof", stBytes("{}", "").substr(0, 8) + "{", ATTN_ERR_FORMAT,
+       "header length 2 runs past the end of the file (9 bytes)"},
+      {"bad_json", stBytes("{\"w\": [1,", ""), ATTN_ERR_FORMAT,
+       "header is not valid JSON"},
+      {"not_object", stBytes("[1, 2]", ""), ATTN_ERR_FORMAT,
+       "header is not a JSON object"},
+      {"missing_field",
+       stBytes("{\"w\":{\"dtype\":\"F32\",\"shape\":[2]}}", ok8),
+       ATTN_ERR_FORMAT, "tensor 'w': missing field 'data_offsets'"},
+      {"dtype_type",
+       stBytes("{\"w\":{\"dtype\":7,\"shape\":[2],\"data_offsets\":[0,8]}}",
+               ok8),
+       ATTN_ERR_FORMAT, "'dtype' must be a string"},
+      {"shape_type",
+       stBytes("{\"w\":{\"dtype\":\"F32\",\"shape\":\"2\",\"data_offsets\":"
+               "[0,8]}}",
+               ok8),
+       ATTN_ERR_FORMAT, "'shape' must be an array"},
+      {"negative_dim",
+       stBytes("{\"w\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":"
+               "[0,8]}}",
+               ok8),
+       ATTN_ERR_FORMAT, "'shape' entries must be a non-negative integer"},
+      {"offsets_out_of_range",
+       stBytes("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":"
+               "[8,16]}}",
+               ok8),
+       ATTN_ERR_FORMAT,
+       "data_offsets [8, 16] are out of range (the data section has 8 "
+       "bytes)"},
+      {"offsets_reversed",
+       stBytes("{\"w\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":"
+               "[8,0]}}",
+               ok8),
+       ATTN_ERR_FORMAT, "are out of range"},
+      {"offsets_size",
+       stBytes("{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":"
+               "[0,8]}}",
+               ok8),
+       ATTN_ERR_FORMAT, "hold 8 bytes but f32[3] needs 12"},
+      {"offsets_type",
+       stBytes("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":"
+               "[0]}}",
+               ok8),
+       ATTN_ERR_FORMAT, "must be an array [begin, end]"},
+      {"unsupported_dtype",
+       stBytes("{\"w\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":"
+               "[0,8]}}",
+               ok8),
+       ATTN_ERR_DTYPE, "dtype F64 is not supported"},
+  };
+  for (const BadSafetensors &c : cases) {
+    SCOPED_TRACE(c.name);
+    std::string path = tmp(std::string(c.name) + ".safetensors");
+    writeFile(path, c.bytes);
+    attn_weights *w = nullptr;
+    EXPECT_ERROR(attn_weights_open(path.c_str(), &w), c.status, c.message);
+    EXPECT_EQ(w, nullptr);
+    EXPECT_NE(std::string(attn_last_error()).find(path), std::string::npos);
+  }
+}
+
+TEST(Dtypes, HalfConversions) {
+  EXPECT_EQ(attn_f32_to_f16(1.0f), 0x3c00);
+  EXPECT_EQ(attn_f32_to_f16(-2.0f), 0xc000);
+  EXPECT_EQ(attn_f32_to_f16(65504.0f), 0x7bff);
+  EXPECT_EQ(attn_f32_to_f16(1e6f), 0x7c00);
+  EXPECT_EQ(attn_f32_to_f16(5.960464477539063e-08f), 0x0001);
+  EXPECT_EQ(attn_f16_to_f32(0x0001), 5.960464477539063e-08f);
+  EXPECT_EQ(attn_f16_to_f32(0x3555), 0.333251953125f);
+  EXPECT_TRUE(std::isnan(attn_f16_to_f32(attn_f32_to_f16(NAN))));
+  EXPECT_EQ(attn_f32_to_bf16(1.0f), 0x3f80);
+  EXPECT_EQ(attn_f32_to_bf16(1.00390625f), 0x3f80); // tie to even
+  EXPECT_EQ(attn_bf16_to_f32(0x4049), 3.140625f);
+  EXPECT_TRUE(std::isnan(attn_bf16_to_f32(attn_f32_to_bf16(NAN))));
+}
+
+//===-- loading and running -----------------------------------------------===//
+
+// The fake library with the axpy model and its weights bound.
+class Axpy : public testing::Test {
+protected:
+  void SetUp() override {
+    auto l = attn::Library::open(FAKE_MODEL_PATH);
+    ASSERT_TRUE(l.ok()) << l.status().message;
+    lib.emplace(l.take());
+    auto m = lib->model("axpy");
+    ASSERT_TRUE(m.ok()) << m.status().message;
+    model.emplace(m.take());
+  }
+  // Writes a weights file with the given tensors and binds it.
+  attn_status bind(const std::vector<std::pair<std::string, attn::TensorView>>
+                       &tensors) {
+    // A new file each time: rewriting a mapped file would pull the pages
+    // from under a model that still holds it.
+    std::string path = tmp("w" + std::to_string(files++) + ".safetensors");
+    EXPECT_TRUE(attn::Weights::write(path, tensors).ok());
+    auto w = attn::Weights::open(path);
+    EXPECT_TRUE(w.ok()) << w.status().message;
+    return attn_model_bind_weights(model->get(), w->get());
+  }
+  attn_status run(std::vector<attn::TensorView> inputs) {
+    std::vector<const attn_tensor *> in;
+    for (auto &t : inputs)
+      in.push_back(t.get());
+    attn_tensor *out[1] = {nullptr};
+    attn_status s =
+        attn_model_run(model->get(), (int32_t)in.size(), in.data(), 1, out);
+    attn_tensor_free(out[0]);
+    return s;
+  }
+
+  Tmp tmp;
+  int files = 0;
+  std::optional<attn::Library> lib;
+  std::optional<attn::Model> model;
+  attn::Tensor w = f32({4}, {1, 2, 3, 4});
+};
+
+TEST_F(Axpy, LoadBindRunThroughTheCApi) {
+  ASSERT_EQ(bind({{"w", w}}), ATTN_OK) << attn_last_error();
+  attn::Tensor x = makeTensor(ATTN_F32, {2, 3, 4});
+  for (int i = 0; i < 24; ++i)
+    x.data<float>()[i] = (float)i;
+  attn::Tensor lengths = i32({2}, {3, 1});
+  const attn_tensor *in[] = {x.get(), lengths.get()};
+  attn_tensor *out[1] = {nullptr};
+  ASSERT_EQ(attn_model_run(model->get(), 2, in, 1, out), ATTN_OK)
+      << attn_last_error();
+  EXPECT_STREQ(attn_last_error(), "");
+  attn::Tensor y(out[0]);
+  ASSERT_EQ(y.shape(), (std::vector<int64_t>{2, 3, 4}));
+  for (int b = 0; b < 2; ++b)
+    for (int s = 0; s < 3; ++s)
+      for (int c = 0; c < 4; ++c) {
+        int i = (b * 3 + s) * 4 + c;
+        float want = s < (b == 0 ? 3 : 1) ? (float)i * (c + 1) : 0.0f;
+        EXPECT_EQ(y.data<float>()[i], want) << b << " " << s << " " << c;
+      }
+}
+
+TEST_F(Axpy, RunsThroughTheCppWrapperAndRunInto) {
+  std::string path = tmp("w.safetensors");
+  ASSERT_TRUE(attn::Weights::write(path, {{"w", w}}).ok());
+  {
+    auto weights = attn::Weights::open(path);
+    ASSERT_TRUE(weights.ok());
+    ASSERT_TRUE(model->bindWeights(*weights).ok());
+  } // the model keeps the mapping alive
+  lib.reset(); // and the library loaded
+  attn::Tensor x = f32({1, 1, 4}, {1, 1, 1, 1});
+  attn::Tensor lengths = i32({1}, {1});
+  auto out = model->run({x, lengths});
+  ASSERT_TRUE(out.ok()) << out.status().message;
+  ASSERT_EQ(out->size(), 1u);
+  EXPECT_EQ((*out)[0].data<float>()[3], 4.0f);
+  x.data<float>()[3] = -1;
+  std::vector<attn::Tensor> outs = out.take();
+  ASSERT_TRUE(model->runInto({x, lengths}, outs).ok());
+  EXPECT_EQ(outs[0].data<float>()[3], -4.0f);
+
+  attn::Tensor wrong = makeTensor(ATTN_F32, {1, 2, 4});
+  std::vector<attn::Tensor> bad;
+  bad.push_back(std::move(wrong));
+  attn::Status st = model->runInto({x, lengths}, bad);
+  EXPECT_EQ(st.code, ATTN_ERR_SHAPE);
+  EXPECT_EQ(st.message, "output 'y': got f32[1, 2, 4] but the model produces "
+                        "f32[1, 1, 4] for these inputs");
+}
+
+TEST_F(Axpy, DescribesItsTensors) {
+  const attn_library_desc *d = lib->desc();
+  EXPECT_EQ(d->num_models, 3);
+  EXPECT_STREQ(d->target, "x86-64-linux-fake");
+  ASSERT_EQ(model->inputs().size(), 2u);
+  ASSERT_EQ(model->params().size(), 1u);
+  ASSERT_EQ(model->outputs().size(), 1u);
+  EXPECT_EQ(model->typeString(model->inputs()[0]), "f32[B, S, 4]");
+  EXPECT_EQ(model->typeString(model->inputs()[1]), "i32[B]");
+  EXPECT_EQ(model->typeString(model->params()[0]), "f32[4]");
+  EXPECT_EQ(attn_model_input_index(model->get(), "lengths"), 1);
+  EXPECT_EQ(attn_model_input_index(model->get(), "nope"), -1);
+  EXPECT_EQ(attn_model_input(model->get(), 2), nullptr);
+}
+
+TEST_F(Axpy, UnknownModelName) {
+  attn_model *m = nullptr;
+  EXPECT_ERROR(attn_model_open(lib->get(), "bert", &m), ATTN_ERR_NOT_FOUND,
+               "has no model 'bert' (models: axpy, failing, mixed)");
+  EXPECT_ERROR(attn_model_open(lib->get(), nullptr, &m),
+               ATTN_ERR_INVALID_ARGUMENT,
+               "holds 3 models (axpy, failing, mixed); name the one to run");
+  EXPECT_EQ(m, nullptr);
+}
+
+TEST_F(Axpy, OnlyModelNeedsNoName) {
+  auto single = attn::Library::open(FAKE_SINGLE_PATH);
+  ASSERT_TRUE(single.ok());
+  auto m = single->model();
+  ASSERT_TRUE(m.ok()) << m.status().message;
+  EXPECT_STREQ(m->desc()->name, "axpy");
+}
+
+TEST_F(Axpy, MissingWeight) {
+  attn::Tensor other = f32({4}, {0, 0, 0, 0});
+  EXPECT_ERROR(bind({{"v", other}}), ATTN_ERR_NOT_FOUND,
+               "lacks the weight for param 'w' (weights name 'w') of model "
+               "'axpy'");
+}
+
+TEST_F(Axpy, ExtraWeights) {
+  attn::Tensor other = f32({1}, {0});
+  EXPECT_ERROR(bind({{"w", w}, {"extra", other}, {"more", other}}),
+               ATTN_ERR_INVALID_ARGUMENT,
+               "has 2 tensors that model 'axpy' does not use: 'extra', "
+               "'more'");
+}
+
+TEST_F(Axpy, WeightShapeMismatchNamesBothShapes) {
+  attn::Tensor w5 = f32({5}, {1, 2, 3, 4, 5});
+  EXPECT_EQ(bind({{"w", w5}}), ATTN_ERR_SHAPE);
+  EXPECT_STREQ(attn_last_error(), "param 'w' (weights name 'w'): file has "
+                                  "f32[5], model expects f32[4]");
+  attn::Tensor wi = i32({4}, {1, 2, 3, 4});
+  EXPECT_ERROR(bind({{"w", wi}}), ATTN_ERR_DTYPE,
+               "param 'w' (weights name 'w'): file has i32[4], model "
+               "expects f32[4]");
+}
+
+TEST_F(Axpy, UnboundParamsAreReported) {
+  attn::Tensor x = makeTensor(ATTN_F32, {1, 1, 4});
+  attn::Tensor lengths = i32({1}, {1});
+  EXPECT_ERROR(run({x, lengths}), ATTN_ERR_NOT_FOUND,
+               "param 'w' (weights name 'w') is not bound");
+  ASSERT_EQ(attn_model_bind_param(model->get(), "w", w.get()), ATTN_OK);
+  EXPECT_EQ(run({x, lengths}), ATTN_OK) << attn_last_error();
+  EXPECT_ERROR(attn_model_bind_param(model->get(), "q", w.get()),
+               ATTN_ERR_NOT_FOUND, "model 'axpy' has no param 'q'");
+}
+
+TEST_F(Axpy, InputChecks) {
+  ASSERT_EQ(bind({{"w", w}}), ATTN_OK) << attn_last_error();
+  attn::Tensor x = makeTensor(ATTN_F32, {2, 3, 4});
+  attn::Tensor lengths = i32({2}, {1, 1});
+
+  EXPECT_ERROR(run({x}), ATTN_ERR_INVALID_ARGUMENT,
+               "model 'axpy' takes 2 inputs (x, lengths), got 1");
+
+  attn::Tensor xh = makeTensor(ATTN_F16, {2, 3, 4});
+  EXPECT_ERROR(run({xh, lengths}), ATTN_ERR_DTYPE,
+               "input 'x': got f16[2, 3, 4] but the model expects "
+               "f32[B, S, 4]");
+
+  attn::Tensor x2 = makeTensor(ATTN_F32, {6, 4});
+  EXPECT_ERROR(run({x2, lengths}), ATTN_ERR_SHAPE,
+               "input 'x': got rank 2 f32[6, 4] but the model expects rank 3 "
+               "f32[B, S, 4]");
+
+  attn::Tensor x5 = makeTensor(ATTN_F32, {2, 3, 5});
+  EXPECT_ERROR(run({x5, lengths}), ATTN_ERR_SHAPE,
+               "input 'x' dim 2 is 5 but the model expects 4");
+
+  attn::Tensor lengths3 = i32({3}, {1, 1, 1});
+  EXPECT_ERROR(run({x, lengths3}), ATTN_ERR_SHAPE,
+               "input 'lengths' dim 0 is B=3 but 'x' bound B=2");
+
+  EXPECT_EQ(run({x, lengths}), ATTN_OK) << attn_last_error();
+}
+
+TEST_F(Axpy, MisalignedWeightsAreCopied) {
+  // A header of 61 bytes puts the data at an odd offset.
+  std::string json = "{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":"
+                     "[0,16]}}";
+  while ((8 + json.size()) % 4 != 1)
+    json += ' ';
+  writeFile(tmp("odd.safetensors"), stBytes(json, floatBytes({2, 2, 2, 2})));
+  auto weights = attn::Weights::open(tmp("odd.safetensors"));
+  ASSERT_TRUE(weights.ok()) << weights.status().message;
+  EXPECT_NE((uintptr_t)weights->get("w")->data() % 4, 0u);
+  ASSERT_TRUE(model->bindWeights(*weights).ok());
+  attn::Tensor x = f32({1, 1, 4}, {1, 2, 3, 4});
+  attn::Tensor lengths = i32({1}, {1});
+  auto out = model->run({x, lengths});
+  ASSERT_TRUE(out.ok()) << out.status().message;
+  EXPECT_EQ((*out)[0].data<float>()[3], 8.0f);
+}
+
+TEST(Loader, PipelineErrorCarriesItsMessage) {
+  auto lib = attn::Library::open(FAKE_MODEL_PATH);
+  ASSERT_TRUE(lib.ok());
+  auto model = lib->model("failing");
+  ASSERT_TRUE(model.ok());
+  attn::Tensor x = f32({3}, {-1.5f, 2, 3});
+  auto out = model->run({x});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code, ATTN_ERR_PIPELINE);
+  EXPECT_EQ(out.status().message,
+            "model 'failing' failed (Halide error code -27): fake pipeline "
+            "failure: x[0] = -1.5 is negative");
+  x.data<float>()[0] = 1;
+  auto ok = model->run({x});
+  ASSERT_TRUE(ok.ok()) << ok.status().message;
+  EXPECT_EQ((*ok)[0].data<float>()[2], 3.0f);
+}
+
+TEST(Loader, MixedDtypesMultipleOutputsAndWeightNames) {
+  Tmp tmp;
+  auto lib = attn::Library::open(FAKE_MODEL_PATH);
+  ASSERT_TRUE(lib.ok());
+  auto model = lib->model("mixed");
+  ASSERT_TRUE(model.ok());
+  attn::Tensor scale = makeTensor(ATTN_BF16, {2});
+  scale.data<uint16_t>()[0] = attn_f32_to_bf16(2.0f);
+  scale.data<uint16_t>()[1] = attn_f32_to_bf16(-1.0f);
+  ASSERT_TRUE(
+      attn::Weights::write(tmp("w.safetensors"), {{"model.scale", scale}})
+          .ok());
+  auto weights = attn::Weights::open(tmp("w.safetensors"));
+  ASSERT_TRUE(model->bindWeights(*weights).ok());
+
+  attn::Tensor a = makeTensor(ATTN_F16, {2});
+  a.data<uint16_t>()[0] = attn_f32_to_f16(0.5f);
+  a.data<uint16_t>()[1] = attn_f32_to_f16(1.0f);
+  attn::Tensor b = makeTensor(ATTN_BF16, {2});
+  b.data<uint16_t>()[0] = attn_f32_to_bf16(1.0f);
+  b.data<uint16_t>()[1] = attn_f32_to_bf16(3.0f);
+  attn::Tensor c = makeTensor(ATTN_BOOL, {3});
+  c.data<uint8_t>()[0] = c.data<uint8_t>()[2] = 1;
+  attn::Tensor p = i32({5}, {0, 1, 2, 3, 4});
+  auto out = model->run({a, b, c, p});
+  ASSERT_TRUE(out.ok()) << out.status().message;
+  ASSERT_EQ(out->size(), 2u);
+  EXPECT_EQ((*out)[0].data<float>()[0], 2.5f);
+  EXPECT_EQ((*out)[0].data<float>()[1], -2.0f);
+  EXPECT_EQ((*out)[1].shape(), std::vector<int64_t>{5});
+  EXPECT_EQ((*out)[1].data<int32_t>()[4], 6);
+}
+
+TEST(Loader, LibraryWithoutEntry) {
+  attn_library *lib = nullptr;
+  EXPECT_ERROR(attn_library_open(FAKE_NOENTRY_PATH, &lib), ATTN_ERR_ABI,
+               "does not export attn_library_v1");
+  EXPECT_EQ(lib, nullptr);
+}
+
+TEST(Loader, BadAbiVersion) {
+  attn_library *lib = nullptr;
+  EXPECT_ERROR(attn_library_open(FAKE_BADABI_PATH, &lib), ATTN_ERR_ABI,
+               "ABI version 99, but this runtime reads version 1");
+}
+
+TEST(Loader, MissingLibraryFile) {
+  attn_library *lib = nullptr;
+  EXPECT_ERROR(attn_library_open("/nonexistent/libx.so", &lib), ATTN_ERR_IO,
+               "cannot load /nonexistent/libx.so");
+}
+
+TEST(Loader, InvalidTablesAreRejected) {
+  static const attn_dim dims[] = {-3};
+  static const char *const syms[] = {"N"};
+  static const attn_tensor_desc tensors[] = {
+      {"x", nullptr, ATTN_INPUT, ATTN_F32, 1, dims}};
+  static const attn_model_desc models[] = {
+      {"m", 1, syms, 1, tensors, [](void **) { return 0; }}};
+  attn_library_desc desc = {ATTN_ABI_VERSION, "t", 1, models, nullptr,
+                            nullptr};
+  attn_library *lib = nullptr;
+  EXPECT_ERROR(attn_library_from_desc(&desc, &lib), ATTN_ERR_ABI,
+               "tensor 'x' dim 0 names symbol 2 of 1");
+  EXPECT_ERROR(attn_library_from_desc(nullptr, &lib), ATTN_ERR_ABI,
+               "returned NULL");
+}
+
+TEST(Loader, LinkedLibraryWithoutOptionalHooks) {
+  static const attn_dim dims[] = {2};
+  static const attn_tensor_desc tensors[] = {
+      {"y", nullptr, ATTN_OUTPUT, ATTN_I32, 1, dims}};
+  static const attn_model_desc models[] = {
+      {"fill", 0, nullptr, 1, tensors, [](void **bufs) {
+         auto *b = (halide_buffer_t *)bufs[0];
+         ((int32_t *)b->host)[0] = 7;
+         ((int32_t *)b->host)[1] = b->type.code == halide_type_int;
+         return 0;
+       }}};
+  attn_library_desc desc = {ATTN_ABI_VERSION, "t", 1, models, nullptr,
+                            nullptr};
+  auto lib = attn::Library::fromDesc(&desc);
+  ASSERT_TRUE(lib.ok()) << lib.status().message;
+  attn::Status st = lib->setNumThreads(2);
+  EXPECT_EQ(st.code, ATTN_ERR_UNSUPPORTED);
+  auto model = lib->model();
+  ASSERT_TRUE(model.ok());
+  auto out = model->run({});
+  ASSERT_TRUE(out.ok()) << out.status().message;
+  EXPECT_EQ((*out)[0].data<int32_t>()[0], 7);
+  EXPECT_EQ((*out)[0].data<int32_t>()[1], 1);
+}
+
+TEST(Loader, SetNumThreadsReachesTheLibrary) {
+  auto lib = attn::Library::open(FAKE_MODEL_PATH);
+  ASSERT_TRUE(lib.ok());
+  ASSERT_TRUE(lib->setNumThreads(3).ok());
+  void *h = dlopen(FAKE_MODEL_PATH, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+  ASSERT_NE(h, nullptr);
+  auto get = (int (*)())dlsym(h, "fake_num_threads");
+  ASSERT_NE(get, nullptr);
+  EXPECT_EQ(get(), 3);
+  dlclose(h);
+  EXPECT_ERROR(attn_library_set_num_threads(lib->get(), -1),
+               ATTN_ERR_INVALID_ARGUMENT, "negative");
+}
+
+TEST(Loader, NullArgumentsNeverCrash) {
+  attn_tensor *t = nullptr;
+  EXPECT_EQ(attn_npy_read(nullptr, &t), ATTN_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(attn_npy_write("x", nullptr), ATTN_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(attn_weights_open(nullptr, nullptr), ATTN_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(attn_library_open(nullptr, nullptr), ATTN_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(attn_model_open(nullptr, "m", nullptr), ATTN_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(attn_model_run(nullptr, 0, nullptr, 0, nullptr),
+            ATTN_ERR_INVALID_ARGUMENT);
+  int64_t dims[] = {-1};
+  EXPECT_ERROR(attn_tensor_create(ATTN_F32, 1, dims, &t), ATTN_ERR_SHAPE,
+               "negative");
+  int64_t huge[] = {INT64_MAX, 4};
+  EXPECT_ERROR(attn_tensor_create(ATTN_F32, 2, huge, &t), ATTN_ERR_SHAPE,
+               "too large");
+  EXPECT_EQ(attn_tensor_create((attn_dtype)9, 0, nullptr, &t),
+            ATTN_ERR_INVALID_ARGUMENT);
+  attn_tensor_free(nullptr);
+  attn_model_close(nullptr);
+  attn_library_close(nullptr);
+  attn_weights_close(nullptr);
+}
+
+//===-- tools -------------------------------------------------------------===//
+
+int shell(const std::string &cmd) {
+  int rc = std::system((cmd + " 2>/dev/null").c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+TEST(Tools, RandnThenRunMatchesTheModel) {
+  Tmp tmp;
+  std::string randn = std::string(ATTN_RANDN_PATH) + " " + FAKE_MODEL_PATH +
+                      " --model axpy --seed 11 --size B=3 --size S=6";
+  ASSERT_EQ(shell(randn + " --weights " + tmp("w.safetensors") +
+                  " --inputs-dir " + tmp("in")),
+            0);
+  ASSERT_EQ(shell(randn + " --weights " + tmp("w2.safetensors") +
+                  " --inputs-dir " + tmp("in2")),
+            0);
+  // Deterministic for a seed, different for another.
+  EXPECT_EQ(readFile(tmp("in/x.npy")), readFile(tmp("in2/x.npy")));
+  EXPECT_EQ(readFile(tmp("w.safetensors")), readFile(tmp("w2.safetensors")));
+  ASSERT_EQ(shell(std::string(ATTN_RANDN_PATH) + " " + FAKE_MODEL_PATH +
+                  " --model axpy --seed 12 --size B=3 --size S=6 "
+                  "--inputs-dir " +
+                  tmp("in3")),
+            0);
+  EXPECT_NE(readFile(tmp("in/x.npy")), readFile(tmp("in3/x.npy")));
+
+  ASSERT_EQ(shell(std::string(ATTN_RUN_PATH) + " " + FAKE_MODEL_PATH +
+                  " --model axpy --weights " + tmp("w.safetensors") +
+                  " --input x=" + tmp("in/x.npy") + " --input lengths=" +
+                  tmp("in/lengths.npy") + " --output " + tmp("y.npy")),
+            0);
+  auto x = attn::Tensor::readNpy(tmp("in/x.npy"));
+  auto lengths = attn::Tensor::readNpy(tmp("in/lengths.npy"));
+  auto y = attn::Tensor::readNpy(tmp("y.npy"));
+  auto weights = attn::Weights::open(tmp("w.safetensors"));
+  ASSERT_TRUE(x.ok() && lengths.ok() && y.ok() && weights.ok());
+  auto w = weights->get("w");
+  ASSERT_TRUE(w.ok());
+  ASSERT_EQ(y->shape(), (std::vector<int64_t>{3, 6, 4}));
+  // w is rank 1 and not named like a gain: U(-0.1, 0.1).
+  for (int c = 0; c < 4; ++c)
+    EXPECT_LE(std::fabs(w->data<float>()[c]), 0.1f);
+  for (int b = 0; b < 3; ++b) {
+    int len = lengths->data<int32_t>()[b];
+    EXPECT_GE(len, 1);
+    EXPECT_LE(len, 6);
+    for (int s = 0; s < 6; ++s)
+      for (int c = 0; c < 4; ++c) {
+        int i = (b * 6 + s) * 4 + c;
+        float want = s < len ? x->data<float>()[i] * w->data<float>()[c] : 0;
+        EXPECT_EQ(y->data<float>()[i], want);
+      }
+  }
+}
+
+TEST(Tools, AttnRunReportsErrorsWithExitStatus1) {
+  Tmp tmp;
+  std::string run = std::string(ATTN_RUN_PATH) + " " + FAKE_MODEL_PATH;
+  EXPECT_EQ(shell(run + " --model nope"), 1);
+  EXPECT_EQ(shell(run + " --model failing --input x=/nonexistent.npy"), 1);
+  EXPECT_EQ(shell(std::string(ATTN_RUN_PATH) + " --bogus"), 1);
+  attn::Tensor x = f32({2}, {-1, 1});
+  ASSERT_TRUE(x.writeNpy(tmp("x.npy")).ok());
+  EXPECT_EQ(shell(run + " --model failing --input x=" + tmp("x.npy") +
+                  " --output " + tmp("y.npy")),
+            1);
+  EXPECT_FALSE(fs::exists(tmp("y.npy")));
+  x.data<float>()[0] = 5;
+  ASSERT_TRUE(x.writeNpy(tmp("x.npy")).ok());
+  EXPECT_EQ(shell(run + " --model failing --input x=" + tmp("x.npy") +
+                  " --output " + tmp("y.npy") + " --repeat 3 >/dev/null"),
+            0);
+  auto y = attn::Tensor::readNpy(tmp("y.npy"));
+  ASSERT_TRUE(y.ok());
+  EXPECT_EQ(y->data<float>()[0], 5.0f);
+}
+
+} // namespace
