@@ -1,0 +1,35 @@
+# attnc front door: `make demo`, `make test`, `make bench`.
+BUILD       ?= build
+BUILD_ASAN  ?= build-asan
+LLVM_DIRS    = -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir -DLLVM_DIR=/usr/lib/llvm-22/lib/cmake/llvm
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
+JOBS        ?= $(shell nproc)
+
+.PHONY: all deps build demo test test-asan clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/build.ninja: | deps
+	cmake -G Ninja -S . -B $(BUILD) $(LLVM_DIRS) $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD) -j $(JOBS)
+
+demo: build
+	@bash scripts/demo.sh $(BUILD)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The front end and runtime tests under AddressSanitizer + UBSan.
+test-asan: deps
+	cmake -G Ninja -S . -B $(BUILD_ASAN) $(LLVM_DIRS) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTN_SANITIZE=ON
+	ninja -C $(BUILD_ASAN) -j $(JOBS)
+	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)

@@ -1,0 +1,326 @@
+//===- MLIRGen.cpp - Lowering of the checked AST to the attn dialect ------===//
+#include "attn/Frontend/MLIRGen.h"
+#include "attn/Dialect/AttnOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Verifier.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringMap.h"
+
+using namespace mlir;
+
+namespace {
+
+class MLIRGenImpl {
+public:
+  MLIRGenImpl(MLIRContext &ctx, const attn::ast::Module &m)
+      : ctx(ctx), b(&ctx), file(StringAttr::get(&ctx, m.file)) {}
+
+  OwningOpRef<ModuleOp> gen(const attn::ast::Module &m) {
+    OwningOpRef<ModuleOp> module = ModuleOp::create(loc({1, 1}));
+    for (const attn::ast::Model &model : m.models) {
+      b.setInsertionPointToEnd(module->getBody());
+      genModel(model);
+    }
+    if (failed(verify(*module)))
+      return nullptr;
+    return module;
+  }
+
+private:
+  using DType = attn::ast::DType;
+
+  Location loc(attn::ast::Location l) {
+    return FileLineColLoc::get(file, l.line, l.col);
+  }
+
+  Type elementType(DType t) {
+    switch (t) {
+    case DType::F32:
+      return b.getF32Type();
+    case DType::F16:
+      return b.getF16Type();
+    case DType::BF16:
+      return b.getBF16Type();
+    case DType::I32:
+      return b.getI32Type();
+    case DType::Bool:
+      return b.getI1Type();
+    }
+    return {};
+  }
+
+  RankedTensorType tensorType(DType dtype,
+                              const std::vector<attn::ast::Dim> &dims) {
+    SmallVector<int64_t> shape;
+    for (const attn::ast::Dim &d : dims)
+      shape.push_back(d.isStatic() ? d.size : ShapedType::kDynamic);
+    return RankedTensorType::get(shape, elementType(dtype));
+  }
+
+  /// The interface attributes of one argument or result.
+  DictionaryAttr interfaceAttrs(StringRef name, const attn::ast::TensorType &t,
+                                StringRef weight = {}) {
+    SmallVector<Attribute> dims;
+    for (const attn::ast::Dim &d : t.dims)
+      dims.push_back(d.isStatic() ? Attribute(b.getI64IntegerAttr(d.size))
+                                  : Attribute(b.getStringAttr(d.sym)));
+    SmallVector<NamedAttribute> attrs = {
+        b.getNamedAttr("attn.name", b.getStringAttr(name)),
+        b.getNamedAttr("attn.dims", b.getArrayAttr(dims))};
+    if (!weight.empty())
+      attrs.push_back(b.getNamedAttr("attn.weight", b.getStringAttr(weight)));
+    return b.getDictionaryAttr(attrs);
+  }
+
+  void genModel(const attn::ast::Model &model) {
+    SmallVector<Type> argTypes, resultTypes;
+    SmallVector<Attribute> argAttrs, resultAttrs;
+    std::vector<std::string> names;
+    SmallVector<Location> argLocs;
+    for (const attn::ast::Arg &a : model.args) {
+      argTypes.push_back(tensorType(a.type.dtype, a.type.dims));
+      argAttrs.push_back(interfaceAttrs(a.name, a.type));
+      names.push_back(a.name);
+      argLocs.push_back(NameLoc::get(b.getStringAttr(a.name), loc(a.loc)));
+    }
+    for (const attn::ast::Stmt &s : model.body) {
+      if (s.kind != attn::ast::Stmt::Param)
+        continue;
+      argTypes.push_back(tensorType(s.type.dtype, s.type.dims));
+      argAttrs.push_back(interfaceAttrs(s.name, s.type, s.weightName));
+      names.push_back(s.name);
+      argLocs.push_back(NameLoc::get(b.getStringAttr(s.name), loc(s.loc)));
+    }
+    for (auto [i, t] : llvm::enumerate(model.results)) {
+      resultTypes.push_back(tensorType(t.dtype, t.dims));
+      resultAttrs.push_back(interfaceAttrs("out" + std::to_string(i), t));
+    }
+    auto func = func::FuncOp::create(b, loc(model.loc), model.name,
+                                     b.getFunctionType(argTypes, resultTypes));
+    func.setAllArgAttrs(argAttrs);
+    func.setAllResultAttrs(resultAttrs);
+    SmallVector<Attribute> syms;
+    for (const std::string &s : model.syms)
+      syms.push_back(b.getStringAttr(s));
+    func->setAttr("attn.syms", b.getArrayAttr(syms));
+
+    Block *entry = func.addEntryBlock();
+    for (auto [arg, l] : llvm::zip(entry->getArguments(), argLocs))
+      arg.setLoc(l);
+    b.setInsertionPointToStart(entry);
+    env.clear();
+    castCache.clear();
+    for (auto [name, arg] : llvm::zip(names, entry->getArguments()))
+      env[name] = arg;
+
+    for (const attn::ast::Stmt &s : model.body) {
+      if (s.kind == attn::ast::Stmt::Bind)
+        genBind(s);
+      else if (s.kind == attn::ast::Stmt::Return)
+        genReturn(s, model, resultTypes);
+    }
+  }
+
+  void genBind(const attn::ast::Stmt &s) {
+    SmallVector<Value> values = genMulti(*s.exprs.front());
+    std::string joined;
+    for (auto [name, v] : llvm::zip(s.names, values)) {
+      env[name] = v;
+      joined += (joined.empty() ? "" : ",") + name;
+    }
+    // Name the op that the binding introduces, so that generated code can
+    // carry the DSL name.
+    if (Operation *def = values.front().getDefiningOp())
+      if (isa<FileLineColLoc>(def->getLoc()))
+        def->setLoc(NameLoc::get(b.getStringAttr(joined), def->getLoc()));
+  }
+
+  void genReturn(const attn::ast::Stmt &s, const attn::ast::Model &model,
+                 ArrayRef<Type> resultTypes) {
+    SmallVector<Value> results;
+    for (auto [e, type] : llvm::zip(s.exprs, resultTypes)) {
+      Value v = gen(*e);
+      if (v.getType() != type)
+        v = attn::CastOp::create(b, loc(e->loc), type, v);
+      results.push_back(v);
+    }
+    func::ReturnOp::create(b, loc(s.loc), results);
+  }
+
+  /// f16/bf16 values enter compute as f32, converted once per value.
+  Value f32(Value v) {
+    auto t = dyn_cast<RankedTensorType>(v.getType());
+    if (!t || t.getElementType().isF32() || !isa<FloatType>(t.getElementType()))
+      return v;
+    Value &cached = castCache[v];
+    if (!cached) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointAfterValue(v);
+      cached = attn::CastOp::create(b, v.getLoc(),
+                                    t.clone(b.getF32Type()), v);
+    }
+    return cached;
+  }
+
+  Value toMask(Value v, Location l) {
+    if (isa<attn::MaskType>(v.getType()))
+      return v;
+    return attn::TensorMaskOp::create(b, l, v);
+  }
+
+  const attn::ast::Expr *keyword(const attn::ast::Expr &call, StringRef name) {
+    for (const attn::ast::KeywordArg &k : call.kwargs)
+      if (k.name == name)
+        return k.value.get();
+    return nullptr;
+  }
+
+  double constant(const attn::ast::Expr &call, StringRef name, double dflt) {
+    const attn::ast::Expr *e = keyword(call, name);
+    return e ? e->constant : dflt;
+  }
+
+  Value gen(const attn::ast::Expr &e) { return genMulti(e).front(); }
+
+  SmallVector<Value> genMulti(const attn::ast::Expr &e) {
+    using Expr = attn::ast::Expr;
+    Location l = loc(e.loc);
+    switch (e.kind) {
+    case Expr::Number:
+      return {attn::ConstantOp::create(
+          b, l, RankedTensorType::get({}, b.getF32Type()),
+          b.getF64FloatAttr(e.number))};
+    case Expr::String:
+      break; // Only keyword values; Sema rejects them elsewhere.
+    case Expr::Name: {
+      auto it = env.find(e.name);
+      if (it != env.end())
+        return {it->second};
+      return {attn::CausalOp::create(b, l)}; // the built-in `causal`
+    }
+    case Expr::Neg:
+      return {attn::NegOp::create(b, l, f32(gen(*e.args[0])))};
+    case Expr::Binary:
+      return {genBinary(e, l)};
+    case Expr::Call:
+      return genCall(e, l);
+    }
+    llvm_unreachable("Sema lets no other expression through");
+  }
+
+  Value genBinary(const attn::ast::Expr &e, Location l) {
+    Value lhs = gen(*e.args[0]), rhs = gen(*e.args[1]);
+    switch (e.op) {
+    case '+':
+      return attn::AddOp::create(b, l, f32(lhs), f32(rhs));
+    case '-':
+      return attn::SubOp::create(b, l, f32(lhs), f32(rhs));
+    case '*':
+      return attn::MulOp::create(b, l, f32(lhs), f32(rhs));
+    case '/':
+      return attn::DivOp::create(b, l, f32(lhs), f32(rhs));
+    case '&':
+      if (isa<attn::MaskType>(lhs.getType()) ||
+          isa<attn::MaskType>(rhs.getType()))
+        return attn::MaskAndOp::create(b, l, toMask(lhs, l), toMask(rhs, l));
+      return attn::AndOp::create(b, l, lhs, rhs);
+    }
+    llvm_unreachable("Sema lets no other operator through");
+  }
+
+  SmallVector<Value> genCall(const attn::ast::Expr &e, Location l) {
+    StringRef fn = e.name;
+    // Operands are lowered in source order: positional, then keywords.
+    SmallVector<Value> args;
+    for (const attn::ast::ExprPtr &a : e.args)
+      args.push_back(a->isConstant ? Value() : f32(gen(*a))); // split's n
+    auto arg = [&](unsigned i) { return args[i]; };
+    auto optional = [&](unsigned i) {
+      return i < args.size() ? args[i] : Value();
+    };
+    const attn::ast::Expr *maskExpr = keyword(e, "mask");
+    Value mask = maskExpr ? toMask(gen(*maskExpr), loc(maskExpr->loc)) : Value();
+    const attn::ast::Expr *biasExpr = keyword(e, "bias");
+    Value bias = biasExpr ? f32(gen(*biasExpr)) : Value();
+
+    if (fn == "linear")
+      return {attn::LinearOp::create(b, l, arg(0), arg(1), optional(2))};
+    if (fn == "matmul")
+      return {attn::MatmulOp::create(b, l, arg(0), arg(1))};
+    if (fn == "transpose")
+      return {attn::TransposeOp::create(b, l, arg(0))};
+    if (fn == "split_heads")
+      return {attn::SplitHeadsOp::create(b, l, arg(0),
+                                         (int64_t)constant(e, "heads", 0))};
+    if (fn == "merge_heads")
+      return {attn::MergeHeadsOp::create(b, l, arg(0))};
+    if (fn == "split") {
+      int64_t n = e.args.size() > 1 ? (int64_t)e.args[1]->constant
+                                    : (int64_t)constant(e, "n", 0);
+      auto op = attn::SplitOp::create(b, l, arg(0), n);
+      return SmallVector<Value>(op.getResults());
+    }
+    if (fn == "concat") {
+      Value lhs = arg(0);
+      int64_t rank = cast<RankedTensorType>(lhs.getType()).getRank();
+      int64_t axis = (int64_t)constant(e, "axis", -1);
+      return {attn::ConcatOp::create(b, l, lhs, arg(1),
+                                     axis < 0 ? axis + rank : axis)};
+    }
+    if (fn == "softmax")
+      return {attn::SoftmaxOp::create(b, l, arg(0), mask)};
+    if (fn == "attention") {
+      const attn::ast::Expr *scale = keyword(e, "scale");
+      return {attn::AttentionOp::create(
+          b, l, arg(0), arg(1), arg(2), mask, bias,
+          scale ? b.getF64FloatAttr(scale->constant) : FloatAttr())};
+    }
+    if (fn == "causal")
+      return {attn::CausalOp::create(b, l)};
+    if (fn == "sliding_window")
+      return {attn::SlidingWindowOp::create(
+          b, l, (int64_t)(e.args.empty() ? constant(e, "W", 0)
+                                         : e.args[0]->constant))};
+    if (fn == "padding")
+      return {attn::PaddingOp::create(b, l, arg(0))};
+    if (fn == "layer_norm")
+      return {attn::LayerNormOp::create(b, l, arg(0), arg(1), arg(2),
+                                        b.getF64FloatAttr(constant(e, "eps", 1e-5)))};
+    if (fn == "rms_norm")
+      return {attn::RmsNormOp::create(b, l, arg(0), arg(1),
+                                      b.getF64FloatAttr(constant(e, "eps", 1e-6)))};
+    if (fn == "gelu")
+      return {attn::GeluOp::create(b, l, arg(0))};
+    if (fn == "gelu_tanh")
+      return {attn::GeluTanhOp::create(b, l, arg(0))};
+    if (fn == "silu")
+      return {attn::SiluOp::create(b, l, arg(0))};
+    if (fn == "relu")
+      return {attn::ReluOp::create(b, l, arg(0))};
+    if (fn == "rope") {
+      const attn::ast::Expr *style = keyword(e, "style");
+      bool interleaved = style && style->name == "interleaved";
+      return {attn::RopeOp::create(b, l, arg(0), arg(1),
+          b.getF64FloatAttr(constant(e, "theta", 10000.0)),
+          interleaved ? b.getUnitAttr() : UnitAttr())};
+    }
+    llvm_unreachable("Sema lets no unknown function through");
+  }
+
+  MLIRContext &ctx;
+  OpBuilder b;
+  StringAttr file;
+  llvm::StringMap<Value> env;
+  llvm::DenseMap<Value, Value> castCache;
+};
+
+} // namespace
+
+OwningOpRef<ModuleOp> attn::mlirGen(MLIRContext &context,
+                                    const ast::Module &module) {
+  context.getOrLoadDialect<attn::AttnDialect>();
+  context.getOrLoadDialect<func::FuncDialect>();
+  return MLIRGenImpl(context, module).gen(module);
+}

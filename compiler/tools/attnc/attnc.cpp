@@ -1,0 +1,209 @@
+//===- attnc.cpp - The attnc compiler driver ------------------------------===//
+//
+// attnc FILE.attn|FILE.mlir [-o OUT] [--emit=KIND] [--target=T] [--model NAME]
+//
+//===----------------------------------------------------------------------===//
+#include "attn/Dialect/AttnDialect.h"
+#include "attn/Frontend/Frontend.h"
+#include "attn/Frontend/MLIRGen.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Support/Timing.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <sstream>
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+namespace {
+enum class Emit {
+  Ast, Attn, Fused, Scheduled, HalideStmt, HalideHtml, Llvm, Asm,
+  Header, Object, Static, Shared
+};
+} // namespace
+
+static cl::OptionCategory attncCategory("attnc options");
+
+static cl::opt<std::string> inputFile(cl::Positional, cl::Required,
+                                      cl::desc("<input .attn or .mlir file>"),
+                                      cl::cat(attncCategory));
+static cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for "
+                                                     "stdout)"),
+                                       cl::value_desc("file"), cl::init("-"),
+                                       cl::cat(attncCategory));
+static cl::opt<Emit> emit(
+    "emit", cl::desc("What to produce"), cl::init(Emit::Shared),
+    cl::values(
+        clEnumValN(Emit::Ast, "ast", "the checked syntax tree"),
+        clEnumValN(Emit::Attn, "attn", "attn IR as written"),
+        clEnumValN(Emit::Fused, "fused", "attn IR after fusion"),
+        clEnumValN(Emit::Scheduled, "scheduled",
+                   "attn IR with schedule attributes"),
+        clEnumValN(Emit::HalideStmt, "halide-stmt", "Halide's lowered stmt"),
+        clEnumValN(Emit::HalideHtml, "halide-html", "Halide's stmt as HTML"),
+        clEnumValN(Emit::Llvm, "llvm", "LLVM IR"),
+        clEnumValN(Emit::Asm, "asm", "assembly"),
+        clEnumValN(Emit::Header, "header", "the C header"),
+        clEnumValN(Emit::Object, "object", "an object file"),
+        clEnumValN(Emit::Static, "static", "a static library (.a)"),
+        clEnumValN(Emit::Shared, "shared", "a shared library (.so)")),
+    cl::cat(attncCategory));
+static cl::opt<std::string> target("target",
+                                   cl::desc("host (default), a Halide target "
+                                            "string, cuda or opencl"),
+                                   cl::init("host"), cl::cat(attncCategory));
+static cl::opt<std::string> modelName("model",
+                                      cl::desc("Compile only this model"),
+                                      cl::value_desc("name"),
+                                      cl::cat(attncCategory));
+
+static const char *const emitNames[] = {
+    "ast",    "attn", "fused",  "scheduled", "halide-stmt", "halide-html",
+    "llvm",   "asm",  "header", "object",    "static",      "shared"};
+
+static StringRef emitName() { return emitNames[(int)emit.getValue()]; }
+
+static bool endsWith(StringRef s, StringRef suffix) {
+  return s.size() >= suffix.size() && s.ends_with(suffix);
+}
+
+/// Keeps only the model named by --model; errors if it does not exist.
+static LogicalResult selectModel(ModuleOp module) {
+  if (modelName.empty())
+    return success();
+  SmallVector<func::FuncOp> drop;
+  bool found = false;
+  std::string names;
+  for (auto f : module.getOps<func::FuncOp>()) {
+    if (f.getSymName() == modelName)
+      found = true;
+    else
+      drop.push_back(f);
+    names += (names.empty() ? "" : ", ") + f.getSymName().str();
+  }
+  if (!found) {
+    llvm::errs() << "attnc: error: no model named '" << modelName << "' in "
+                 << inputFile << " (it has: " << names << ")\n";
+    return failure();
+  }
+  for (func::FuncOp f : drop)
+    f.erase();
+  return success();
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  registerAsmPrinterCLOptions();
+  registerMLIRContextCLOptions();
+  registerPassManagerCLOptions();
+  registerDefaultTimingManagerCLOptions();
+  cl::ParseCommandLineOptions(argc, argv, "attnc: attention compiler\n");
+
+  std::string error;
+  std::unique_ptr<llvm::MemoryBuffer> input =
+      openInputFile(inputFile, &error);
+  if (!input) {
+    llvm::errs() << "attnc: error: " << error << "\n";
+    return 1;
+  }
+
+  MLIRContext context;
+  context.getOrLoadDialect<attn::AttnDialect>();
+  context.getOrLoadDialect<func::FuncDialect>();
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(
+                                   input->getBuffer(), inputFile),
+                               llvm::SMLoc());
+  SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
+
+  OwningOpRef<ModuleOp> module;
+  if (endsWith(inputFile, ".mlir")) {
+    if (emit == Emit::Ast) {
+      llvm::errs() << "attnc: error: --emit=ast needs a .attn source file\n";
+      return 1;
+    }
+    module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+    if (!module)
+      return 1;
+  } else {
+    std::ostringstream diagText;
+    attn::SourceDiagnostics diags(inputFile, input->getBuffer().str(),
+                                  diagText);
+    std::optional<attn::ast::Module> ast = attn::parseModule(diags);
+    bool ok = ast && attn::checkModule(*ast, diags);
+    llvm::errs() << diagText.str();
+    if (!ok)
+      return 1;
+    if (!modelName.empty()) {
+      auto &models = ast->models;
+      auto it = std::find_if(models.begin(), models.end(), [](auto &m) {
+        return m.name == modelName;
+      });
+      if (it == models.end()) {
+        std::string names;
+        for (auto &m : models)
+          names += (names.empty() ? "" : ", ") + m.name;
+        llvm::errs() << "attnc: error: no model named '" << modelName
+                     << "' in " << inputFile << " (it has: " << names
+                     << ")\n";
+        return 1;
+      }
+      auto chosen = std::move(*it);
+      models.clear();
+      models.push_back(std::move(chosen));
+    }
+    if (emit == Emit::Ast) {
+      std::ostringstream os;
+      attn::ast::print(*ast, os);
+      auto out = openOutputFile(outputFile, &error);
+      if (!out) {
+        llvm::errs() << "attnc: error: " << error << "\n";
+        return 1;
+      }
+      out->os() << os.str();
+      out->keep();
+      return 0;
+    }
+    module = attn::mlirGen(context, *ast);
+    if (!module)
+      return 1;
+  }
+  if (failed(selectModel(*module)))
+    return 1;
+
+  DefaultTimingManager tm;
+  applyDefaultTimingManagerCLOptions(tm);
+  PassManager pm(&context);
+  TimingScope timing = tm.getRootScope();
+  pm.enableTiming(timing);
+  if (failed(applyPassManagerCLOptions(pm)))
+    return 1;
+  if (emit != Emit::Attn) {
+    llvm::errs() << "attnc: error: --emit=" << emitName()
+                 << " is not yet supported (available: ast, attn)\n";
+    return 1;
+  }
+  if (failed(pm.run(*module)))
+    return 1;
+
+  auto out = openOutputFile(outputFile, &error);
+  if (!out) {
+    llvm::errs() << "attnc: error: " << error << "\n";
+    return 1;
+  }
+  module->print(out->os());
+  out->os() << "\n";
+  out->keep();
+  return 0;
+}
