@@ -526,6 +526,7 @@ private:
   bool callNorm(const Expr &e, bool rms, Value &out);
   bool callUnary(const Expr &e, Value &out);
   bool callRope(const Expr &e, Value &out);
+  bool callCausal(const Expr &e, Value &out);
   bool callSlidingWindow(const Expr &e, Value &out);
   bool callPadding(const Expr &e, Value &out);
 
@@ -557,6 +558,9 @@ bool Interpreter::bindType(const ast::TensorType &decl, const RefTensor &t,
   if (t.dtype != decl.dtype)
     return fail(loc, what + " is declared " + declared + " but given " +
                          typeString(t));
+  for (int64_t d : t.shape)
+    if (d < 0)
+      return fail(loc, what + " has a negative dim: " + shapeString(t.shape));
   if (static_cast<int64_t>(t.data.size()) != t.numel())
     return fail(loc, what + " has shape " + shapeString(t.shape) + " but " +
                          std::to_string(t.data.size()) + " values");
@@ -1047,6 +1051,8 @@ bool Interpreter::evalCall(const Expr &e, std::vector<Value> &out) {
     ok = callUnary(e, v);
   else if (f == "rope")
     ok = callRope(e, v);
+  else if (f == "causal")
+    ok = callCausal(e, v);
   else if (f == "sliding_window")
     ok = callSlidingWindow(e, v);
   else if (f == "padding")
@@ -1514,6 +1520,16 @@ bool Interpreter::callRope(const Expr &e, Value &out) {
         }
       }
   out = Value::of(std::move(y));
+  return true;
+}
+
+// causal() is the same mask as the bare name `causal`.
+bool Interpreter::callCausal(const Expr &e, Value &out) {
+  if (!checkCall(e, 0, 0, {}))
+    return false;
+  auto m = std::make_shared<MaskNode>();
+  m->kind = MaskNode::Causal;
+  out = Value::ofMask(m);
   return true;
 }
 

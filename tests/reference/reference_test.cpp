@@ -211,7 +211,7 @@ TEST(Reference, ConjunctionOfCausalAndPadding) {
   // causal keeps j <= i, padding keeps j < 2: row 2 keeps only 0 and 1.
   auto outs = run(R"(
 model m(s: f32[1, 3, 3], lengths: i32[1]) -> f32[1, 3, 3] {
-  return softmax(s, mask=causal & padding(lengths))
+  return softmax(s, mask=causal() & padding(lengths))
 })",
                   {{"s", zeros({1, 3, 3})}, {"lengths", i32({1}, {2})}});
   ASSERT_EQ(outs.size(), 1u);
@@ -311,6 +311,138 @@ model m(q: f32[2, 3, 5, 4], k: f32[2, 3, 7, 4], v: f32[2, 3, 7, 6])
   EXPECT_TRUE(compare(outs[0], outs[1].data.data(), outs[1].data.size(), 0,
                       1e-7, report))
       << report;
+}
+
+TEST(Reference, KvCacheRowsMatchFullCausalAttention) {
+  // Bottom-right alignment is what makes decoding with a KV cache exact: the
+  // last S rows of causal attention over P + S tokens equal causal attention
+  // of those S queries over concat(cache, new) keys (Sk = P + S, a derived
+  // symbolic size that Sema writes as "P+S").
+  const int P = 3, S = 2, T = P + S;
+  RefTensor q = random({1, 2, T, 4}, 21), k = random({1, 2, T, 4}, 22),
+            v = random({1, 2, T, 4}, 23);
+  auto full = run(R"(
+model full<T>(q: f32[1, 2, T, 4], k: f32[1, 2, T, 4], v: f32[1, 2, T, 4])
+    -> f32[1, 2, T, 4] {
+  return attention(q, k, v, mask=causal)
+})",
+                  {{"q", q}, {"k", k}, {"v", v}});
+  ASSERT_EQ(full.size(), 1u);
+  // Rows [from, from + n) of a [1, 2, T, 4] tensor.
+  auto rows = [&](const RefTensor &x, int from, int n) {
+    RefTensor y({1, 2, n, 4}, DType::F32);
+    for (int h = 0; h < 2; ++h)
+      for (int i = 0; i < n; ++i)
+        for (int d = 0; d < 4; ++d)
+          y.data[(h * n + i) * 4 + d] = x.data[(h * T + from + i) * 4 + d];
+    return y;
+  };
+  auto cached = run(R"(
+model step<P, S>(q: f32[1, 2, S, 4], kc: f32[1, 2, P, 4], kn: f32[1, 2, S, 4],
+                 vc: f32[1, 2, P, 4], vn: f32[1, 2, S, 4]) -> f32[1, 2, S, 4] {
+  k = concat(kc, kn, axis=2)
+  v = concat(vc, vn, axis=-2)
+  return attention(q, k, v, mask=causal)
+})",
+                    {{"q", rows(q, P, S)},
+                     {"kc", rows(k, 0, P)},
+                     {"kn", rows(k, P, S)},
+                     {"vc", rows(v, 0, P)},
+                     {"vn", rows(v, P, S)}});
+  ASSERT_EQ(cached.size(), 1u);
+  RefTensor want = rows(full[0], P, S);
+  std::string report;
+  EXPECT_TRUE(compare(want, cached[0].data.data(), cached[0].data.size(), 0,
+                      1e-7, report))
+      << report;
+}
+
+TEST(Reference, DecomposedCausalPaddingMatchesBuiltin) {
+  // The decomposed form of examples/decomposed_attention.attn against the
+  // built-in, with a batch whose length is 0 (all rows masked, output 0).
+  const char *src = R"(
+model m<B, S>(x: f32[B, S, 8], lengths: i32[B]) -> (f32[B, S, 8], f32[B, S, 8]) {
+  param wq: f32[8, 8]
+  param wk: f32[8, 8]
+  param wv: f32[8, 8]
+  q = split_heads(linear(x, wq), heads=2)
+  k = split_heads(linear(x, wk), heads=2)
+  v = split_heads(linear(x, wv), heads=2)
+  p = softmax(matmul(q, transpose(k)) * 0.5, mask=causal & padding(lengths))
+  return merge_heads(matmul(p, v)),
+         merge_heads(attention(q, k, v, mask=causal & padding(lengths)))
+})";
+  auto outs =
+      run(src, {{"x", random({3, 5, 8}, 31)}, {"lengths", i32({3}, {5, 2, 0})}},
+          {{"wq", random({8, 8}, 32)},
+           {"wk", random({8, 8}, 33)},
+           {"wv", random({8, 8}, 34)}});
+  ASSERT_EQ(outs.size(), 2u);
+  std::string report;
+  EXPECT_TRUE(compare(outs[1], outs[0].data.data(), outs[0].data.size(), 0,
+                      1e-7, report))
+      << report;
+  for (int i = 2 * 5 * 8; i < 3 * 5 * 8; ++i)
+    EXPECT_EQ(outs[0].data[i], 0.0) << "batch 2 is fully masked";
+}
+
+TEST(Reference, DisagreementWithSemaIsAnError) {
+  // The interpreter recomputes every shape and constant and compares them
+  // with what Sema recorded; tamper with Sema's results to see both checks.
+  const char *src = R"(
+model m(q: f32[1, 1, 2, 4]) -> f32[1, 1, 2, 4] {
+  return attention(q, q, q, scale=1/8)
+})";
+  ast::Module mod;
+  ASSERT_TRUE(frontEnd(src, mod));
+  ast::Expr &call = *mod.models[0].body.back().exprs[0];
+  ASSERT_EQ(call.kind, ast::Expr::Call);
+  ASSERT_EQ(call.types.size(), 1u);
+  const Tensors in = {{"q", zeros({1, 1, 2, 4})}};
+  std::vector<RefTensor> outs;
+  std::string error;
+  ASSERT_TRUE(evaluate(mod.models[0], in, {}, outs, error)) << error;
+
+  ast::Expr &scale = *call.kwargs[0].value;
+  ASSERT_TRUE(scale.isConstant);
+  EXPECT_EQ(scale.constant, 0.125);
+  scale.constant = 0.25;
+  EXPECT_FALSE(evaluate(mod.models[0], in, {}, outs, error));
+  EXPECT_NE(error.find("Sema folds this constant to 0.25"), std::string::npos)
+      << error;
+  scale.constant = 0.125;
+
+  call.types[0].dims[2] = ast::Dim::fixed(3);
+  EXPECT_FALSE(evaluate(mod.models[0], in, {}, outs, error));
+  EXPECT_NE(error.find("Sema types this as f32[1, 1, 3, 4], the reference "
+                       "computed shape [1, 1, 2, 4]"),
+            std::string::npos)
+      << error;
+}
+
+TEST(Reference, DerivedSymbolicDimsAreChecked) {
+  // Sema types concat(a, b, axis=0) as f32[P+S, 2]; the interpreter evaluates
+  // the text "P+S" under the bound sizes.
+  const char *src = R"(
+model m<P, S>(a: f32[P, 2], b: f32[S, 2]) -> f32[2, 2] {
+  c = concat(a, b, axis=0)
+  return matmul(transpose(c), c)
+})";
+  ast::Module mod;
+  ASSERT_TRUE(frontEnd(src, mod));
+  ast::Expr &concat = *mod.models[0].body[0].exprs[0];
+  ASSERT_EQ(concat.types.size(), 1u);
+  ASSERT_EQ(concat.types[0].dims[0].sym, "P+S");
+  const Tensors in = {{"a", zeros({3, 2})}, {"b", zeros({2, 2})}};
+  std::vector<RefTensor> outs;
+  std::string error;
+  ASSERT_TRUE(evaluate(mod.models[0], in, {}, outs, error)) << error;
+  concat.types[0].dims[0].sym = "(P*S)";
+  EXPECT_FALSE(evaluate(mod.models[0], in, {}, outs, error));
+  EXPECT_NE(error.find("Sema types this as f32[(P*S), 2], the reference "
+                       "computed shape [5, 2]"),
+            std::string::npos)
+      << error;
 }
 
 //===----------------------------------------------------------------------===//
