@@ -435,6 +435,8 @@ private:
     if (pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos]))) {
       while (pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos])))
         ++pos;
+      if (pos - start > 18)
+        return std::nullopt; // would not fit in int64
       return std::stoll(s.substr(start, pos - start));
     }
     while (pos < s.size() &&
@@ -487,7 +489,7 @@ public:
 
 private:
   bool fail(ast::Location loc, const std::string &msg) {
-    error = "model '" + model.name + "' " + std::to_string(loc.line) + ":" +
+    error = "model '" + model.name + "' at " + std::to_string(loc.line) + ":" +
             std::to_string(loc.col) + ": " + msg;
     return false;
   }
@@ -513,7 +515,7 @@ private:
     return fallback;
   }
 
-  // Built-ins (positional arguments already evaluated where uniform).
+  // Built-ins; each checks and evaluates its own arguments.
   bool callLinear(const Expr &e, Value &out);
   bool callMatmul(const Expr &e, Value &out);
   bool callTranspose(const Expr &e, Value &out);
