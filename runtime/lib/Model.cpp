@@ -199,12 +199,12 @@ void bindTensor(const attn_model_desc &m, const attn_tensor_desc &d,
                 const std::string &binder, Bindings &b) {
   std::string want = formatType(m, d);
   if (t.dtype != d.dtype)
-    fail(ATTN_ERR_DTYPE, label + ": got " + formatShape(t) +
-                             " but the model expects " + want);
+    fail(ATTN_ERR_DTYPE,
+         label + ": got " + formatShape(t) + " but the model expects " + want);
   if ((int32_t)t.dims.size() != d.rank)
-    fail(ATTN_ERR_SHAPE, label + ": got rank " +
-                             std::to_string(t.dims.size()) + " " +
-                             formatShape(t) + " but the model expects rank " +
+    fail(ATTN_ERR_SHAPE, label + ": got rank " + std::to_string(t.dims.size()) +
+                             " " + formatShape(t) +
+                             " but the model expects rank " +
                              std::to_string(d.rank) + " " + want);
   for (int32_t i = 0; i < d.rank; ++i) {
     int64_t got = t.dims[i];
@@ -227,8 +227,8 @@ void bindTensor(const attn_model_desc &m, const attn_tensor_desc &d,
       b.value[k] = got;
       b.binder[k] = binder;
     } else if (b.value[k] != got) {
-      fail(ATTN_ERR_SHAPE, label + " dim " + std::to_string(i) + " is " +
-                               sym + "=" + std::to_string(got) + " but " +
+      fail(ATTN_ERR_SHAPE, label + " dim " + std::to_string(i) + " is " + sym +
+                               "=" + std::to_string(got) + " but " +
                                b.binder[k] + " bound " + sym + "=" +
                                std::to_string(b.value[k]));
     }
@@ -258,9 +258,10 @@ void bindWeights(attn_model &m, const attn_weights &w) {
     }
   }
   if (numMissing)
-    fail(ATTN_ERR_NOT_FOUND, w.path + " lacks " +
-                                 (numMissing > 1 ? "weights for " : "the weight for ") +
-                                 missing + " of model " + quote(m.desc->name));
+    fail(ATTN_ERR_NOT_FOUND,
+         w.path + " lacks " +
+             (numMissing > 1 ? "weights for " : "the weight for ") + missing +
+             " of model " + quote(m.desc->name));
   Bindings b(m.desc->num_syms);
   for (int32_t i = 0; i < m.numParams; ++i) {
     const attn_tensor_desc &p = m.param(i);
@@ -271,8 +272,8 @@ void bindWeights(attn_model &m, const attn_weights &w) {
       sameStatic = ATTN_DIM_IS_SYMBOLIC(p.dims[d]) || p.dims[d] == t.dims[d];
     if (!sameStatic)
       fail(t.dtype != p.dtype ? ATTN_ERR_DTYPE : ATTN_ERR_SHAPE,
-           paramLabel(p) + ": file has " + formatShape(t) +
-               ", model expects " + formatType(*m.desc, p));
+           paramLabel(p) + ": file has " + formatShape(t) + ", model expects " +
+               formatType(*m.desc, p));
     bindTensor(*m.desc, p, t, paramLabel(p), "param " + quote(p.name), b);
   }
   std::vector<std::string> used;
@@ -356,8 +357,7 @@ void run(attn_model &m, int32_t numInputs, const attn_tensor *const *inputs,
     if (!m.bound[i])
       fail(ATTN_ERR_NOT_FOUND, "model " + modelName + ": " + paramLabel(p) +
                                    " is not bound; bind the weights first");
-    bindTensor(md, p, m.params[i], paramLabel(p), "param " + quote(p.name),
-               b);
+    bindTensor(md, p, m.params[i], paramLabel(p), "param " + quote(p.name), b);
   }
   for (int32_t i = 0; i < m.numInputs; ++i) {
     const attn_tensor_desc &d = m.input(i);
@@ -376,9 +376,8 @@ void run(attn_model &m, int32_t numInputs, const attn_tensor *const *inputs,
       int s = ATTN_DIM_SYMBOL(d.dims[k]);
       if (b.value[s] < 0)
         fail(ATTN_ERR_NOT_FOUND,
-             "output " + quote(d.name) + " dim " + std::to_string(k) +
-                 " is " + md.sym_names[s] +
-                 ", which no input or param determines");
+             "output " + quote(d.name) + " dim " + std::to_string(k) + " is " +
+                 md.sym_names[s] + ", which no input or param determines");
       dims[k] = b.value[s];
     }
     if (allocate) {
@@ -442,9 +441,8 @@ std::unique_ptr<LibraryImpl> dlopenLibrary(const char *pathC) {
   lib->path = pathC;
   // dlopen searches the library path for names without '/'; a user naming
   // a file means that file.
-  std::string open = lib->path.find('/') == std::string::npos
-                         ? "./" + lib->path
-                         : lib->path;
+  std::string open =
+      lib->path.find('/') == std::string::npos ? "./" + lib->path : lib->path;
   dlerror();
   lib->handle = dlopen(open.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!lib->handle) {
@@ -609,8 +607,7 @@ attn_status attn_model_bind_weights(attn_model *model,
                                     const attn_weights *weights) {
   return guarded([&] {
     if (!model || !weights)
-      fail(ATTN_ERR_INVALID_ARGUMENT,
-           "attn_model_bind_weights: NULL argument");
+      fail(ATTN_ERR_INVALID_ARGUMENT, "attn_model_bind_weights: NULL argument");
     bindWeights(*model, *weights);
     return ATTN_OK;
   });
@@ -632,8 +629,8 @@ attn_status attn_model_bind_param(attn_model *model, const char *name,
       model->bound[i] = 1;
       return ATTN_OK;
     }
-    fail(ATTN_ERR_NOT_FOUND, "model " + quote(model->desc->name) +
-                                 " has no param " + quote(name));
+    fail(ATTN_ERR_NOT_FOUND,
+         "model " + quote(model->desc->name) + " has no param " + quote(name));
   });
 }
 

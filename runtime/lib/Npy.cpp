@@ -176,8 +176,7 @@ private:
   }
   void expect(char c) {
     if (peek() != c)
-      bad(std::string("expected '") + c + "' at offset " +
-          std::to_string(pos));
+      bad(std::string("expected '") + c + "' at offset " + std::to_string(pos));
     ++pos;
   }
   std::string parseString() {
@@ -239,8 +238,7 @@ uint64_t fileSize(std::FILE *f) {
 }
 
 // Reads and validates the preamble and header, leaving `f` at the data.
-NpyHeader readHeader(std::FILE *f, const std::string &path,
-                     uint64_t &size) {
+NpyHeader readHeader(std::FILE *f, const std::string &path, uint64_t &size) {
   size = fileSize(f);
   unsigned char pre[12];
   if (size < 10 || std::fread(pre, 1, 10, f) != 10 ||
@@ -258,14 +256,12 @@ NpyHeader readHeader(std::FILE *f, const std::string &path,
                 (uint64_t)pre[11] << 24;
     preamble = 12;
   } else {
-    fail(ATTN_ERR_FORMAT, path + ": unsupported .npy version " +
-                              std::to_string(major) + "." +
-                              std::to_string(minor) +
-                              " (1.0, 2.0 and 3.0 are read)");
+    fail(ATTN_ERR_FORMAT,
+         path + ": unsupported .npy version " + std::to_string(major) + "." +
+             std::to_string(minor) + " (1.0, 2.0 and 3.0 are read)");
   }
   if (preamble + headerLen > size)
-    fail(ATTN_ERR_FORMAT, path + ": .npy header (" +
-                              std::to_string(headerLen) +
+    fail(ATTN_ERR_FORMAT, path + ": .npy header (" + std::to_string(headerLen) +
                               " bytes) extends past the end of the file");
   std::string text(headerLen, '\0');
   if (headerLen && std::fread(&text[0], 1, headerLen, f) != headerLen)
@@ -290,17 +286,15 @@ attn_tensor readNpy(const char *pathC, const attn_dtype *expected,
   attn_dtype dtype;
   bool known = dtypeFromDescr(h.descr, dtype);
   if (expected && (!known || dtype != *expected)) {
-    std::string got = known ? std::string(attn_dtype_name(dtype))
-                            : descrName(h.descr);
-    fail(ATTN_ERR_DTYPE, prefix + ": got " + got + " (" + h.descr +
-                             ") but the model expects " +
-                             attn_dtype_name(*expected) + " (" +
-                             npyDescr(*expected) + ")");
+    std::string got =
+        known ? std::string(attn_dtype_name(dtype)) : descrName(h.descr);
+    fail(ATTN_ERR_DTYPE,
+         prefix + ": got " + got + " (" + h.descr + ") but the model expects " +
+             attn_dtype_name(*expected) + " (" + npyDescr(*expected) + ")");
   }
   if (!known)
     fail(ATTN_ERR_DTYPE,
-         prefix + ": unsupported dtype " + descrName(h.descr) + " (" +
-             h.descr +
+         prefix + ": unsupported dtype " + descrName(h.descr) + " (" + h.descr +
              "); supported: <f4 f32, <f2 f16, <u2 bf16, <i4 i32, |b1 bool");
   if (h.fortranOrder)
     fail(ATTN_ERR_FORMAT, prefix + ": Fortran-order arrays are not "
@@ -312,10 +306,9 @@ attn_tensor readNpy(const char *pathC, const attn_dtype *expected,
   uint64_t need = nbytes(t);
   uint64_t have = size - h.dataOffset;
   if (have < need)
-    fail(ATTN_ERR_FORMAT, prefix + ": truncated .npy data: " +
-                              formatShape(t) + " needs " +
-                              std::to_string(need) + " bytes, the file has " +
-                              std::to_string(have));
+    fail(ATTN_ERR_FORMAT, prefix + ": truncated .npy data: " + formatShape(t) +
+                              " needs " + std::to_string(need) +
+                              " bytes, the file has " + std::to_string(have));
   if (need && std::fread(t.data, 1, need, f.get()) != need)
     fail(ATTN_ERR_IO, path + ": read failed: " + systemError());
   return t;

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
@@ -60,8 +61,8 @@ uint64_t asUnsigned(const json &v, const std::string &what) {
     return v.get<uint64_t>();
   if (v.is_number_integer() && v.get<int64_t>() >= 0)
     return (uint64_t)v.get<int64_t>();
-  fail(ATTN_ERR_FORMAT, what + " must be a non-negative integer, got " +
-                            v.dump());
+  fail(ATTN_ERR_FORMAT,
+       what + " must be a non-negative integer, got " + v.dump());
 }
 
 void parseEntry(attn_weights &w, const std::string &name, const json &e,
@@ -104,11 +105,10 @@ void parseEntry(attn_weights &w, const std::string &name, const json &e,
   checkedNumel(t.dims.data(), t.dims.size(), t.dtype, where);
   uint64_t need = nbytes(t);
   if (end - begin != need)
-    fail(ATTN_ERR_FORMAT, where + ": data_offsets [" + std::to_string(begin) +
-                              ", " + std::to_string(end) + "] hold " +
-                              std::to_string(end - begin) + " bytes but " +
-                              formatShape(t) + " needs " +
-                              std::to_string(need));
+    fail(ATTN_ERR_FORMAT,
+         where + ": data_offsets [" + std::to_string(begin) + ", " +
+             std::to_string(end) + "] hold " + std::to_string(end - begin) +
+             " bytes but " + formatShape(t) + " needs " + std::to_string(need));
   t.data = const_cast<uint8_t *>(data + begin);
   t.keep = w.mapping;
   w.index.emplace(name, w.tensors.size());
@@ -184,12 +184,28 @@ void writeSafetensors(const char *pathC, int32_t count,
     fail(ATTN_ERR_INVALID_ARGUMENT,
          "attn_safetensors_write: NULL argument or negative count");
   std::string path = pathC;
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  uint64_t offset = 0;
+  // Lay the data out by decreasing element size, so that with the header
+  // padded to 8 bytes every tensor is aligned to its element size (the
+  // format allows no padding between tensors).
+  std::vector<int32_t> order(count);
   for (int32_t i = 0; i < count; ++i) {
     if (!names[i] || !tensors[i])
       fail(ATTN_ERR_INVALID_ARGUMENT,
            "attn_safetensors_write: entry " + std::to_string(i) + " is NULL");
+    order[i] = i;
+  }
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    return attn_dtype_size(tensors[a]->dtype) >
+           attn_dtype_size(tensors[b]->dtype);
+  });
+  std::vector<uint64_t> offsets(count);
+  uint64_t offset = 0;
+  for (int32_t i : order) {
+    offsets[i] = offset;
+    offset += nbytes(*tensors[i]);
+  }
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  for (int32_t i = 0; i < count; ++i) {
     if (header.contains(names[i]) || std::string(names[i]) == "__metadata__")
       fail(ATTN_ERR_INVALID_ARGUMENT, "attn_safetensors_write: name '" +
                                           std::string(names[i]) +
@@ -197,8 +213,7 @@ void writeSafetensors(const char *pathC, int32_t count,
     uint64_t n = nbytes(*tensors[i]);
     header[names[i]] = {{"dtype", safetensorsDtype(tensors[i]->dtype)},
                         {"shape", tensors[i]->dims},
-                        {"data_offsets", {offset, offset + n}}};
-    offset += n;
+                        {"data_offsets", {offsets[i], offsets[i] + n}}};
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' '); // align the data section
@@ -211,7 +226,9 @@ void writeSafetensors(const char *pathC, int32_t count,
     fail(ATTN_ERR_IO, "cannot create " + path + ": " + systemError());
   bool ok = std::fwrite(len, 1, 8, f) == 8 &&
             std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  for (int32_t i = 0; ok && i < count; ++i) {
+  for (int32_t i : order) {
+    if (!ok)
+      break;
     size_t n = nbytes(*tensors[i]);
     ok = n == 0 || std::fwrite(tensors[i]->data, 1, n, f) == n;
   }

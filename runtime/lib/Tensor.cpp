@@ -57,14 +57,13 @@ int64_t checkedNumel(const int64_t *dims, size_t rank, attn_dtype dtype,
                                " is negative (" + std::to_string(dims[i]) +
                                ")");
     if (__builtin_mul_overflow(n, dims[i], &n))
-      fail(ATTN_ERR_SHAPE, what + ": shape " +
-                               formatShape(dtype, dims, rank) +
+      fail(ATTN_ERR_SHAPE, what + ": shape " + formatShape(dtype, dims, rank) +
                                " is too large");
   }
   int64_t bytes;
   if (__builtin_mul_overflow(n, (int64_t)attn_dtype_size(dtype), &bytes))
-    fail(ATTN_ERR_SHAPE, what + ": shape " + formatShape(dtype, dims, rank) +
-                             " is too large");
+    fail(ATTN_ERR_SHAPE,
+         what + ": shape " + formatShape(dtype, dims, rank) + " is too large");
   return n;
 }
 
@@ -229,7 +228,9 @@ uint16_t attn_f32_to_bf16(float value) {
   return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
 }
 
-float attn_bf16_to_f32(uint16_t bits) { return bitsFloat((uint32_t)bits << 16); }
+float attn_bf16_to_f32(uint16_t bits) {
+  return bitsFloat((uint32_t)bits << 16);
+}
 
 //===-- C API: tensors ----------------------------------------------------===//
 
@@ -239,12 +240,12 @@ static void checkShapeArgs(attn_dtype dtype, int32_t rank,
     fail(ATTN_ERR_INVALID_ARGUMENT,
          "invalid dtype value " + std::to_string((int)dtype));
   if (rank < 0 || rank > ATTN_MAX_RANK)
-    fail(ATTN_ERR_INVALID_ARGUMENT,
-         "rank " + std::to_string(rank) + " is outside [0, " +
-             std::to_string(ATTN_MAX_RANK) + "]");
+    fail(ATTN_ERR_INVALID_ARGUMENT, "rank " + std::to_string(rank) +
+                                        " is outside [0, " +
+                                        std::to_string(ATTN_MAX_RANK) + "]");
   if (rank > 0 && !dims)
-    fail(ATTN_ERR_INVALID_ARGUMENT, "dims is NULL for a tensor of rank " +
-                                        std::to_string(rank));
+    fail(ATTN_ERR_INVALID_ARGUMENT,
+         "dims is NULL for a tensor of rank " + std::to_string(rank));
 }
 
 attn_status attn_tensor_create(attn_dtype dtype, int32_t rank,

@@ -128,8 +128,7 @@ bool endsWith(const std::string &s, const std::string &suffix) {
 bool isGain(std::string name) {
   for (char &c : name)
     c = (char)std::tolower((unsigned char)c);
-  if (endsWith(name, "_b") || endsWith(name, "bias") ||
-      endsWith(name, "beta"))
+  if (endsWith(name, "_b") || endsWith(name, "bias") || endsWith(name, "beta"))
     return false;
   return endsWith(name, "_g") || name == "g" ||
          name.find("gamma") != std::string::npos ||
@@ -295,8 +294,8 @@ int run(int argc, char **argv) {
     while (k < md.num_syms && sym != md.sym_names[k])
       ++k;
     if (k == md.num_syms)
-      die(std::string("model '") + md.name + "' has no symbolic size '" +
-          sym + "'");
+      die(std::string("model '") + md.name + "' has no symbolic size '" + sym +
+          "'");
     sizes.value[k] = v;
   }
   for (int32_t k = 0; k < md.num_syms; ++k)

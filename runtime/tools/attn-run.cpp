@@ -168,20 +168,19 @@ int run(const Options &o) {
     if (attn::Status st = model->bindWeights(*weights); !st)
       die(st.message);
   } else if (!params.empty()) {
-    die(modelName + " has " + std::to_string(params.size()) +
-        " params (" + joinNames(params) + "); pass --weights W.safetensors");
+    die(modelName + " has " + std::to_string(params.size()) + " params (" +
+        joinNames(params) + "); pass --weights W.safetensors");
   }
 
   auto inputDescs = model->inputs();
   std::vector<std::string> files(inputDescs.size());
   for (const auto &[name, file] : o.inputs) {
-    auto it = std::find_if(inputDescs.begin(), inputDescs.end(),
-                           [&](const attn_tensor_desc *t) {
-                             return name == t->name;
-                           });
+    auto it = std::find_if(
+        inputDescs.begin(), inputDescs.end(),
+        [&](const attn_tensor_desc *t) { return name == t->name; });
     if (it == inputDescs.end())
-      die(modelName + " has no input '" + name + "' (inputs: " +
-          joinNames(inputDescs) + ")");
+      die(modelName + " has no input '" + name +
+          "' (inputs: " + joinNames(inputDescs) + ")");
     size_t k = it - inputDescs.begin();
     if (!files[k].empty())
       die("input '" + name + "' is given twice");
@@ -220,9 +219,9 @@ int run(const Options &o) {
   for (int r = 1; r < o.repeat; ++r) {
     start = Clock::now();
     attn::Status st = model->runInto(views, outputs);
-    times.push_back(std::chrono::duration<double, std::milli>(Clock::now() -
-                                                              start)
-                        .count());
+    times.push_back(
+        std::chrono::duration<double, std::milli>(Clock::now() - start)
+            .count());
     if (!st)
       die(st.message);
   }
@@ -230,11 +229,10 @@ int run(const Options &o) {
     std::vector<double> sorted = times;
     std::sort(sorted.begin(), sorted.end());
     size_t n = sorted.size();
-    double median = n % 2 ? sorted[n / 2]
-                          : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    double median =
+        n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     std::printf("%s: median %.3f ms over %zu runs (min %.3f, max %.3f)\n",
-                model->desc()->name, median, n, sorted.front(),
-                sorted.back());
+                model->desc()->name, median, n, sorted.front(), sorted.back());
   }
   for (size_t i = 0; i < o.outputs.size(); ++i)
     if (attn::Status st = outputs[i].writeNpy(o.outputs[i]); !st)

@@ -1,24 +1,24 @@
-/*===- runtime.h - The attnc runtime C API ---------------------------*- C -*-===*\
+/*===- runtime.h - The attnc runtime C API ------------------------*- C -*-===*\
 |*                                                                            *|
-|* Loads libraries compiled by attnc, binds their weights, checks inputs and *|
-|* runs models. Also reads and writes the file formats around them: NumPy    *|
-|* .npy for inputs/outputs and safetensors for weights.                      *|
+|* Loads libraries compiled by attnc, binds their weights, checks inputs and  *|
+|* runs models. Also reads and writes the file formats around them: NumPy     *|
+|* .npy for inputs/outputs and safetensors for weights.                       *|
 |*                                                                            *|
 |* Conventions                                                                *|
-|*  - Every fallible call returns an attn_status. ATTN_OK is 0. On failure,  *|
-|*    attn_last_error() returns a message for the calling thread (it stays   *|
-|*    valid until the next runtime call on that thread). Each call that      *|
-|*    returns a status resets the message: after ATTN_OK it is "".          *|
-|*  - Output handles are written only on success (otherwise set to NULL).    *|
-|*  - Handles are opaque. Each *_open/*_create/*_read has a matching         *|
-|*    *_close/*_free, which accepts NULL. Handles keep what they depend on   *|
-|*    alive: a model keeps its library loaded and its bound weights mapped, *|
-|*    so they can be closed in any order.                                    *|
-|*  - Nothing aborts the caller: no exception leaves these functions, and    *|
-|*    bad user input is reported, never asserted.                            *|
-|*  - Handles are not synchronised: use one handle from one thread at a      *|
-|*    time. Different handles may be used from different threads.          *|
-|*  - Shapes are row-major, outermost dimension first (as in NumPy).        *|
+|*  - Every fallible call returns an attn_status; ATTN_OK is 0. On failure,   *|
+|*    attn_last_error() returns the message for the calling thread. Each      *|
+|*    call that returns a status resets it: after ATTN_OK it is "". It stays  *|
+|*    valid until the next such call on that thread.                          *|
+|*  - Output handles are written only on success (otherwise set to NULL).     *|
+|*  - Handles are opaque. Each *_open/*_create/*_read has a matching          *|
+|*    *_close/*_free, which accepts NULL. Handles keep what they depend on    *|
+|*    alive: a model keeps its library loaded and its bound weights mapped,   *|
+|*    so they can be closed in any order.                                     *|
+|*  - Nothing aborts the caller: no exception leaves these functions, and     *|
+|*    bad user input is reported, never asserted.                             *|
+|*  - Handles are not synchronised: use one handle from one thread at a       *|
+|*    time. Different handles may be used from different threads.             *|
+|*  - Shapes are row-major, outermost dimension first (as in NumPy).          *|
 |*                                                                            *|
 \*===----------------------------------------------------------------------===*/
 #ifndef ATTN_RUNTIME_H
@@ -86,12 +86,13 @@ typedef struct attn_tensor attn_tensor;
 
 /* Allocates an owned, zero-filled tensor. */
 ATTN_RT_API attn_status attn_tensor_create(attn_dtype dtype, int32_t rank,
-                               const int64_t *dims, attn_tensor **out);
+                                           const int64_t *dims,
+                                           attn_tensor **out);
 /* Wraps caller memory of at least numel * dtype size bytes, which must stay
  * valid while the tensor is used. Nothing is copied or freed. */
 ATTN_RT_API attn_status attn_tensor_wrap(attn_dtype dtype, int32_t rank,
-                             const int64_t *dims, void *data,
-                             attn_tensor **out);
+                                         const int64_t *dims, void *data,
+                                         attn_tensor **out);
 ATTN_RT_API void attn_tensor_free(attn_tensor *tensor);
 
 ATTN_RT_API attn_dtype attn_tensor_dtype(const attn_tensor *tensor);
@@ -113,11 +114,14 @@ ATTN_RT_API attn_status attn_npy_read(const char *path, attn_tensor **out);
 /* Like attn_npy_read, but the array must have `expected` dtype; `what` (for
  * example "input 'x'") prefixes the message, which names both dtypes:
  * "input 'x': got float64 (<f8) but the model expects f32 (<f4)". */
-ATTN_RT_API attn_status attn_npy_read_expect(const char *path, attn_dtype expected,
-                                 const char *what, attn_tensor **out);
+ATTN_RT_API attn_status attn_npy_read_expect(const char *path,
+                                             attn_dtype expected,
+                                             const char *what,
+                                             attn_tensor **out);
 /* Writes version 1.0 (2.0 if the header does not fit), C order. bf16 is
  * written as '<u2'. */
-ATTN_RT_API attn_status attn_npy_write(const char *path, const attn_tensor *tensor);
+ATTN_RT_API attn_status attn_npy_write(const char *path,
+                                       const attn_tensor *tensor);
 
 /*===-- safetensors weights -----------------------------------------------===*/
 
@@ -129,15 +133,18 @@ ATTN_RT_API attn_status attn_weights_open(const char *path, attn_weights **out);
 ATTN_RT_API void attn_weights_close(attn_weights *weights);
 ATTN_RT_API int32_t attn_weights_count(const attn_weights *weights);
 /* Tensor names in file order; NULL if index is out of range. */
-ATTN_RT_API const char *attn_weights_name(const attn_weights *weights, int32_t index);
+ATTN_RT_API const char *attn_weights_name(const attn_weights *weights,
+                                          int32_t index);
 /* A read-only view of one tensor, valid until attn_weights_close. */
-ATTN_RT_API attn_status attn_weights_get(const attn_weights *weights, const char *name,
-                             const attn_tensor **out);
+ATTN_RT_API attn_status attn_weights_get(const attn_weights *weights,
+                                         const char *name,
+                                         const attn_tensor **out);
 
-/* Writes `count` tensors under `names` (which must be distinct). */
-ATTN_RT_API attn_status attn_safetensors_write(const char *path, int32_t count,
-                                   const char *const *names,
-                                   const attn_tensor *const *tensors);
+/* Writes `count` tensors under `names` (which must be distinct). The data is
+ * laid out by decreasing element size, so each tensor is aligned to it. */
+ATTN_RT_API attn_status attn_safetensors_write(
+    const char *path, int32_t count, const char *const *names,
+    const attn_tensor *const *tensors);
 
 /*===-- libraries and models ----------------------------------------------===*/
 
@@ -150,20 +157,22 @@ ATTN_RT_API attn_status attn_library_open(const char *path, attn_library **out);
 /* The same for a library linked into the program (the .a + header form):
  * attn_library_from_desc(attn_library_v1(), &lib). */
 ATTN_RT_API attn_status attn_library_from_desc(const attn_library_desc *desc,
-                                   attn_library **out);
+                                               attn_library **out);
 ATTN_RT_API void attn_library_close(attn_library *library);
 /* The library's own description table. */
-ATTN_RT_API const attn_library_desc *attn_library_get_desc(const attn_library *library);
+ATTN_RT_API const attn_library_desc *
+attn_library_get_desc(const attn_library *library);
 /* Sets the worker thread count of the library's Halide runtime (0 = its
  * default, the number of cores or HL_NUM_THREADS). */
-ATTN_RT_API attn_status attn_library_set_num_threads(attn_library *library, int n);
+ATTN_RT_API attn_status attn_library_set_num_threads(attn_library *library,
+                                                     int n);
 
 /* One model of a library, with its bound weights. */
 typedef struct attn_model attn_model;
 
 /* Finds a model by name; a NULL name picks the only model of the library. */
 ATTN_RT_API attn_status attn_model_open(attn_library *library, const char *name,
-                            attn_model **out);
+                                        attn_model **out);
 ATTN_RT_API void attn_model_close(attn_model *model);
 ATTN_RT_API const attn_model_desc *attn_model_get_desc(const attn_model *model);
 
@@ -171,42 +180,49 @@ ATTN_RT_API int32_t attn_model_num_inputs(const attn_model *model);
 ATTN_RT_API int32_t attn_model_num_params(const attn_model *model);
 ATTN_RT_API int32_t attn_model_num_outputs(const attn_model *model);
 /* Tensor descriptions by position within their role; NULL if out of range. */
-ATTN_RT_API const attn_tensor_desc *attn_model_input(const attn_model *model, int32_t i);
-ATTN_RT_API const attn_tensor_desc *attn_model_param(const attn_model *model, int32_t i);
-ATTN_RT_API const attn_tensor_desc *attn_model_output(const attn_model *model, int32_t i);
+ATTN_RT_API const attn_tensor_desc *attn_model_input(const attn_model *model,
+                                                     int32_t i);
+ATTN_RT_API const attn_tensor_desc *attn_model_param(const attn_model *model,
+                                                     int32_t i);
+ATTN_RT_API const attn_tensor_desc *attn_model_output(const attn_model *model,
+                                                      int32_t i);
 /* Position of the input called `name`, or -1. */
-ATTN_RT_API int32_t attn_model_input_index(const attn_model *model, const char *name);
+ATTN_RT_API int32_t attn_model_input_index(const attn_model *model,
+                                           const char *name);
 
 /* Formats a tensor description as "f32[B, S, 768]" into buf (always NUL
  * terminated if size > 0). Returns the full length, like snprintf. */
 ATTN_RT_API int attn_model_format_type(const attn_model *model,
-                           const attn_tensor_desc *tensor, char *buf,
-                           size_t size);
+                                       const attn_tensor_desc *tensor,
+                                       char *buf, size_t size);
 
 /* Binds every param to the tensor of its weights name in `weights`. Fails,
  * binding nothing, if a weight is missing, has the wrong dtype or shape, or
  * if the file holds tensors the model does not use. The model keeps the
  * file mapped. Symbolic dims of params are bound by the weights. */
 ATTN_RT_API attn_status attn_model_bind_weights(attn_model *model,
-                                    const attn_weights *weights);
+                                                const attn_weights *weights);
 /* Binds one param by its model name to caller data (borrowed: `tensor` and
  * its data must stay valid until the param is rebound or the model closed). */
-ATTN_RT_API attn_status attn_model_bind_param(attn_model *model, const char *name,
-                                  const attn_tensor *tensor);
+ATTN_RT_API attn_status attn_model_bind_param(attn_model *model,
+                                              const char *name,
+                                              const attn_tensor *tensor);
 
 /* Checks inputs (count, dtypes, ranks, static dims, symbolic sizes),
  * allocates the outputs with the resolved sizes and runs the model.
  * `inputs` holds one tensor per model input in declaration order. On
  * success outputs[i] receives a new tensor the caller frees. */
 ATTN_RT_API attn_status attn_model_run(attn_model *model, int32_t num_inputs,
-                           const attn_tensor *const *inputs,
-                           int32_t num_outputs, attn_tensor **outputs);
+                                       const attn_tensor *const *inputs,
+                                       int32_t num_outputs,
+                                       attn_tensor **outputs);
 /* Like attn_model_run, into caller-provided outputs whose dtypes and shapes
  * must match the resolved output types. */
-ATTN_RT_API attn_status attn_model_run_into(attn_model *model, int32_t num_inputs,
-                                const attn_tensor *const *inputs,
-                                int32_t num_outputs,
-                                attn_tensor *const *outputs);
+ATTN_RT_API attn_status attn_model_run_into(attn_model *model,
+                                            int32_t num_inputs,
+                                            const attn_tensor *const *inputs,
+                                            int32_t num_outputs,
+                                            attn_tensor *const *outputs);
 
 #ifdef __cplusplus
 }

@@ -118,19 +118,18 @@ public:
   static Expected<Tensor> create(attn_dtype dtype,
                                  const std::vector<int64_t> &shape) {
     attn_tensor *t;
-    attn_status s = attn_tensor_create(dtype, (int32_t)shape.size(),
-                                       shape.data(), &t);
+    attn_status s =
+        attn_tensor_create(dtype, (int32_t)shape.size(), shape.data(), &t);
     if (s != ATTN_OK)
       return Status::fromLast(s);
     return Tensor(t);
   }
   // Borrows `data`, which must outlive the tensor.
   static Expected<Tensor> wrap(attn_dtype dtype,
-                               const std::vector<int64_t> &shape,
-                               void *data) {
+                               const std::vector<int64_t> &shape, void *data) {
     attn_tensor *t;
-    attn_status s = attn_tensor_wrap(dtype, (int32_t)shape.size(),
-                                     shape.data(), data, &t);
+    attn_status s =
+        attn_tensor_wrap(dtype, (int32_t)shape.size(), shape.data(), data, &t);
     if (s != ATTN_OK)
       return Status::fromLast(s);
     return Tensor(t);
@@ -179,9 +178,9 @@ public:
   }
   attn_weights *get() const { return h_.get(); }
 
-  static Status write(const std::string &path,
-                      const std::vector<std::pair<std::string, TensorView>>
-                          &tensors) {
+  static Status
+  write(const std::string &path,
+        const std::vector<std::pair<std::string, TensorView>> &tensors) {
     std::vector<const char *> names;
     std::vector<const attn_tensor *> ts;
     for (const auto &[name, view] : tensors) {
@@ -262,15 +261,14 @@ public:
     return Status::fromLast(
         attn_model_bind_param(h_.get(), name.c_str(), t.get()));
   }
-  Expected<std::vector<Tensor>>
-  run(const std::vector<TensorView> &inputs) {
+  Expected<std::vector<Tensor>> run(const std::vector<TensorView> &inputs) {
     std::vector<const attn_tensor *> in;
     for (const TensorView &t : inputs)
       in.push_back(t.get());
     int32_t n = attn_model_num_outputs(h_.get());
     std::vector<attn_tensor *> out(n, nullptr);
-    attn_status s = attn_model_run(h_.get(), (int32_t)in.size(), in.data(),
-                                   n, out.data());
+    attn_status s =
+        attn_model_run(h_.get(), (int32_t)in.size(), in.data(), n, out.data());
     if (s != ATTN_OK)
       return Status::fromLast(s);
     std::vector<Tensor> result;
@@ -287,8 +285,7 @@ public:
     for (Tensor &t : outputs)
       out.push_back(t.get());
     return Status::fromLast(attn_model_run_into(h_.get(), (int32_t)in.size(),
-                                                in.data(),
-                                                (int32_t)out.size(),
+                                                in.data(), (int32_t)out.size(),
                                                 out.data()));
   }
   attn_model *get() const { return h_.get(); }

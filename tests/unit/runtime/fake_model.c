@@ -1,16 +1,16 @@
 /*===- fake_model.c - A hand-written attnc library for runtime tests ------===*\
 |*                                                                            *|
-|* Implements attn_library_v1 by hand over halide_buffer_t, as a compiled    *|
-|* library would, with three models:                                         *|
+|* Implements attn_library_v1 by hand over halide_buffer_t, as a compiled     *|
+|* library would, with three models:                                          *|
 |*   axpy<B, S>(x: f32[B, S, 4], lengths: i32[B]) -> y: f32[B, S, 4]          *|
 |*     param w: f32[4]; y[b, s, c] = s < lengths[b] ? x[b, s, c] * w[c] : 0   *|
 |*   failing<N>(x: f32[N]) -> y: f32[N]                                       *|
-|*     copies x, but reports an error through the handler if x[0] < 0        *|
+|*     copies x, but reports an error through the handler if x[0] < 0         *|
 |*   mixed<S>(a: f16[2], b: bf16[2], c: bool[3], p: i32[S])                   *|
 |*       -> (u: f32[2], v: i32[S]); param scale: bf16[2] = "model.scale"      *|
-|*     u = a + b * scale, v = p + count(c); checks every buffer's type code  *|
-|* Built four times: as is, with FAKE_SINGLE_MODEL (axpy only), with         *|
-|* FAKE_ABI_VERSION=99, and with FAKE_NO_ENTRY (no attn_library_v1).        *|
+|*     u = a + b * scale, v = p + count(c); checks every buffer's type code   *|
+|* Built four times: as is, with FAKE_SINGLE_MODEL (axpy only), with          *|
+|* FAKE_ABI_VERSION=99, and with FAKE_NO_ENTRY (no attn_library_v1).          *|
 |*                                                                            *|
 \*===----------------------------------------------------------------------===*/
 #include "attn/abi.h"
@@ -79,7 +79,8 @@ static int axpy_entry(void **buffers) {
   int B, S, C, b, s, c;
   if (!has_type(x, halide_type_float, 32) ||
       !has_type(lengths, halide_type_int, 32) ||
-      !has_type(w, halide_type_float, 32) || !has_type(y, halide_type_float, 32))
+      !has_type(w, halide_type_float, 32) ||
+      !has_type(y, halide_type_float, 32))
     return report(-1, "axpy: wrong buffer type\n");
   if (x->dimensions != 3 || y->dimensions != 3 || lengths->dimensions != 1 ||
       w->dimensions != 1 || x->dim[0].stride != 1)
@@ -190,8 +191,8 @@ static const attn_model_desc models[] = {
 #endif
 
 static const attn_library_desc library = {
-    FAKE_ABI_VERSION, "x86-64-linux-fake", FAKE_NUM_MODELS, models,
-    set_num_threads,  set_error_handler,
+    FAKE_ABI_VERSION, "x86-64-linux-fake", FAKE_NUM_MODELS,
+    models,           set_num_threads,     set_error_handler,
 };
 
 #ifdef FAKE_NO_ENTRY
