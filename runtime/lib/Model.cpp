@@ -317,6 +317,10 @@ halide_type_t halideType(attn_dtype d) {
 void makeBuffer(const attn_tensor &t, const std::string &label,
                 halide_buffer_t &b, halide_dimension_t *dims) {
   static uint8_t emptyData[64];
+  if ((uintptr_t)t.data % attn_dtype_size(t.dtype) != 0)
+    fail(ATTN_ERR_INVALID_ARGUMENT,
+         label + ": data is not aligned to its " +
+             std::to_string(attn_dtype_size(t.dtype)) + "-byte elements");
   b = halide_buffer_t{};
   b.host = t.data ? (uint8_t *)t.data : emptyData;
   b.type = halideType(t.dtype);
@@ -416,6 +420,7 @@ void run(attn_model &m, int32_t numInputs, const attn_tensor *const *inputs,
   }
 
   std::string captured;
+  takeOrphanMessages(); // drop anything left over from an earlier call
   std::string *previous = captureSlot;
   captureSlot = &captured;
   int rc = md.entry(args.data());

@@ -567,6 +567,12 @@ TEST_F(Axpy, InputChecks) {
   EXPECT_ERROR(run({x, lengths3}), ATTN_ERR_SHAPE,
                "input 'lengths' dim 0 is B=3 but 'x' bound B=2");
 
+  alignas(4) char raw[4 * 24 + 1] = {};
+  auto shifted = attn::Tensor::wrap(ATTN_F32, {2, 3, 4}, raw + 1);
+  ASSERT_TRUE(shifted.ok());
+  EXPECT_ERROR(run({*shifted, lengths}), ATTN_ERR_INVALID_ARGUMENT,
+               "input 'x': data is not aligned to its 4-byte elements");
+
   EXPECT_EQ(run({x, lengths}), ATTN_OK) << attn_last_error();
 }
 
