@@ -34,9 +34,7 @@ bool isFloat(DType t) {
   return t == DType::F32 || t == DType::F16 || t == DType::BF16;
 }
 
-std::string Dim::str() const {
-  return isStatic() ? std::to_string(size) : sym;
-}
+std::string Dim::str() const { return isStatic() ? std::to_string(size) : sym; }
 
 static std::string dimsStr(const std::vector<Dim> &dims) {
   std::string s = "[";
@@ -141,9 +139,9 @@ Node toNode(const Expr &e) {
     return list("name " + e.name + typesStr(e));
   case Expr::Binary:
   case Expr::Neg: {
-    Node n = list((e.kind == Expr::Neg ? std::string("neg")
-                                        : std::string(1, e.op)) +
-                  typesStr(e));
+    Node n =
+        list((e.kind == Expr::Neg ? std::string("neg") : std::string(1, e.op)) +
+             typesStr(e));
     for (const ExprPtr &a : e.args)
       n.children.push_back(toNode(*a));
     return n;

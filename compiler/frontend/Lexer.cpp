@@ -162,11 +162,11 @@ Token Lexer::next() {
   static const struct {
     char c;
     Tok kind;
-  } punct[] = {{'(', Tok::LParen},   {')', Tok::RParen}, {'[', Tok::LBracket},
-               {']', Tok::RBracket}, {'{', Tok::LBrace}, {'}', Tok::RBrace},
+  } punct[] = {{'(', Tok::LParen},   {')', Tok::RParen},  {'[', Tok::LBracket},
+               {']', Tok::RBracket}, {'{', Tok::LBrace},  {'}', Tok::RBrace},
                {'<', Tok::Less},     {'>', Tok::Greater}, {',', Tok::Comma},
-               {':', Tok::Colon},    {'=', Tok::Equal},  {'+', Tok::Plus},
-               {'*', Tok::Star},     {'/', Tok::Slash},  {'&', Tok::Amp}};
+               {':', Tok::Colon},    {'=', Tok::Equal},   {'+', Tok::Plus},
+               {'*', Tok::Star},     {'/', Tok::Slash},   {'&', Tok::Amp}};
   if (c == '-') {
     advance();
     if (peek() == '>') {

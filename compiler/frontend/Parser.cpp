@@ -131,8 +131,8 @@ bool Parser::parseModel(ast::Model &m) {
     if (!expect(Tok::Greater, "to close the size list"))
       return false;
   }
-  if (!expect(Tok::LParen, "to start the argument list of model '" + m.name +
-                               "'"))
+  if (!expect(Tok::LParen,
+              "to start the argument list of model '" + m.name + "'"))
     return false;
   if (!tok.is(Tok::RParen)) {
     do {

@@ -58,11 +58,13 @@ std::string numStr(double v) {
 }
 
 bool sameType(const ValueType &a, const ValueType &b) {
-  return a.kind == b.kind &&
-         (a.kind == ValueType::Mask || (a.dtype == b.dtype && a.dims == b.dims));
+  return a.kind == b.kind && (a.kind == ValueType::Mask ||
+                              (a.dtype == b.dtype && a.dims == b.dims));
 }
 
-ValueType f32(Dims dims) { return ValueType::tensor(DType::F32, std::move(dims)); }
+ValueType f32(Dims dims) {
+  return ValueType::tensor(DType::F32, std::move(dims));
+}
 
 /// NumPy broadcasting of two shapes; false if some pair of dims clashes.
 bool broadcast(const Dims &a, const Dims &b, Dims &out) {
@@ -98,10 +100,10 @@ using CallRule = bool (Checker::*)(Expr &, std::vector<ValueType> &);
 
 struct Builtin {
   const char *name;
-  unsigned minArgs, maxArgs;  // positional
-  int constArg;               // the positional argument that is a constant
+  unsigned minArgs, maxArgs; // positional
+  int constArg;              // the positional argument that is a constant
   std::vector<const char *> keywords;
-  const char *required;       // a keyword that must be given, or nullptr
+  const char *required; // a keyword that must be given, or nullptr
   CallRule rule;
 };
 
@@ -202,7 +204,12 @@ const std::vector<Builtin> &builtins() {
       {"split", 1, 2, 1, {"n"}, nullptr, &Checker::checkSplit},
       {"concat", 2, 2, -1, {"axis"}, nullptr, &Checker::checkConcat},
       {"softmax", 1, 1, -1, {"mask"}, nullptr, &Checker::checkSoftmax},
-      {"attention", 3, 3, -1, {"mask", "bias", "scale"}, nullptr,
+      {"attention",
+       3,
+       3,
+       -1,
+       {"mask", "bias", "scale"},
+       nullptr,
        &Checker::checkAttention},
       {"layer_norm", 3, 3, -1, {"eps"}, nullptr, &Checker::checkNorm},
       {"rms_norm", 2, 2, -1, {"eps"}, nullptr, &Checker::checkNorm},
@@ -234,8 +241,8 @@ size_t editDistance(const std::string &a, const std::string &b) {
     row[0] = i;
     for (size_t j = 1; j <= b.size(); ++j) {
       size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1,
-                         diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      row[j] = std::min(
+          {row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
       diag = up;
     }
   }
@@ -359,8 +366,8 @@ void Checker::checkReturn(ast::Stmt &s) {
     size_t n = model->results.size();
     error(s.loc, "'return' gives " + std::to_string(s.exprs.size()) +
                      (s.exprs.size() == 1 ? " value" : " values") +
-                     " but model '" + name + "' declares " +
-                     std::to_string(n) + (n == 1 ? " result" : " results"));
+                     " but model '" + name + "' declares " + std::to_string(n) +
+                     (n == 1 ? " result" : " results"));
     return;
   }
   for (size_t i = 0; i < s.exprs.size(); ++i) {
@@ -376,9 +383,9 @@ void Checker::checkReturn(ast::Stmt &s) {
     std::string which = s.exprs.size() == 1
                             ? "the returned value"
                             : "returned value " + std::to_string(i + 1);
-    error(s.exprs[i]->loc,
-          which + " is " + t.str() + " but model '" + name + "' declares " +
-              dtypeName(want.dtype) + dimsStr(want.dims));
+    error(s.exprs[i]->loc, which + " is " + t.str() + " but model '" + name +
+                               "' declares " + dtypeName(want.dtype) +
+                               dimsStr(want.dims));
   }
 }
 
@@ -451,8 +458,8 @@ bool Checker::checkName(Expr &e) {
     return error(e.loc, "'" + e.name + "' is used before its definition at " +
                             locStr(later->second));
   if (findBuiltin(e.name))
-    return error(e.loc, "'" + e.name + "' is a function; call it as " +
-                            e.name + "(...)");
+    return error(e.loc, "'" + e.name + "' is a function; call it as " + e.name +
+                            "(...)");
   if (sizes.count(e.name))
     return error(e.loc, "'" + e.name +
                             "' is a size, not a value; sizes can only appear "
@@ -519,9 +526,9 @@ bool Checker::checkCall(Expr &e) {
         best = c.name;
       }
     }
-    return error(e.loc, "unknown function '" + e.name + "'" +
-                            (best.empty() ? ""
-                                          : "; did you mean '" + best + "'?"));
+    return error(e.loc,
+                 "unknown function '" + e.name + "'" +
+                     (best.empty() ? "" : "; did you mean '" + best + "'?"));
   }
 
   // Arity.
@@ -538,8 +545,8 @@ bool Checker::checkCall(Expr &e) {
                 (b->maxArgs == b->minArgs + 1 ? " or " : " to ") +
                 std::to_string(b->maxArgs) + " positional arguments";
     Location at = n > b->maxArgs ? e.args[b->maxArgs]->loc : e.loc;
-    return error(at, e.name + " expects " + expects + ", got " +
-                         std::to_string(n));
+    return error(at,
+                 e.name + " expects " + expects + ", got " + std::to_string(n));
   }
 
   // Keyword names.
@@ -557,7 +564,8 @@ bool Checker::checkCall(Expr &e) {
                                               : "; valid keywords: " + valid));
     for (size_t j = 0; j < i; ++j)
       if (e.kwargs[j].name == kw.name)
-        return error(kw.loc, "duplicate keyword '" + kw.name + "' (first given at " +
+        return error(kw.loc, "duplicate keyword '" + kw.name +
+                                 "' (first given at " +
                                  locStr(e.kwargs[j].loc) + ")");
   }
   if (b->required && !keyword(e, b->required))
@@ -676,11 +684,11 @@ bool Checker::constInt(Expr &e, const std::string &what, int64_t min,
   if (d != std::floor(d))
     return error(e.loc, what + " must be an integer, got " + numStr(d));
   if (d < double(min))
-    return error(e.loc, what + " must be >= " + std::to_string(min) +
-                            ", got " + numStr(d));
+    return error(e.loc, what + " must be >= " + std::to_string(min) + ", got " +
+                            numStr(d));
   if (d > double(max))
-    return error(e.loc, what + " must be <= " + std::to_string(max) +
-                            ", got " + numStr(d));
+    return error(e.loc, what + " must be <= " + std::to_string(max) + ", got " +
+                            numStr(d));
   v = static_cast<int64_t>(d);
   return true;
 }
@@ -697,13 +705,16 @@ bool Checker::maskArg(Expr &call, Expr &value, const Dims &scores) {
   else if (t.dtype == DType::Bool)
     info.addTensor(t);
   else
-    return error(value.loc, fn + " expects mask= to be a mask or a bool "
-                                 "tensor, got " + t.str());
+    return error(value.loc, fn +
+                                " expects mask= to be a mask or a bool "
+                                "tensor, got " +
+                                t.str());
   for (const Dims &lengths : info.paddings) {
     if (scores.size() < 3)
-      return error(value.loc, fn + ": a padding mask needs scores of rank >= 3 "
-                                   "([B, ..., Sq, Sk]), got " +
-                                   dimsStr(scores));
+      return error(value.loc, fn +
+                                  ": a padding mask needs scores of rank >= 3 "
+                                  "([B, ..., Sq, Sk]), got " +
+                                  dimsStr(scores));
     if (lengths.empty() || lengths[0] != scores[0])
       return error(value.loc, fn + ": padding lengths are i32" +
                                   dimsStr(lengths) + " but the scores are " +
@@ -779,12 +790,13 @@ bool Checker::checkSplitHeads(Expr &e, std::vector<ValueType> &a) {
     return false;
   const Dims &x = a[0].dims;
   if (!x[2].isStatic())
-    return error(e.loc, "split_heads needs a static last dim, got " +
-                            a[0].str());
+    return error(e.loc,
+                 "split_heads needs a static last dim, got " + a[0].str());
   if (x[2].size % heads != 0)
     return error(e.loc, "heads=" + std::to_string(heads) + " does not divide " +
                             x[2].str());
-  e.types = {f32({x[0], Dim::fixed(heads), x[1], Dim::fixed(x[2].size / heads)})};
+  e.types = {
+      f32({x[0], Dim::fixed(heads), x[1], Dim::fixed(x[2].size / heads)})};
   return true;
 }
 
@@ -794,7 +806,8 @@ bool Checker::checkMergeHeads(Expr &e, std::vector<ValueType> &a) {
   const Dims &x = a[0].dims;
   if (!x[1].isStatic() || !x[3].isStatic())
     return error(e.loc, "merge_heads needs static heads and head dims "
-                        "(dims 1 and 3), got " + a[0].str());
+                        "(dims 1 and 3), got " +
+                            a[0].str());
   e.types = {f32({x[0], x[2], Dim::fixed(x[1].size * x[3].size)})};
   return true;
 }
@@ -889,8 +902,8 @@ bool Checker::checkAttention(Expr &e, std::vector<ValueType> &a) {
     return error(e.loc, "attention needs static head counts, got q " +
                             a[0].str() + " and k " + a[1].str());
   if (q[1].size % k[1].size != 0)
-    return error(e.loc, "Hq=" + q[1].str() + " is not a multiple of Hkv=" +
-                            k[1].str());
+    return error(e.loc, "Hq=" + q[1].str() +
+                            " is not a multiple of Hkv=" + k[1].str());
   Dims scores = {q[0], q[1], q[2], k[2]};
   if (KeywordArg *kw = keyword(e, "scale")) {
     double s;
@@ -923,10 +936,9 @@ bool Checker::checkNorm(Expr &e, std::vector<ValueType> &a) {
     if (!floatArg(e, a, i, names[i], 1, true, "[E]"))
       return false;
     if (a[i].dims[0] != last)
-      return error(e.loc, e.name + ": x is " + a[0].str() + " but " +
-                              names[i] + " is " + a[i].str() + "; " +
-                              names[i] + " must be [" + last.str() +
-                              "] (x's last dim)");
+      return error(e.loc, e.name + ": x is " + a[0].str() + " but " + names[i] +
+                              " is " + a[i].str() + "; " + names[i] +
+                              " must be [" + last.str() + "] (x's last dim)");
   }
   if (KeywordArg *kw = keyword(e, "eps")) {
     double eps;
@@ -968,8 +980,7 @@ bool Checker::checkRope(Expr &e, std::vector<ValueType> &a) {
     if (!constant(*kw->value, "theta", theta))
       return false;
     if (theta <= 0)
-      return error(kw->value->loc,
-                   "theta must be > 0, got " + numStr(theta));
+      return error(kw->value->loc, "theta must be > 0, got " + numStr(theta));
   }
   if (KeywordArg *kw = keyword(e, "style")) {
     const Expr &s = *kw->value;

@@ -1,4 +1,5 @@
-//===- FrontendTestUtil.h - Helpers for the front-end unit tests -*- C++ -*-===//
+//===- FrontendTestUtil.h - Helpers for the front-end unit tests -*- C++
+//-*-===//
 #ifndef ATTN_TESTS_FRONTEND_TESTUTIL_H
 #define ATTN_TESTS_FRONTEND_TESTUTIL_H
 

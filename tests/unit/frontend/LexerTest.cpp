@@ -39,10 +39,10 @@ std::vector<Tok> kinds(const std::string &src) {
 
 TEST(Lexer, AllTokenKinds) {
   std::vector<Tok> want = {
-      Tok::KwModel, Tok::KwParam,  Tok::KwReturn, Tok::Ident,   Tok::LParen,
-      Tok::RParen,  Tok::LBracket, Tok::RBracket, Tok::LBrace,  Tok::RBrace,
-      Tok::Less,    Tok::Greater,  Tok::Comma,    Tok::Colon,   Tok::Equal,
-      Tok::Plus,    Tok::Minus,    Tok::Star,     Tok::Slash,   Tok::Amp,
+      Tok::KwModel, Tok::KwParam,  Tok::KwReturn, Tok::Ident,  Tok::LParen,
+      Tok::RParen,  Tok::LBracket, Tok::RBracket, Tok::LBrace, Tok::RBrace,
+      Tok::Less,    Tok::Greater,  Tok::Comma,    Tok::Colon,  Tok::Equal,
+      Tok::Plus,    Tok::Minus,    Tok::Star,     Tok::Slash,  Tok::Amp,
       Tok::Arrow,   Tok::Number,   Tok::String,   Tok::Eof};
   EXPECT_EQ(kinds("model param return foo ( ) [ ] { } < > , : = + - * / & -> "
                   "12 \"s\""),
@@ -112,8 +112,9 @@ TEST(Lexer, UnterminatedString) {
 TEST(Lexer, UnknownEscape) {
   Lexed l = lexAll(R"(x "a\nb")");
   EXPECT_EQ(l.toks.back().kind, Tok::Error);
-  EXPECT_EQ(l.diags.substr(0, l.diags.find('\n')),
-            R"(t.attn:1:5: error: unknown escape sequence '\n' in string; only \" and \\ are allowed)");
+  EXPECT_EQ(
+      l.diags.substr(0, l.diags.find('\n')),
+      R"(t.attn:1:5: error: unknown escape sequence '\n' in string; only \" and \\ are allowed)");
 }
 
 TEST(Lexer, CommentsAndNewlines) {
@@ -135,14 +136,14 @@ TEST(Lexer, Positions) {
     EXPECT_EQ(l.toks[i].loc.line, line) << "token " << i;
     EXPECT_EQ(l.toks[i].loc.col, col) << "token " << i;
   };
-  at(0, 1, 1); // model
-  at(1, 1, 7); // m
-  at(2, 1, 8); // (
-  at(3, 2, 2); // x (a tab is one column)
-  at(4, 2, 3); // :
-  at(5, 2, 5); // f32
-  at(6, 2, 8); // [
-  at(9, 2, 11); // )
+  at(0, 1, 1);   // model
+  at(1, 1, 7);   // m
+  at(2, 1, 8);   // (
+  at(3, 2, 2);   // x (a tab is one column)
+  at(4, 2, 3);   // :
+  at(5, 2, 5);   // f32
+  at(6, 2, 8);   // [
+  at(9, 2, 11);  // )
   at(10, 2, 12); // ->
 }
 

@@ -9,7 +9,8 @@ using namespace attn::test;
 
 namespace {
 
-const char *kBertLayer = R"(# One BERT-base encoder layer (post-norm) with a padding mask.
+const char *kBertLayer =
+    R"(# One BERT-base encoder layer (post-norm) with a padding mask.
 model bert_layer<B, S>(x: f32[B, S, 768], lengths: i32[B]) -> f32[B, S, 768] {
   param wq: f32[768, 768]
   param bq: f32[768]
@@ -59,8 +60,8 @@ TEST(Sema, BertLayer) {
   for (const ast::Stmt &s : c.module->models[0].body)
     for (const auto &e : s.exprs)
       forEachExpr(*e, [](const ast::Expr &x) {
-        EXPECT_EQ(x.types.size(), 1u) << "expression at " << x.loc.line << ":"
-                                      << x.loc.col;
+        EXPECT_EQ(x.types.size(), 1u)
+            << "expression at " << x.loc.line << ":" << x.loc.col;
       });
   // eps=1e-12 is folded.
   const ast::Expr &ret = *findStmt(c.module->models[0], "return")->exprs[0];
@@ -85,8 +86,9 @@ std::string typeOfY(const std::string &body, const std::string &args,
 TEST(Sema, Linear) {
   EXPECT_EQ(typeOfY("linear(x, w)", "x: f32[B, S, 64], w: f32[32, 64]"),
             "f32[B, S, 32]");
-  EXPECT_EQ(typeOfY("linear(x, w, b)", "x: f16[64], w: bf16[32, 64], b: f32[32]"),
-            "f32[32]");
+  EXPECT_EQ(
+      typeOfY("linear(x, w, b)", "x: f16[64], w: bf16[32, 64], b: f32[32]"),
+      "f32[32]");
   EXPECT_EQ(typeOfY("linear(x, w)", "x: f32[B, S, T], w: f32[32, T]"),
             "f32[B, S, 32]");
   EXPECT_EQ(typeOfY("linear(x, w)", "x: f32[B, S, 64], w: f32[T, 64]"),
@@ -94,11 +96,13 @@ TEST(Sema, Linear) {
 }
 
 TEST(Sema, MatmulAndTranspose) {
-  EXPECT_EQ(typeOfY("matmul(a, b)", "a: f32[B, 12, S, 64], b: f32[B, 12, 64, T]"),
-            "f32[B, 12, S, T]");
+  EXPECT_EQ(
+      typeOfY("matmul(a, b)", "a: f32[B, 12, S, 64], b: f32[B, 12, 64, T]"),
+      "f32[B, 12, S, T]");
   EXPECT_EQ(typeOfY("matmul(a, b)", "a: f32[B, 1, S, 64], b: f32[12, 64, T]"),
             "f32[B, 12, S, T]");
-  EXPECT_EQ(typeOfY("matmul(a, b)", "a: f32[S, 64], b: f32[64, 8]"), "f32[S, 8]");
+  EXPECT_EQ(typeOfY("matmul(a, b)", "a: f32[S, 64], b: f32[64, 8]"),
+            "f32[S, 8]");
   EXPECT_EQ(typeOfY("transpose(a)", "a: f32[B, 12, S, 64]"),
             "f32[B, 12, 64, S]");
   EXPECT_EQ(typeOfY("matmul(q, transpose(k)) * 0.125",
@@ -122,8 +126,8 @@ TEST(Sema, Split) {
                              "x: f32[B, S, 192]", "f32[B, S, 64]"));
   ASSERT_TRUE(c.ok) << c.diags;
   EXPECT_EQ(typeOf(c, "q"), "f32[B, S, 64]; f32[B, S, 64]; f32[B, S, 64]");
-  Compiled kw = compile(model("  q, k = split(x, n=2)\n  return q",
-                              "x: f32[S, 6]", "f32[S, 3]"));
+  Compiled kw = compile(
+      model("  q, k = split(x, n=2)\n  return q", "x: f32[S, 6]", "f32[S, 3]"));
   ASSERT_TRUE(kw.ok) << kw.diags;
   EXPECT_EQ(typeOf(kw, "q"), "f32[S, 3]; f32[S, 3]");
   const ast::Expr &call = *findStmt(kw.module->models[0], "q")->exprs[0];
@@ -169,19 +173,23 @@ TEST(Sema, Attention) {
   Compiled c = compile(model("  y = attention(q, q, q, scale=1/8)\n  return y",
                              "q: f32[B, 2, S, 4]", "f32[B, 2, S, 4]"));
   ASSERT_TRUE(c.ok) << c.diags;
-  const ast::Expr &scale = *findStmt(c.module->models[0], "y")->exprs[0]->kwargs[0].value;
+  const ast::Expr &scale =
+      *findStmt(c.module->models[0], "y")->exprs[0]->kwargs[0].value;
   EXPECT_TRUE(scale.isConstant);
   EXPECT_EQ(scale.constant, 0.125);
   EXPECT_EQ(scale.types.size(), 1u);
 }
 
 TEST(Sema, NormsActivationsRope) {
-  EXPECT_EQ(typeOfY("layer_norm(x, g, b)", "x: f32[B, S, 64], g: f32[64], b: f32[64]"),
+  EXPECT_EQ(typeOfY("layer_norm(x, g, b)",
+                    "x: f32[B, S, 64], g: f32[64], b: f32[64]"),
             "f32[B, S, 64]");
-  EXPECT_EQ(typeOfY("rms_norm(x, g, eps=1e-6)", "x: bf16[B, S, 64], g: bf16[64]"),
-            "f32[B, S, 64]");
+  EXPECT_EQ(
+      typeOfY("rms_norm(x, g, eps=1e-6)", "x: bf16[B, S, 64], g: bf16[64]"),
+      "f32[B, S, 64]");
   for (const char *f : {"gelu", "gelu_tanh", "silu", "relu"})
-    EXPECT_EQ(typeOfY(std::string(f) + "(x)", "x: f16[B, S]"), "f32[B, S]") << f;
+    EXPECT_EQ(typeOfY(std::string(f) + "(x)", "x: f16[B, S]"), "f32[B, S]")
+        << f;
   EXPECT_EQ(typeOfY("rope(x, pos)", "x: f32[B, 8, S, 64], pos: i32[S]"),
             "f32[B, 8, S, 64]");
   EXPECT_EQ(typeOfY("rope(x, pos, theta=500000.0, style=\"interleaved\")",
@@ -200,9 +208,9 @@ TEST(Sema, ArithmeticAndMasks) {
 
 TEST(Sema, NamedMasksCarryTheirParts) {
   // The padding term travels through the binding and is checked at the use.
-  Compiled c = compile(model(
-      "  mk = causal & padding(l)\n  return softmax(s, mask=mk)",
-      "s: f32[B, 4, S, S], l: i32[T]", "f32[B, 4, S, S]", "B, S, T"));
+  Compiled c = compile(
+      model("  mk = causal & padding(l)\n  return softmax(s, mask=mk)",
+            "s: f32[B, 4, S, S], l: i32[T]", "f32[B, 4, S, S]", "B, S, T"));
   EXPECT_FALSE(c.ok);
   EXPECT_EQ(c.firstError(),
             "t.attn:3:26: error: softmax: padding lengths are i32[T] but the "
@@ -210,8 +218,8 @@ TEST(Sema, NamedMasksCarryTheirParts) {
 }
 
 TEST(Sema, CausalCanBeShadowed) {
-  Compiled c = compile(model("  causal = x * 2\n  return x + causal",
-                             "x: f32[4]", "f32[4]"));
+  Compiled c = compile(
+      model("  causal = x * 2\n  return x + causal", "x: f32[4]", "f32[4]"));
   EXPECT_TRUE(c.ok) << c.diags;
 }
 
@@ -222,8 +230,8 @@ TEST(Sema, ReturnDTypes) {
   Compiled c = compile(model("  return l", "l: i32[4]", "f32[4]"));
   EXPECT_EQ(c.firstError(), "t.attn:2:10: error: the returned value is i32[4] "
                             "but model 'm' declares f32[4]");
-  Compiled two = compile(model("  return x, l", "x: f32[4], l: i32[4]",
-                               "(bf16[4], bool[4])"));
+  Compiled two = compile(
+      model("  return x, l", "x: f32[4], l: i32[4]", "(bf16[4], bool[4])"));
   EXPECT_EQ(two.firstError(), "t.attn:2:13: error: returned value 2 is i32[4] "
                               "but model 'm' declares bool[4]");
 }
@@ -298,7 +306,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "appear in types"},
         SemaError{"  return gelu", X,
                   "2:10: error: 'gelu' is a function; call it as gelu(...)"},
-        SemaError{"  return x(x)", X, "2:10: error: 'x' is a value, not a function"},
+        SemaError{"  return x(x)", X,
+                  "2:10: error: 'x' is a value, not a function"},
         SemaError{"  return softmx(x)", X,
                   "2:10: error: unknown function 'softmx'; did you mean "
                   "'softmax'?"},
@@ -397,13 +406,16 @@ INSTANTIATE_TEST_SUITE_P(
                   "2:35: error: scale must be a constant number"},
         SemaError{"  return layer_norm(x, b, b, eps=-1)", LIN,
                   "2:34: error: eps must be >= 0, got -1"},
-        SemaError{"  return rope(q, p, style=\"half\")", "q: f32[B, 12, S, 64], p: i32[S]",
+        SemaError{"  return rope(q, p, style=\"half\")",
+                  "q: f32[B, 12, S, 64], p: i32[S]",
                   "2:27: error: style must be \"rotate_half\" or "
                   "\"interleaved\", got \"half\""},
-        SemaError{"  return rope(q, p, style=1)", "q: f32[B, 12, S, 64], p: i32[S]",
+        SemaError{"  return rope(q, p, style=1)",
+                  "q: f32[B, 12, S, 64], p: i32[S]",
                   "2:27: error: style must be \"rotate_half\" or "
                   "\"interleaved\""},
-        SemaError{"  return rope(q, p, theta=0)", "q: f32[B, 12, S, 64], p: i32[S]",
+        SemaError{"  return rope(q, p, theta=0)",
+                  "q: f32[B, 12, S, 64], p: i32[S]",
                   "2:27: error: theta must be > 0, got 0"},
         SemaError{"  return split(x, 3000)", X,
                   "2:19: error: n must be <= 1024, got 3000"},
@@ -427,7 +439,8 @@ INSTANTIATE_TEST_SUITE_P(
         SemaError{"  return x + causal", X,
                   "2:14: error: '+' expects a float operand, got a mask (masks "
                   "are only allowed as mask= and in '&')"},
-        SemaError{"  return linear(padding(l), x)", "x: f32[B, S, 768], l: i32[B]",
+        SemaError{"  return linear(padding(l), x)",
+                  "x: f32[B, S, 768], l: i32[B]",
                   "2:17: error: linear expects a float x, got a mask (masks "
                   "are only allowed as mask= and in '&')"},
         SemaError{"  return softmax(x, mask=x)", X,
@@ -436,20 +449,23 @@ INSTANTIATE_TEST_SUITE_P(
         SemaError{"  return softmax(x, mask=padding(x))", X,
                   "2:34: error: padding expects i32 lengths of rank 1 ([B]), "
                   "got f32[B, S, 768]"},
-        SemaError{"  return softmax(x, mask=padding(l))", "x: f32[B, S, 768], l: i32[B, S]",
+        SemaError{"  return softmax(x, mask=padding(l))",
+                  "x: f32[B, S, 768], l: i32[B, S]",
                   "2:34: error: padding expects i32 lengths of rank 1 ([B]), "
                   "got i32[B, S]"},
         SemaError{"  return rope(q, p)", "q: f32[B, 12, S, 64], p: f32[S]",
                   "2:18: error: rope expects an i32 pos, got f32[S]"},
-        SemaError{"  return attention(q, k, v, bias=m)",
-                  "q: f32[B, 12, S, 64], k: f32[B, 12, S, 64], "
-                  "v: f32[B, 12, S, 64], m: bool[S, S]",
-                  "2:34: error: attention expects a float bias, got bool[S, S]"}));
+        SemaError{
+            "  return attention(q, k, v, bias=m)",
+            "q: f32[B, 12, S, 64], k: f32[B, 12, S, 64], "
+            "v: f32[B, 12, S, 64], m: bool[S, S]",
+            "2:34: error: attention expects a float bias, got bool[S, S]"}));
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, SemaErrors,
     ::testing::Values(
-        SemaError{"  return linear(x, w)", "x: f32[B, S, 770], w: f32[768, 768]",
+        SemaError{"  return linear(x, w)",
+                  "x: f32[B, S, 770], w: f32[768, 768]",
                   "2:10: error: linear: x is f32[B, S, 770] but w is f32[768, "
                   "768]; the last dim of x must equal w's dim 1 (768)"},
         SemaError{"  return linear(x, w, b)",
@@ -477,22 +493,26 @@ INSTANTIATE_TEST_SUITE_P(
                   "2:10: error: matmul: a is f32[B, S, 768] but b is f32[B, S, "
                   "768]; the last dim of a must equal the second-to-last dim "
                   "of b"},
-        SemaError{"  return matmul(a, b)", "a: f32[B, 4, S, 8], b: f32[3, 8, S]",
+        SemaError{"  return matmul(a, b)",
+                  "a: f32[B, 4, S, 8], b: f32[3, 8, S]",
                   "2:10: error: matmul: cannot broadcast the batch dims of a "
                   "f32[B, 4, S, 8] and b f32[3, 8, S]"},
-        SemaError{"  return transpose(b)", "b: f32[768]",
-                  "2:20: error: transpose expects x of rank >= 2, got f32[768]"},
+        SemaError{
+            "  return transpose(b)", "b: f32[768]",
+            "2:20: error: transpose expects x of rank >= 2, got f32[768]"},
         SemaError{"  return concat(x, b)", LIN,
                   "2:10: error: concat: a is f32[B, S, 768] and b is f32[768]; "
                   "they must have the same rank"},
-        SemaError{"  return concat(x, y)", "x: f32[B, S, 768], y: f32[B, T, 768]",
+        SemaError{"  return concat(x, y)",
+                  "x: f32[B, S, 768], y: f32[B, T, 768]",
                   "2:10: error: concat: a is f32[B, S, 768] but b is f32[B, T, "
                   "768]; all dims except axis -1 must be equal"},
         SemaError{"  return x + y", "x: f32[B, S], y: f32[B, T]",
                   "2:12: error: cannot broadcast f32[B, S] with f32[B, T]"},
         SemaError{"  return a & b", "a: bool[S, 2], b: bool[S, 3]",
                   "2:12: error: cannot broadcast bool[S, 2] with bool[S, 3]"},
-        SemaError{"  return layer_norm(x, b, g)", "x: f32[B, S, 768], b: f32[768], g: f32[512]",
+        SemaError{"  return layer_norm(x, b, g)",
+                  "x: f32[B, S, 768], b: f32[768], g: f32[512]",
                   "2:10: error: layer_norm: x is f32[B, S, 768] but b is "
                   "f32[512]; b must be [768] (x's last dim)"},
         SemaError{"  return rms_norm(x, g)", "x: f32[B, S, 768], g: f32[S]",
@@ -511,31 +531,37 @@ INSTANTIATE_TEST_SUITE_P(
 INSTANTIATE_TEST_SUITE_P(
     AttentionAndMasks, SemaErrors,
     ::testing::Values(
-        SemaError{"  return attention(q, k, v)",
-                  "q: f32[B, 32, S, 64], k: f32[B, 6, S, 64], v: f32[B, 6, S, 64]",
-                  "2:10: error: Hq=32 is not a multiple of Hkv=6"},
-        SemaError{"  return attention(q, k, v)",
-                  "q: f32[B, 12, S, 64], k: f32[B, 12, T, 64], v: f32[B, 12, S, 64]",
-                  "2:10: error: attention: k is f32[B, 12, T, 64] but v is "
-                  "f32[B, 12, S, 64]; they must have the same length (dim 2)"},
-        SemaError{"  return attention(q, k, v)",
-                  "q: f32[B, 12, S, 64], k: f32[B, 12, T, 64], v: f32[B, 4, T, 64]",
-                  "2:10: error: attention: k is f32[B, 12, T, 64] but v is "
-                  "f32[B, 4, T, 64]; they must have the same number of heads "
-                  "(dim 1)"},
-        SemaError{"  return attention(q, k, v)",
-                  "q: f32[B, 12, S, 64], k: f32[B, 12, T, 32], v: f32[B, 12, T, 64]",
-                  "2:10: error: attention: q is f32[B, 12, S, 64] but k is "
-                  "f32[B, 12, T, 32]; they must have the same head dim (dim 3)"},
-        SemaError{"  return attention(q, k, v)",
-                  "q: f32[S, 12, S, 64], k: f32[B, 12, T, 64], v: f32[B, 12, T, 64]",
-                  "2:10: error: attention: q is f32[S, 12, S, 64] but k is "
-                  "f32[B, 12, T, 64]; they must have the same batch size (dim "
-                  "0)"},
-        SemaError{"  return attention(q, k, v)",
-                  "q: f32[B, T, S, 64], k: f32[B, 12, T, 64], v: f32[B, 12, T, 64]",
-                  "2:10: error: attention needs static head counts, got q "
-                  "f32[B, T, S, 64] and k f32[B, 12, T, 64]"},
+        SemaError{
+            "  return attention(q, k, v)",
+            "q: f32[B, 32, S, 64], k: f32[B, 6, S, 64], v: f32[B, 6, S, 64]",
+            "2:10: error: Hq=32 is not a multiple of Hkv=6"},
+        SemaError{
+            "  return attention(q, k, v)",
+            "q: f32[B, 12, S, 64], k: f32[B, 12, T, 64], v: f32[B, 12, S, 64]",
+            "2:10: error: attention: k is f32[B, 12, T, 64] but v is "
+            "f32[B, 12, S, 64]; they must have the same length (dim 2)"},
+        SemaError{
+            "  return attention(q, k, v)",
+            "q: f32[B, 12, S, 64], k: f32[B, 12, T, 64], v: f32[B, 4, T, 64]",
+            "2:10: error: attention: k is f32[B, 12, T, 64] but v is "
+            "f32[B, 4, T, 64]; they must have the same number of heads "
+            "(dim 1)"},
+        SemaError{
+            "  return attention(q, k, v)",
+            "q: f32[B, 12, S, 64], k: f32[B, 12, T, 32], v: f32[B, 12, T, 64]",
+            "2:10: error: attention: q is f32[B, 12, S, 64] but k is "
+            "f32[B, 12, T, 32]; they must have the same head dim (dim 3)"},
+        SemaError{
+            "  return attention(q, k, v)",
+            "q: f32[S, 12, S, 64], k: f32[B, 12, T, 64], v: f32[B, 12, T, 64]",
+            "2:10: error: attention: q is f32[S, 12, S, 64] but k is "
+            "f32[B, 12, T, 64]; they must have the same batch size (dim "
+            "0)"},
+        SemaError{
+            "  return attention(q, k, v)",
+            "q: f32[B, T, S, 64], k: f32[B, 12, T, 64], v: f32[B, 12, T, 64]",
+            "2:10: error: attention needs static head counts, got q "
+            "f32[B, T, S, 64] and k f32[B, 12, T, 64]"},
         SemaError{"  return attention(x, x, x)", X,
                   "2:20: error: attention expects q of rank 4 ([B, H, S, D]), "
                   "got f32[B, S, 768]"},
@@ -584,10 +610,31 @@ TEST(Sema, DuplicateModelsAndSizes) {
 TEST(Sema, MutatedSourcesNeverCrash) {
   std::mt19937 rng(1234);
   const std::string base = kBertLayer;
-  const std::string pieces[] = {"(", ")", ",", "=", "-", "&", "*", "[", "]",
-                                "\"", "#", "x", "12", "0", "causal", "q",
-                                "split(x, 3)", "mask=", "heads=", "\n", "1e9",
-                                "model m() -> f32[1] {", "}", "return", ""};
+  const std::string pieces[] = {"(",
+                                ")",
+                                ",",
+                                "=",
+                                "-",
+                                "&",
+                                "*",
+                                "[",
+                                "]",
+                                "\"",
+                                "#",
+                                "x",
+                                "12",
+                                "0",
+                                "causal",
+                                "q",
+                                "split(x, 3)",
+                                "mask=",
+                                "heads=",
+                                "\n",
+                                "1e9",
+                                "model m() -> f32[1] {",
+                                "}",
+                                "return",
+                                ""};
   for (int iter = 0; iter < 3000; ++iter) {
     std::string src = base;
     int edits = 1 + int(rng() % 4);

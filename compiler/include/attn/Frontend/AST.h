@@ -128,7 +128,9 @@ struct Stmt {
   TensorType type;
   std::string weightName; // defaults to name
 
-  // Bind: `a, b = expr` (names, one expr); Return: `return e1, e2`
+  // Bind: `a, b = expr` (names, one expr); Return: `return e1, e2`.
+  // Param: names/nameLocs hold its one name and where that name is written
+  // (`loc` is the `param` keyword).
   std::vector<std::string> names;
   std::vector<Location> nameLocs;
   std::vector<ExprPtr> exprs;
