@@ -6,6 +6,7 @@
 #include "attn/Dialect/AttnDialect.h"
 #include "attn/Frontend/Frontend.h"
 #include "attn/Frontend/MLIRGen.h"
+#include "attn/Halide/Emit.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
@@ -17,6 +18,7 @@
 #include "mlir/Support/Timing.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
@@ -100,6 +102,40 @@ static LogicalResult selectModel(ModuleOp module) {
   for (func::FuncOp f : drop)
     f.erase();
   return success();
+}
+
+/// The file a binary kind goes to when -o is not given: lib<stem>.so,
+/// lib<stem>.a or <stem>.o in the current directory.
+static std::string defaultBinaryOutput(attn::HalideEmitKind kind) {
+  std::string stem = llvm::sys::path::stem(inputFile).str();
+  switch (kind) {
+  case attn::HalideEmitKind::Shared:
+    return "lib" + stem + ".so";
+  case attn::HalideEmitKind::Static:
+    return "lib" + stem + ".a";
+  default:
+    return stem + ".o";
+  }
+}
+
+/// --emit=halide-stmt ... shared: the Halide back end.
+static LogicalResult emitHalideKind(ModuleOp module) {
+  using K = attn::HalideEmitKind;
+  K kind;
+  switch (emit) {
+  case Emit::HalideStmt: kind = K::Stmt; break;
+  case Emit::HalideHtml: kind = K::Html; break;
+  case Emit::Llvm: kind = K::Llvm; break;
+  case Emit::Asm: kind = K::Asm; break;
+  case Emit::Header: kind = K::Header; break;
+  case Emit::Object: kind = K::Object; break;
+  case Emit::Static: kind = K::Static; break;
+  default: kind = K::Shared; break;
+  }
+  std::string out = outputFile;
+  if (!attn::isTextKind(kind) && outputFile.getNumOccurrences() == 0)
+    out = defaultBinaryOutput(kind);
+  return attn::emitHalide(module, kind, target, out);
 }
 
 int main(int argc, char **argv) {
@@ -189,13 +225,15 @@ int main(int argc, char **argv) {
   pm.enableTiming(timing);
   if (failed(applyPassManagerCLOptions(pm)))
     return 1;
-  if (emit != Emit::Attn) {
+  if (emit == Emit::Fused || emit == Emit::Scheduled) {
     llvm::errs() << "attnc: error: --emit=" << emitName()
-                 << " is not yet supported (available: ast, attn)\n";
+                 << " is not yet supported\n";
     return 1;
   }
   if (failed(pm.run(*module)))
     return 1;
+  if (emit != Emit::Attn)
+    return failed(emitHalideKind(*module)) ? 1 : 0;
 
   auto out = openOutputFile(outputFile, &error);
   if (!out) {

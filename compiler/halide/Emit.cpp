@@ -1,0 +1,410 @@
+//===- Emit.cpp - Halide pipelines -> stmt, LLVM, headers, libraries ------===//
+//
+// Builds and schedules every model's pipeline, then writes what --emit asks
+// for. A library (object, static, shared) holds:
+//   - one object per model, compiled with Target::NoRuntime; its function is
+//     attn_<model> (and attn_<model>_argv, the table's entry);
+//   - one standalone Halide runtime object;
+//   - the attn_library_v1 table (runtime/include/attn/abi.h), generated as C
+//     and compiled with the system C compiler ($CC, default cc).
+// Intermediate files live in a temporary directory that is removed after.
+//
+//===----------------------------------------------------------------------===//
+#include "attn/Halide/Emit.h"
+#include "attn/Halide/HalideGen.h"
+
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstdlib>
+#include <sstream>
+
+#ifndef ATTN_RUNTIME_INCLUDE_DIR
+#error "ATTN_RUNTIME_INCLUDE_DIR must name runtime/include"
+#endif
+#ifndef ATTN_HALIDE_INCLUDE_DIR
+#error "ATTN_HALIDE_INCLUDE_DIR must name the directory of HalideRuntime.h"
+#endif
+
+using namespace mlir;
+using llvm::StringRef;
+
+std::string attn::halideFunctionName(StringRef model) {
+  return "attn_" + model.str();
+}
+
+bool attn::isTextKind(HalideEmitKind kind) {
+  return kind != HalideEmitKind::Object && kind != HalideEmitKind::Static &&
+         kind != HalideEmitKind::Shared;
+}
+
+namespace {
+
+/// A temporary directory, removed with everything in it on destruction.
+struct TempDir {
+  llvm::SmallString<128> path;
+  std::error_code ec;
+  TempDir() { ec = llvm::sys::fs::createUniqueDirectory("attnc", path); }
+  ~TempDir() {
+    if (!ec)
+      llvm::sys::fs::remove_directories(path);
+  }
+  std::string file(StringRef name) const {
+    llvm::SmallString<128> p(path);
+    llvm::sys::path::append(p, name);
+    return p.str().str();
+  }
+};
+
+/// Resolves --target. GPU targets are refused until GPU schedules exist.
+FailureOr<Halide::Target> parseTarget(Location loc, StringRef name) {
+  std::string spec = name.str();
+  if (name == "cuda")
+    spec = "host-cuda-cuda_capability_80";
+  else if (name == "opencl")
+    spec = "host-opencl";
+  Halide::Target target;
+  if (name == "host") {
+    target = Halide::get_host_target();
+  } else if (!Halide::Target::validate_target_string(spec)) {
+    return emitError(loc) << "unknown target '" << name
+                          << "' (use host, cuda, opencl or a Halide target "
+                             "string such as x86-64-linux-avx2)";
+  } else {
+    target = Halide::Target(spec);
+  }
+  if (target.has_gpu_feature())
+    return emitError(loc) << "target '" << name << "' (" << target.to_string()
+                          << ") needs GPU schedules, which attnc does not "
+                             "have yet; compile for a CPU target (host or a "
+                             "Halide CPU target string) instead";
+  return target;
+}
+
+/// Runs `argv` (argv[0] looked up on PATH); a failure names the command.
+LogicalResult runCommand(Location loc, const std::vector<std::string> &argv) {
+  std::string line;
+  for (const std::string &a : argv)
+    line += (line.empty() ? "" : " ") + a;
+  llvm::ErrorOr<std::string> program = llvm::sys::findProgramByName(argv[0]);
+  if (!program)
+    return emitError(loc) << "cannot find '" << argv[0]
+                          << "' to run: " << line;
+  std::vector<StringRef> args(argv.begin(), argv.end());
+  std::string message;
+  int rc = llvm::sys::ExecuteAndWait(*program, args, std::nullopt, {}, 0, 0,
+                                     &message);
+  if (rc != 0)
+    return emitError(loc) << "command failed (exit code " << rc
+                          << (message.empty() ? "" : ", " + message)
+                          << "): " << line;
+  return success();
+}
+
+/// The C compiler: $CC (split on spaces) or cc.
+std::vector<std::string> cCompiler() {
+  std::vector<std::string> cc;
+  const char *env = std::getenv("CC");
+  std::istringstream words(env && *env ? env : "cc");
+  for (std::string w; words >> w;)
+    cc.push_back(w);
+  return cc;
+}
+
+std::string cString(StringRef s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+/// The C source of the attn_library_v1 table.
+std::string tableSource(const std::vector<attn::ModelPipeline> &models,
+                        const Halide::Target &target) {
+  static const char *roles[] = {"ATTN_INPUT", "ATTN_PARAM", "ATTN_OUTPUT"};
+  static const char *dtypes[] = {"ATTN_F32", "ATTN_F16", "ATTN_BF16",
+                                 "ATTN_I32", "ATTN_BOOL"};
+  std::ostringstream os;
+  os << "/* Generated by attnc: the model table of this library "
+        "(attn/abi.h). */\n"
+     << "#include \"attn/abi.h\"\n#include \"HalideRuntime.h\"\n"
+     << "#include <stddef.h>\n\n";
+  for (size_t m = 0; m < models.size(); ++m) {
+    const attn::ModelPipeline &model = models[m];
+    std::string p = "m" + std::to_string(m) + "_";
+    os << "/* model " << model.name << " */\n"
+       << "extern int " << model.functionName << "_argv(void **args);\n";
+    for (size_t t = 0; t < model.tensors.size(); ++t) {
+      if (model.tensors[t].dims.empty())
+        continue;
+      os << "static const attn_dim " << p << "dims" << t << "[] = {";
+      for (size_t d = 0; d < model.tensors[t].dims.size(); ++d)
+        os << (d ? ", " : "") << model.tensors[t].dims[d];
+      os << "};\n";
+    }
+    if (!model.syms.empty()) {
+      os << "static const char *const " << p << "syms[] = {";
+      for (size_t s = 0; s < model.syms.size(); ++s)
+        os << (s ? ", " : "") << cString(model.syms[s]);
+      os << "};\n";
+    }
+    os << "static const attn_tensor_desc " << p << "tensors[] = {\n";
+    for (size_t t = 0; t < model.tensors.size(); ++t) {
+      const attn::TensorDesc &d = model.tensors[t];
+      os << "  {" << cString(d.name) << ", "
+         << (d.role == attn::TensorDesc::Param ? cString(d.weightName)
+                                               : std::string("NULL"))
+         << ", " << roles[d.role] << ", " << dtypes[d.dtype] << ", "
+         << d.dims.size() << ", "
+         << (d.dims.empty() ? "NULL" : p + "dims" + std::to_string(t))
+         << "},\n";
+    }
+    os << "};\n\n";
+  }
+  os << "static const attn_model_desc models[] = {\n";
+  for (size_t m = 0; m < models.size(); ++m) {
+    const attn::ModelPipeline &model = models[m];
+    std::string p = "m" + std::to_string(m) + "_";
+    os << "  {" << cString(model.name) << ", " << model.syms.size() << ", "
+       << (model.syms.empty() ? "NULL" : p + "syms") << ", "
+       << model.tensors.size() << ", " << p << "tensors, "
+       << model.functionName << "_argv},\n";
+  }
+  os << "};\n\n"
+     << "static void set_error_handler(attn_error_handler handler) {\n"
+     << "  halide_set_error_handler(handler);\n}\n\n"
+     << "static const attn_library_desc library = {\n"
+     << "  ATTN_ABI_VERSION, " << cString(target.to_string()) << ", "
+     << models.size() << ", models,\n"
+     << "  halide_set_num_threads, set_error_handler};\n\n"
+     << "const attn_library_desc *attn_library_v1(void) { return &library; "
+        "}\n";
+  return os.str();
+}
+
+LogicalResult writeText(Location loc, StringRef text, StringRef path) {
+  std::string error;
+  std::unique_ptr<llvm::ToolOutputFile> out = openOutputFile(path, &error);
+  if (!out)
+    return emitError(loc) << error;
+  out->os() << text;
+  out->keep();
+  return success();
+}
+
+std::optional<std::string> readFile(StringRef path) {
+  auto buf = llvm::MemoryBuffer::getFile(path);
+  if (!buf)
+    return std::nullopt;
+  return (*buf)->getBuffer().str();
+}
+
+/// Everything that needs Halide, behind one try/catch in emitHalide.
+class Emitter {
+public:
+  Emitter(ModuleOp module, attn::HalideEmitKind kind, Halide::Target target,
+          StringRef outputPath)
+      : module(module), kind(kind), target(target), outputPath(outputPath) {}
+
+  LogicalResult run();
+
+private:
+  LogicalResult emitText(Halide::OutputFileType type);
+  LogicalResult emitHeader();
+  LogicalResult emitBinary();
+  /// Compiles `model` to `files` (Halide's output kinds -> paths).
+  LogicalResult compileModel(attn::ModelPipeline &model,
+                             std::map<Halide::OutputFileType, std::string>
+                                 files);
+
+  ModuleOp module;
+  attn::HalideEmitKind kind;
+  Halide::Target target;
+  StringRef outputPath;
+  std::vector<attn::ModelPipeline> models;
+  TempDir tmp;
+};
+
+LogicalResult Emitter::compileModel(
+    attn::ModelPipeline &model,
+    std::map<Halide::OutputFileType, std::string> files) {
+  try {
+    Halide::Target t = target.with_feature(Halide::Target::NoRuntime);
+    Halide::Module m =
+        model.pipeline.compile_to_module(model.args, model.functionName, t);
+    m.compile(files);
+  } catch (const Halide::Error &e) {
+    return emitError(model.loc) << "Halide could not compile model '"
+                                << model.name << "': " << e.what();
+  }
+  return success();
+}
+
+LogicalResult Emitter::emitText(Halide::OutputFileType type) {
+  std::string text;
+  for (attn::ModelPipeline &model : models) {
+    std::string file = tmp.file(model.functionName + ".txt");
+    if (failed(compileModel(model, {{type, file}})))
+      return failure();
+    std::optional<std::string> part = readFile(file);
+    if (!part)
+      return emitError(model.loc) << "Halide wrote no output to " << file;
+    text += *part;
+  }
+  return writeText(module.getLoc(), text, outputPath);
+}
+
+LogicalResult Emitter::emitHeader() {
+  std::string text =
+      "/* Generated by attnc. One function per model: attn_<model>(inputs, "
+      "params, outputs),\n"
+      " * each a struct halide_buffer_t * (dim 0 = the innermost dim). Link "
+      "the static\n * library (.a) that attnc --emit=static gives. */\n"
+      "#ifndef ATTN_GENERATED_MODELS_H\n#define ATTN_GENERATED_MODELS_H\n\n"
+      "#include \"HalideRuntime.h\"\n\n"
+      "#ifdef __cplusplus\nextern \"C\" {\n#endif\n"
+      "/* The model table (attn/abi.h), for the attnc runtime. */\n"
+      "struct attn_library_desc;\n"
+      "const struct attn_library_desc *attn_library_v1(void);\n"
+      "#ifdef __cplusplus\n}\n#endif\n\n";
+  for (attn::ModelPipeline &model : models) {
+    std::string file = tmp.file(model.functionName + ".h");
+    if (failed(compileModel(model, {{Halide::OutputFileType::c_header, file}})))
+      return failure();
+    std::optional<std::string> part = readFile(file);
+    if (!part)
+      return emitError(model.loc) << "Halide wrote no header to " << file;
+    text += *part + "\n";
+  }
+  text += "#endif /* ATTN_GENERATED_MODELS_H */\n";
+  return writeText(module.getLoc(), text, outputPath);
+}
+
+LogicalResult Emitter::emitBinary() {
+  Location loc = module.getLoc();
+  std::vector<std::string> objects;
+  for (attn::ModelPipeline &model : models) {
+    std::string obj = tmp.file(model.functionName + ".o");
+    if (failed(compileModel(model, {{Halide::OutputFileType::object, obj}})))
+      return failure();
+    objects.push_back(obj);
+  }
+  std::string runtime = tmp.file("halide_runtime.o");
+  try {
+    Halide::compile_standalone_runtime(runtime, target);
+  } catch (const Halide::Error &e) {
+    return emitError(loc) << "Halide could not compile its runtime: "
+                          << e.what();
+  }
+  objects.push_back(runtime);
+
+  std::string tableC = tmp.file("attn_table.c"), tableO = tmp.file("attn_table.o");
+  if (failed(writeText(loc, tableSource(models, target), tableC)))
+    return failure();
+  std::vector<std::string> cc = cCompiler();
+  std::vector<std::string> compile = cc;
+  compile.insert(compile.end(),
+                 {"-c", "-O2", "-fPIC", "-I", ATTN_RUNTIME_INCLUDE_DIR, "-I",
+                  ATTN_HALIDE_INCLUDE_DIR, tableC, "-o", tableO});
+  if (failed(runCommand(loc, compile)))
+    return failure();
+  objects.push_back(tableO);
+
+  std::string result = tmp.file("result");
+  std::vector<std::string> link;
+  if (kind == attn::HalideEmitKind::Static) {
+    link = {"ar", "rcs", result};
+    link.insert(link.end(), objects.begin(), objects.end());
+  } else {
+    link = cc;
+    if (kind == attn::HalideEmitKind::Shared)
+      link.push_back("-shared");
+    else
+      link.insert(link.end(), {"-r", "-nostdlib"});
+    link.insert(link.end(), objects.begin(), objects.end());
+    link.insert(link.end(), {"-o", result});
+    if (kind == attn::HalideEmitKind::Shared)
+      link.insert(link.end(), {"-lpthread", "-ldl", "-lm"});
+  }
+  if (failed(runCommand(loc, link)))
+    return failure();
+
+  if (outputPath == "-") {
+    std::optional<std::string> bytes = readFile(result);
+    if (!bytes)
+      return emitError(loc) << "cannot read " << result;
+    llvm::outs() << *bytes;
+    llvm::outs().flush();
+    return success();
+  }
+  llvm::sys::fs::remove(outputPath);
+  if (std::error_code ec = llvm::sys::fs::copy_file(result, outputPath))
+    return emitError(loc) << "cannot write " << outputPath << ": "
+                          << ec.message();
+  return success();
+}
+
+LogicalResult Emitter::run() {
+  if (tmp.ec)
+    return emitError(module.getLoc())
+           << "cannot create a temporary directory: " << tmp.ec.message();
+  for (auto f : module.getOps<func::FuncOp>()) {
+    FailureOr<attn::ModelPipeline> model = attn::buildPipeline(f);
+    if (failed(model))
+      return failure();
+    try {
+      attn::applyDefaultSchedule(*model, target);
+    } catch (const Halide::Error &e) {
+      return emitError(model->loc)
+             << "Halide rejected the schedule of model '" << model->name
+             << "': " << e.what();
+    }
+    models.push_back(std::move(*model));
+  }
+  if (models.empty())
+    return emitError(module.getLoc()) << "no model to compile";
+
+  using Kind = attn::HalideEmitKind;
+  using Type = Halide::OutputFileType;
+  switch (kind) {
+  case Kind::Stmt:
+    return emitText(Type::stmt);
+  case Kind::Html:
+    return emitText(Type::stmt_html);
+  case Kind::Llvm:
+    return emitText(Type::llvm_assembly);
+  case Kind::Asm:
+    return emitText(Type::assembly);
+  case Kind::Header:
+    return emitHeader();
+  case Kind::Object:
+  case Kind::Static:
+  case Kind::Shared:
+    return emitBinary();
+  }
+  return failure();
+}
+
+} // namespace
+
+LogicalResult attn::emitHalide(ModuleOp module, HalideEmitKind kind,
+                               StringRef targetName, StringRef outputPath) {
+  try {
+    FailureOr<Halide::Target> target = parseTarget(module.getLoc(), targetName);
+    if (failed(target))
+      return failure();
+    return Emitter(module, kind, *target, outputPath).run();
+  } catch (const Halide::Error &e) {
+    return emitError(module.getLoc()) << "Halide: " << e.what();
+  } catch (const std::exception &e) {
+    return emitError(module.getLoc()) << "Halide back end: " << e.what();
+  }
+}

@@ -1,0 +1,872 @@
+//===- HalideGen.cpp - The Halide algorithm of an attn model --------------===//
+//
+// Each model (func.func) becomes one Halide pipeline: every argument an
+// ImageParam, every attn op one Func (plus a few helper Funcs for its
+// reductions). Only the algorithm lives here; Schedule.cpp schedules it.
+//
+// Conventions:
+//  - A tensor value is a Func plus its extents as Exprs, in MLIR order
+//    (outermost first). Halide's argument order is the reverse (dim 0 is the
+//    innermost), so Funcs are always defined and called through `def`/`at`,
+//    which take MLIR-order indices and reverse them.
+//  - i1 tensors are uint8 (0 or 1) in Halide.
+//  - A computed index that Halide cannot bound by itself (select, subtraction
+//    of a runtime value) is clamped into the producer's extent, so bounds
+//    inference never reads outside an input buffer.
+//
+//===----------------------------------------------------------------------===//
+#include "attn/Halide/HalideGen.h"
+#include "attn/Halide/Emit.h"
+#include "attn/Dialect/AttnOps.h"
+
+#include "mlir/IR/BuiltinAttributes.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
+#include <functional>
+
+using namespace mlir;
+using Halide::Expr;
+using Halide::Func;
+using Halide::RDom;
+using Halide::Var;
+
+namespace {
+
+/// A masked-out score. Halide compiles with fast math, so no -inf.
+constexpr float kMaskedScore = -1e30f;
+
+/// A tensor value: its Func and its extents, MLIR order (outermost first).
+struct Tensor {
+  Func func;
+  std::vector<Expr> shape;
+
+  size_t rank() const { return shape.size(); }
+  /// The element at MLIR-order index `idx`.
+  Expr at(std::vector<Expr> idx) const {
+    std::reverse(idx.begin(), idx.end());
+    return func(idx);
+  }
+};
+
+/// A mask: whether the score at MLIR-order index `idx` of a score tensor of
+/// extents `shape` is kept. The last two dims are (i, j), dim 0 the batch.
+using Mask = std::function<Expr(const std::vector<Expr> &idx,
+                                const std::vector<Expr> &shape)>;
+
+Expr simplified(Expr e) { return Halide::Internal::simplify(e); }
+
+std::vector<Expr> reversed(std::vector<Expr> v) {
+  std::reverse(v.begin(), v.end());
+  return v;
+}
+
+/// Fresh pure Vars d0..d{rank-1} (d0 = outermost, MLIR order).
+std::vector<Var> makeVars(size_t rank) {
+  std::vector<Var> vs;
+  for (size_t k = 0; k < rank; ++k)
+    vs.push_back(Var("d" + std::to_string(k)));
+  return vs;
+}
+
+std::vector<Expr> asExprs(const std::vector<Var> &vs) {
+  return std::vector<Expr>(vs.begin(), vs.end());
+}
+
+/// Defines `f(vs) = e` with MLIR-order vars.
+void def(Func f, std::vector<Var> vs, Expr e) {
+  std::reverse(vs.begin(), vs.end());
+  f(vs) = e;
+}
+
+/// Adds the update `f(vs) += e` with MLIR-order vars.
+void defAdd(Func f, const std::vector<Var> &vs, Expr e) {
+  f(reversed(asExprs(vs))) += e;
+}
+
+/// Adds the update `f(vs) = max(f(vs), e)` with MLIR-order vars.
+void defMax(Func f, const std::vector<Var> &vs, Expr e) {
+  std::vector<Expr> idx = reversed(asExprs(vs));
+  f(idx) = Halide::max(f(idx), e);
+}
+
+/// NumPy broadcasting: the index into an operand of extents `shape` for the
+/// result index `idx` (aligned from the right; static size-1 dims read 0).
+std::vector<Expr> broadcastIndex(const std::vector<Expr> &shape,
+                                 const std::vector<Expr> &idx) {
+  std::vector<Expr> out;
+  size_t offset = idx.size() - shape.size();
+  for (size_t k = 0; k < shape.size(); ++k)
+    out.push_back(Halide::Internal::is_const_one(shape[k]) ? Expr(0)
+                                                           : idx[offset + k]);
+  return out;
+}
+
+/// The broadcast extents of two shapes (the front end checked them).
+std::vector<Expr> broadcastShape(const std::vector<Expr> &a,
+                                 const std::vector<Expr> &b) {
+  size_t rank = std::max(a.size(), b.size());
+  std::vector<Expr> out;
+  for (size_t k = 0; k < rank; ++k) {
+    int ka = (int)k - (int)(rank - a.size());
+    int kb = (int)k - (int)(rank - b.size());
+    if (ka < 0)
+      out.push_back(b[kb]);
+    else if (kb < 0 || Halide::Internal::is_const_one(b[kb]))
+      out.push_back(a[ka]);
+    else
+      out.push_back(b[kb]);
+  }
+  return out;
+}
+
+Halide::Type halideType(Type t) {
+  if (t.isF32())
+    return Halide::Float(32);
+  if (t.isF16())
+    return Halide::Float(16);
+  if (t.isBF16())
+    return Halide::BFloat(16);
+  if (t.isInteger(32))
+    return Halide::Int(32);
+  return Halide::UInt(8); // i1
+}
+
+attn::TensorDesc::DType tableType(Type t) {
+  if (t.isF32())
+    return attn::TensorDesc::F32;
+  if (t.isF16())
+    return attn::TensorDesc::F16;
+  if (t.isBF16())
+    return attn::TensorDesc::BF16;
+  if (t.isInteger(32))
+    return attn::TensorDesc::I32;
+  return attn::TensorDesc::Bool;
+}
+
+/// erf(x) by Abramowitz & Stegun 7.1.26: max abs error 1.5e-7 in exact
+/// arithmetic (about 2e-7 with f32 rounding); Halide has no erf.
+Expr erfApprox(Expr x) {
+  Expr ax = Halide::abs(x);
+  Expr t = 1.0f / (1.0f + 0.3275911f * ax);
+  Expr poly =
+      t * (0.254829592f +
+           t * (-0.284496736f +
+                t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+  Expr y = 1.0f - poly * Halide::exp(-ax * ax);
+  return Halide::select(x < 0.0f, -y, y);
+}
+
+/// Builds the pipeline of one model.
+class PipelineBuilder {
+public:
+  PipelineBuilder(func::FuncOp model, attn::ModelPipeline &out)
+      : model(model), out(out) {}
+
+  LogicalResult build();
+
+private:
+  // Names.
+  std::string uniqueName(std::string base);
+  std::string opName(Operation *op);
+  Func newFunc(Operation *op, const std::string &name, bool inlined = false);
+
+  // Arguments and results.
+  LogicalResult lowerArguments();
+  LogicalResult lowerResults(func::ReturnOp ret);
+  Expr symbolExtent(StringRef sym) { return symbols.lookup(sym); }
+
+  // One function per op family.
+  LogicalResult lower(Operation *op);
+  Tensor lowerConstant(attn::ConstantOp op);
+  Tensor lowerCast(attn::CastOp op);
+  Tensor lowerBinary(Operation *op, std::function<Expr(Expr, Expr)> fn);
+  Tensor lowerUnary(Operation *op, std::function<Expr(Expr)> fn);
+  Tensor lowerLinear(attn::LinearOp op);
+  Tensor lowerMatmul(attn::MatmulOp op);
+  Tensor lowerLayout(Operation *op);
+  LogicalResult lowerSplit(attn::SplitOp op);
+  Tensor lowerConcat(attn::ConcatOp op);
+  Mask lowerMask(Operation *op);
+  Tensor lowerSoftmax(attn::SoftmaxOp op);
+  Tensor lowerAttention(attn::AttentionOp op);
+  Tensor lowerNorm(Operation *op);
+  Tensor lowerRope(attn::RopeOp op);
+
+  /// The pieces of a masked softmax over the last dim of `scores`:
+  /// exps = keep ? exp(s - max) : 0, and denom = sum(exps) or 1 when every
+  /// score of the row is masked (so such a row gives exactly 0).
+  struct SoftmaxParts {
+    Func exps, denom;
+  };
+  SoftmaxParts softmaxParts(Operation *op, const std::string &name,
+                            const Tensor &scores, const Mask *mask);
+
+  Tensor &get(Value v) { return tensors[v]; }
+
+  func::FuncOp model;
+  attn::ModelPipeline &out;
+  llvm::DenseMap<Value, Tensor> tensors;
+  llvm::DenseMap<Value, Mask> masks;
+  llvm::StringMap<Expr> symbols; ///< symbolic size -> its extent
+  llvm::StringMap<unsigned> names;
+  std::vector<Halide::ImageParam> params;
+};
+
+//===----------------------------------------------------------------------===//
+// Names
+//===----------------------------------------------------------------------===//
+
+std::string PipelineBuilder::uniqueName(std::string base) {
+  unsigned &n = names[base];
+  if (n++ == 0)
+    return base;
+  return uniqueName(base + "_" + std::to_string(n));
+}
+
+/// `q_split_heads_L17` for NameLoc("q", file:17:c), `linear_L17` for a plain
+/// file:line:col location.
+std::string PipelineBuilder::opName(Operation *op) {
+  std::string dslName;
+  std::optional<unsigned> line;
+  Location loc = op->getLoc();
+  while (true) {
+    if (auto n = dyn_cast<NameLoc>(loc)) {
+      if (dslName.empty())
+        dslName = n.getName().str();
+      loc = n.getChildLoc();
+    } else if (auto f = dyn_cast<FusedLoc>(loc)) {
+      if (f.getLocations().empty())
+        break;
+      loc = f.getLocations().front();
+    } else if (auto c = dyn_cast<CallSiteLoc>(loc)) {
+      loc = c.getCallee();
+    } else {
+      break;
+    }
+  }
+  if (auto f = dyn_cast<FileLineColLoc>(loc))
+    line = f.getLine();
+  std::string name = dslName.empty() ? "" : dslName + "_";
+  name += op->getName().stripDialect().str();
+  if (line)
+    name += "_L" + std::to_string(*line);
+  return uniqueName(name);
+}
+
+Func PipelineBuilder::newFunc(Operation *op, const std::string &name, bool inlined) {
+  Func f(name);
+  out.funcs.push_back({f, op, inlined});
+  return f;
+}
+
+//===----------------------------------------------------------------------===//
+// Arguments and results
+//===----------------------------------------------------------------------===//
+
+LogicalResult PipelineBuilder::lowerArguments() {
+  if (auto syms = model->getAttrOfType<ArrayAttr>("attn.syms"))
+    for (Attribute s : syms)
+      out.syms.push_back(cast<StringAttr>(s).getValue().str());
+  auto symIndex = [&](StringRef s) -> int64_t {
+    auto it = std::find(out.syms.begin(), out.syms.end(), s.str());
+    return it - out.syms.begin();
+  };
+
+  for (unsigned a = 0; a < model.getNumArguments(); ++a) {
+    auto type = cast<RankedTensorType>(model.getArgument(a).getType());
+    auto name = model.getArgAttrOfType<StringAttr>(a, "attn.name");
+    auto dims = model.getArgAttrOfType<ArrayAttr>(a, "attn.dims");
+    auto weight = model.getArgAttrOfType<StringAttr>(a, "attn.weight");
+    if (!name || !dims || dims.size() != (size_t)type.getRank())
+      return model.emitError("argument ")
+             << a << " lacks attn.name/attn.dims matching its type";
+
+    attn::TensorDesc desc;
+    desc.name = name.getValue().str();
+    desc.role = weight ? attn::TensorDesc::Param : attn::TensorDesc::Input;
+    desc.weightName = weight ? weight.getValue().str() : "";
+    desc.dtype = tableType(type.getElementType());
+
+    int rank = type.getRank();
+    Halide::ImageParam p(halideType(type.getElementType()), rank,
+                         uniqueName(desc.name));
+    Tensor t;
+    t.func = p;
+    for (int k = 0; k < rank; ++k) {
+      Halide::Internal::Dimension dim = p.dim(rank - 1 - k);
+      dim.set_min(0);
+      Attribute d = dims[k];
+      if (auto i = dyn_cast<IntegerAttr>(d)) {
+        dim.set_extent((int)i.getInt());
+        t.shape.push_back((int)i.getInt());
+        desc.dims.push_back(i.getInt());
+        continue;
+      }
+      StringRef sym = cast<StringAttr>(d).getValue();
+      desc.dims.push_back(-(symIndex(sym) + 1));
+      auto it = symbols.find(sym);
+      if (it == symbols.end()) {
+        symbols[sym] = dim.extent();
+        t.shape.push_back(dim.extent());
+      } else {
+        dim.set_extent(it->second); // Halide checks the sizes agree
+        t.shape.push_back(it->second);
+      }
+    }
+    tensors[model.getArgument(a)] = t;
+    params.push_back(p);
+    out.args.push_back(p);
+    out.tensors.push_back(desc);
+  }
+  return success();
+}
+
+LogicalResult PipelineBuilder::lowerResults(func::ReturnOp ret) {
+  for (unsigned r = 0; r < ret.getNumOperands(); ++r) {
+    auto type = cast<RankedTensorType>(ret.getOperand(r).getType());
+    auto name = model.getResultAttrOfType<StringAttr>(r, "attn.name");
+    auto dims = model.getResultAttrOfType<ArrayAttr>(r, "attn.dims");
+    if (!name || !dims || dims.size() != (size_t)type.getRank())
+      return model.emitError("result ")
+             << r << " lacks attn.name/attn.dims matching its type";
+
+    attn::TensorDesc desc;
+    desc.name = name.getValue().str();
+    desc.role = attn::TensorDesc::Output;
+    desc.dtype = tableType(type.getElementType());
+
+    // A copy into a Func of its own: outputs must be distinct Funcs, and the
+    // value may also be an input or feed other ops.
+    const Tensor &value = get(ret.getOperand(r));
+    Func f(uniqueName(desc.name));
+    std::vector<Var> vs = makeVars(type.getRank());
+    def(f, vs, value.at(asExprs(vs)));
+    int rank = type.getRank();
+    for (int k = 0; k < rank; ++k) {
+      Halide::Internal::Dimension dim = f.output_buffer().dim(rank - 1 - k);
+      dim.set_min(0);
+      Attribute d = dims[k];
+      if (auto i = dyn_cast<IntegerAttr>(d)) {
+        dim.set_extent((int)i.getInt());
+        desc.dims.push_back(i.getInt());
+        continue;
+      }
+      StringRef sym = cast<StringAttr>(d).getValue();
+      auto it = std::find(out.syms.begin(), out.syms.end(), sym.str());
+      desc.dims.push_back(-(int64_t)(it - out.syms.begin()) - 1);
+      if (Expr e = symbolExtent(sym); e.defined())
+        dim.set_extent(e);
+    }
+    out.outputs.push_back(f);
+    out.tensors.push_back(desc);
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Element-wise ops
+//===----------------------------------------------------------------------===//
+
+Tensor PipelineBuilder::lowerConstant(attn::ConstantOp op) {
+  Func f = newFunc(op, opName(op), /*inlined=*/true);
+  f() = Expr((float)op.getValue().convertToDouble());
+  return {f, {}};
+}
+
+Tensor PipelineBuilder::lowerCast(attn::CastOp op) {
+  const Tensor &x = get(op.getInput());
+  Halide::Type to = halideType(op.getType().getElementType());
+  Func f = newFunc(op, opName(op));
+  std::vector<Var> vs = makeVars(x.rank());
+  def(f, vs, Halide::cast(to, x.at(asExprs(vs))));
+  return {f, x.shape};
+}
+
+Tensor PipelineBuilder::lowerBinary(Operation *op, std::function<Expr(Expr, Expr)> fn) {
+  const Tensor &a = get(op->getOperand(0));
+  const Tensor &b = get(op->getOperand(1));
+  std::vector<Expr> shape = broadcastShape(a.shape, b.shape);
+  Func f = newFunc(op, opName(op));
+  std::vector<Var> vs = makeVars(shape.size());
+  std::vector<Expr> idx = asExprs(vs);
+  def(f, vs,
+      fn(a.at(broadcastIndex(a.shape, idx)), b.at(broadcastIndex(b.shape, idx))));
+  return {f, shape};
+}
+
+Tensor PipelineBuilder::lowerUnary(Operation *op, std::function<Expr(Expr)> fn) {
+  const Tensor &x = get(op->getOperand(0));
+  Func f = newFunc(op, opName(op));
+  std::vector<Var> vs = makeVars(x.rank());
+  def(f, vs, fn(x.at(asExprs(vs))));
+  return {f, x.shape};
+}
+
+//===----------------------------------------------------------------------===//
+// Products
+//===----------------------------------------------------------------------===//
+
+/// y[..., o] = b[o] + sum_k x[..., k] * w[o, k]
+Tensor PipelineBuilder::lowerLinear(attn::LinearOp op) {
+  const Tensor &x = get(op.getX());
+  const Tensor &w = get(op.getWeight());
+  std::vector<Expr> shape(x.shape.begin(), x.shape.end() - 1);
+  shape.push_back(w.shape[0]);
+
+  Func f = newFunc(op, opName(op));
+  std::vector<Var> vs = makeVars(shape.size());
+  Var o = vs.back();
+  def(f, vs, op.getBias() ? get(op.getBias()).at({o}) : Expr(0.0f));
+  RDom k(0, x.shape.back(), "k");
+  std::vector<Expr> xi(vs.begin(), vs.end() - 1);
+  xi.push_back(k);
+  defAdd(f, vs, x.at(xi) * w.at({o, k}));
+  return {f, shape};
+}
+
+/// c[..., m, n] = sum_k a[..., m, k] * b[..., k, n], batch dims broadcast.
+Tensor PipelineBuilder::lowerMatmul(attn::MatmulOp op) {
+  const Tensor &a = get(op.getLhs());
+  const Tensor &b = get(op.getRhs());
+  std::vector<Expr> aBatch(a.shape.begin(), a.shape.end() - 2);
+  std::vector<Expr> bBatch(b.shape.begin(), b.shape.end() - 2);
+  std::vector<Expr> shape = broadcastShape(aBatch, bBatch);
+  size_t nb = shape.size();
+  shape.push_back(a.shape[a.rank() - 2]);
+  shape.push_back(b.shape.back());
+
+  Func f = newFunc(op, opName(op));
+  std::vector<Var> vs = makeVars(shape.size());
+  def(f, vs, 0.0f);
+  RDom k(0, a.shape.back(), "k");
+  std::vector<Expr> batch(vs.begin(), vs.begin() + nb);
+  std::vector<Expr> ai = broadcastIndex(aBatch, batch);
+  std::vector<Expr> bi = broadcastIndex(bBatch, batch);
+  ai.insert(ai.end(), {vs[nb], k});
+  bi.insert(bi.end(), {k, vs[nb + 1]});
+  defAdd(f, vs, a.at(ai) * b.at(bi));
+  return {f, shape};
+}
+
+//===----------------------------------------------------------------------===//
+// Layout: transpose, split_heads, merge_heads, split, concat
+//===----------------------------------------------------------------------===//
+
+/// The pure index maps: each result element reads one input element.
+Tensor PipelineBuilder::lowerLayout(Operation *op) {
+  const Tensor &x = get(op->getOperand(0));
+  std::vector<Expr> shape;
+  std::function<std::vector<Expr>(const std::vector<Expr> &)> source;
+  if (isa<attn::TransposeOp>(op)) {
+    // [..., M, N] -> [..., N, M]
+    shape = x.shape;
+    std::swap(shape[shape.size() - 1], shape[shape.size() - 2]);
+    source = [](std::vector<Expr> i) {
+      std::swap(i[i.size() - 1], i[i.size() - 2]);
+      return i;
+    };
+  } else if (auto split = dyn_cast<attn::SplitHeadsOp>(op)) {
+    // [B, S, H*D] -> [B, H, S, D]: (b, h, s, d) reads (b, s, h*D + d)
+    Expr heads = (int)split.getHeads();
+    Expr d = simplified(x.shape[2] / heads);
+    shape = {x.shape[0], heads, x.shape[1], d};
+    source = [d](const std::vector<Expr> &i) {
+      return std::vector<Expr>{i[0], i[2], i[1] * d + i[3]};
+    };
+  } else {
+    // merge_heads [B, H, S, D] -> [B, S, H*D]: (b, s, c) reads
+    // (b, c / D, s, c % D)
+    Expr d = x.shape[3];
+    shape = {x.shape[0], x.shape[2], simplified(x.shape[1] * d)};
+    source = [d](const std::vector<Expr> &i) {
+      return std::vector<Expr>{i[0], i[2] / d, i[1], i[2] % d};
+    };
+  }
+  Func f = newFunc(op, opName(op));
+  std::vector<Var> vs = makeVars(shape.size());
+  def(f, vs, x.at(source(asExprs(vs))));
+  return {f, shape};
+}
+
+/// part p of [..., n*E] reads columns p*E .. p*E + E-1.
+LogicalResult PipelineBuilder::lowerSplit(attn::SplitOp op) {
+  const Tensor &x = get(op.getX());
+  Expr e = simplified(x.shape.back() / (int)op.getParts());
+  std::string base = opName(op);
+  for (unsigned p = 0; p < op.getNumResults(); ++p) {
+    Func f = newFunc(op, base + "_" + std::to_string(p));
+    std::vector<Var> vs = makeVars(x.rank());
+    std::vector<Expr> idx = asExprs(vs);
+    idx.back() = idx.back() + e * (int)p;
+    def(f, vs, x.at(idx));
+    std::vector<Expr> shape = x.shape;
+    shape.back() = e;
+    tensors[op.getResult(p)] = {f, shape};
+  }
+  return success();
+}
+
+Tensor PipelineBuilder::lowerConcat(attn::ConcatOp op) {
+  const Tensor &a = get(op.getLhs());
+  const Tensor &b = get(op.getRhs());
+  size_t axis = op.getAxis();
+  std::vector<Expr> shape = a.shape;
+  shape[axis] = simplified(a.shape[axis] + b.shape[axis]);
+
+  Func f = newFunc(op, opName(op));
+  std::vector<Var> vs = makeVars(shape.size());
+  std::vector<Expr> ai = asExprs(vs), bi = asExprs(vs);
+  Expr c = vs[axis];
+  // Clamped so that bounds inference stays inside each operand.
+  ai[axis] = Halide::clamp(c, 0, a.shape[axis] - 1);
+  bi[axis] = Halide::clamp(c - a.shape[axis], 0, b.shape[axis] - 1);
+  def(f, vs, Halide::select(c < a.shape[axis], a.at(ai), b.at(bi)));
+  return {f, shape};
+}
+
+//===----------------------------------------------------------------------===//
+// Masks, softmax, attention
+//===----------------------------------------------------------------------===//
+
+Mask PipelineBuilder::lowerMask(Operation *op) {
+  auto offset = [](const std::vector<Expr> &shape) {
+    size_t r = shape.size();
+    return shape[r - 1] - shape[r - 2]; // Sk - Sq (bottom-right aligned)
+  };
+  if (isa<attn::CausalOp>(op))
+    return [offset](const std::vector<Expr> &i, const std::vector<Expr> &s) {
+      size_t r = i.size();
+      return i[r - 1] <= i[r - 2] + offset(s);
+    };
+  if (auto w = dyn_cast<attn::SlidingWindowOp>(op)) {
+    int window = (int)w.getWindow();
+    return [offset, window](const std::vector<Expr> &i,
+                            const std::vector<Expr> &s) {
+      size_t r = i.size();
+      Expr last = i[r - 2] + offset(s);
+      return i[r - 1] <= last && i[r - 1] > last - window;
+    };
+  }
+  if (auto p = dyn_cast<attn::PaddingOp>(op)) {
+    Tensor lengths = get(p.getLengths());
+    return [lengths](const std::vector<Expr> &i, const std::vector<Expr> &) {
+      return i.back() < lengths.at({i[0]});
+    };
+  }
+  if (auto t = dyn_cast<attn::TensorMaskOp>(op)) {
+    Tensor keep = get(t.getKeep());
+    return [keep](const std::vector<Expr> &i, const std::vector<Expr> &) {
+      return keep.at(broadcastIndex(keep.shape, i)) != 0;
+    };
+  }
+  auto a = cast<attn::MaskAndOp>(op);
+  Mask lhs = masks[a.getLhs()], rhs = masks[a.getRhs()];
+  return [lhs, rhs](const std::vector<Expr> &i, const std::vector<Expr> &s) {
+    return lhs(i, s) && rhs(i, s);
+  };
+}
+
+PipelineBuilder::SoftmaxParts PipelineBuilder::softmaxParts(Operation *op,
+                                            const std::string &name,
+                                            const Tensor &scores,
+                                            const Mask *mask) {
+  size_t rank = scores.rank();
+  std::vector<Var> vs = makeVars(rank);
+  std::vector<Var> rows(vs.begin(), vs.end() - 1);
+  std::vector<Expr> idx = asExprs(vs);
+  auto keepAt = [&](const std::vector<Expr> &i) {
+    return mask ? (*mask)(i, scores.shape) : Expr(true);
+  };
+
+  RDom j(0, scores.shape.back(), "j");
+  std::vector<Expr> rowJ(rows.begin(), rows.end());
+  rowJ.push_back(j);
+
+  Func rowMax = newFunc(op, name + "_max");
+  def(rowMax, rows, kMaskedScore);
+  defMax(rowMax, rows,
+         Halide::select(keepAt(rowJ), scores.at(rowJ), kMaskedScore));
+
+  Func exps = newFunc(op, name + "_exp");
+  Expr m = rowMax(reversed(std::vector<Expr>(rows.begin(), rows.end())));
+  def(exps, vs,
+      Halide::select(keepAt(idx), Halide::exp(scores.at(idx) - m), 0.0f));
+
+  Func sum = newFunc(op, name + "_sum");
+  def(sum, rows, 0.0f);
+  defAdd(sum, rows, exps(reversed(rowJ)));
+
+  Func denom = newFunc(op, name + "_denom", /*inlined=*/true);
+  Expr s = sum(reversed(asExprs(rows)));
+  def(denom, rows, Halide::select(s > 0.0f, s, 1.0f));
+  return {exps, denom};
+}
+
+Tensor PipelineBuilder::lowerSoftmax(attn::SoftmaxOp op) {
+  const Tensor &x = get(op.getX());
+  std::string name = opName(op);
+  Mask mask = op.getMask() ? masks[op.getMask()] : Mask();
+  SoftmaxParts parts = softmaxParts(op, name, x, mask ? &mask : nullptr);
+  Func f = newFunc(op, name);
+  std::vector<Var> vs = makeVars(x.rank());
+  std::vector<Expr> rows(vs.begin(), vs.end() - 1);
+  def(f, vs,
+      parts.exps(reversed(asExprs(vs))) / parts.denom(reversed(rows)));
+  return {f, x.shape};
+}
+
+/// out[b, h, i, e] = sum_j softmax_j(scale q.k + bias, mask) v[b, h/g, j, e]
+/// with g = Hq / Hkv (GQA: query head h reads kv head h / g).
+Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
+  const Tensor &q = get(op.getQuery());
+  const Tensor &k = get(op.getKey());
+  const Tensor &v = get(op.getValue());
+  std::string name = opName(op);
+  Expr group = simplified(q.shape[1] / k.shape[1]);
+  float scale = (float)op.getScaleOrDefault();
+
+  // scores[b, h, i, j] = scale * sum_d q[b, h, i, d] k[b, h/g, j, d] + bias
+  std::vector<Expr> sshape = {q.shape[0], q.shape[1], q.shape[2], k.shape[2]};
+  std::vector<Var> vs = makeVars(4);
+  Var b = vs[0], h = vs[1], i = vs[2], j = vs[3];
+  Func dot = newFunc(op, name + "_qk");
+  def(dot, vs, 0.0f);
+  RDom d(0, q.shape[3], "d");
+  defAdd(dot, vs, q.at({b, h, i, d}) * k.at({b, h / group, j, d}));
+
+  Func scores = newFunc(op, name + "_scores", /*inlined=*/true);
+  Expr s = dot(reversed(asExprs(vs))) * scale;
+  if (Value bias = op.getBias()) {
+    const Tensor &t = get(bias);
+    s = s + t.at(broadcastIndex(t.shape, asExprs(vs)));
+  }
+  def(scores, vs, s);
+
+  Mask mask = op.getMask() ? masks[op.getMask()] : Mask();
+  SoftmaxParts parts =
+      softmaxParts(op, name, {scores, sshape}, mask ? &mask : nullptr);
+
+  // out = (sum_j exps[.., j] v[.., j, e]) / denom
+  std::vector<Expr> oshape = {q.shape[0], q.shape[1], q.shape[2], v.shape[3]};
+  std::vector<Var> os = makeVars(4);
+  Var e = os[3];
+  Func pv = newFunc(op, name + "_pv");
+  def(pv, os, 0.0f);
+  RDom jr(0, k.shape[2], "j");
+  defAdd(pv, os,
+         parts.exps(reversed({os[0], os[1], os[2], jr})) *
+             v.at({os[0], os[1] / group, jr, e}));
+  Func f = newFunc(op, name);
+  def(f, os,
+      pv(reversed(asExprs(os))) / parts.denom(reversed({os[0], os[1], os[2]})));
+  return {f, oshape};
+}
+
+//===----------------------------------------------------------------------===//
+// Norms and rotary embeddings
+//===----------------------------------------------------------------------===//
+
+/// layer_norm: (x - mean) / sqrt(var + eps) * g + b (biased variance);
+/// rms_norm: x / sqrt(mean(x^2) + eps) * g. Both over the last dim.
+Tensor PipelineBuilder::lowerNorm(Operation *op) {
+  auto ln = dyn_cast<attn::LayerNormOp>(op);
+  auto rms = dyn_cast<attn::RmsNormOp>(op);
+  const Tensor &x = get(op->getOperand(0));
+  const Tensor &g = get(op->getOperand(1));
+  float eps = (float)(ln ? ln.getEps() : rms.getEps()).convertToDouble();
+  std::string name = opName(op);
+
+  std::vector<Var> vs = makeVars(x.rank());
+  std::vector<Var> rows(vs.begin(), vs.end() - 1);
+  std::vector<Expr> rowIdx = reversed(asExprs(rows));
+  RDom r(0, x.shape.back(), "e");
+  std::vector<Expr> rowR(rows.begin(), rows.end());
+  rowR.push_back(r);
+  Expr width = Halide::cast<float>(x.shape.back());
+
+  Expr centre = 0.0f; // mean for layer_norm, 0 for rms_norm
+  if (ln) {
+    Func mean = newFunc(op, name + "_mean");
+    def(mean, rows, 0.0f);
+    defAdd(mean, rows, x.at(rowR) / width);
+    centre = mean(rowIdx);
+  }
+  Func sq = newFunc(op, name + (ln ? "_var" : "_ms"));
+  def(sq, rows, 0.0f);
+  Expr centred = x.at(rowR) - centre; // two-pass variance
+  defAdd(sq, rows, centred * centred / width);
+
+  Func f = newFunc(op, name);
+  std::vector<Expr> idx = asExprs(vs);
+  Expr y = (x.at(idx) - centre) / Halide::sqrt(sq(rowIdx) + eps) *
+           g.at({vs.back()});
+  if (ln)
+    y = y + get(ln.getBeta()).at({vs.back()});
+  def(f, vs, y);
+  return {f, x.shape};
+}
+
+/// Rotates pairs (i, i + D/2) (or (2i, 2i+1) when interleaved) by the angle
+/// pos * theta^(-2i/D). The cos/sin tables are computed in double.
+Tensor PipelineBuilder::lowerRope(attn::RopeOp op) {
+  const Tensor &x = get(op.getX());
+  const Tensor &pos = get(op.getPositions());
+  std::string name = opName(op);
+  Expr dim = x.shape[3];
+  Expr half = simplified(dim / 2);
+  double theta = op.getTheta().convertToDouble();
+
+  // Tables over (pos dims..., i), i < D/2.
+  std::vector<Var> ts = makeVars(pos.rank() + 1);
+  std::vector<Expr> posIdx(ts.begin(), ts.end() - 1);
+  Expr ti = ts.back();
+  Expr angle = Halide::cast<double>(pos.at(posIdx)) *
+               Halide::pow(Expr(theta), Expr(-2.0) * Halide::cast<double>(ti) /
+                                            Halide::cast<double>(dim));
+  Func cosT = newFunc(op, name + "_cos");
+  Func sinT = newFunc(op, name + "_sin");
+  def(cosT, ts, Halide::cast<float>(Halide::cos(angle)));
+  def(sinT, ts, Halide::cast<float>(Halide::sin(angle)));
+
+  std::vector<Var> vs = makeVars(4);
+  Expr b = vs[0], s = vs[2], d = vs[3];
+  Expr i, partner, sign;
+  if (op.getInterleaved()) {
+    Expr even = d % 2 == 0;
+    i = d / 2;
+    partner = Halide::select(even, d + 1, d - 1);
+    sign = Halide::select(even, -1.0f, 1.0f);
+  } else {
+    Expr low = d < half;
+    i = Halide::select(low, d, d - half);
+    partner = Halide::select(low, d + half, d - half);
+    sign = Halide::select(low, -1.0f, 1.0f);
+  }
+  i = Halide::clamp(i, 0, half - 1);
+  partner = Halide::clamp(partner, 0, dim - 1);
+  std::vector<Expr> tableIdx =
+      pos.rank() == 1 ? std::vector<Expr>{s} : std::vector<Expr>{b, s};
+  tableIdx.push_back(i);
+  std::vector<Expr> idx = asExprs(vs), pidx = asExprs(vs);
+  pidx[3] = partner;
+
+  Func f = newFunc(op, name);
+  def(f, vs,
+      x.at(idx) * cosT(reversed(tableIdx)) +
+          sign * x.at(pidx) * sinT(reversed(tableIdx)));
+  return {f, x.shape};
+}
+
+//===----------------------------------------------------------------------===//
+// Driver
+//===----------------------------------------------------------------------===//
+
+LogicalResult PipelineBuilder::lower(Operation *op) {
+  using namespace attn;
+  if (isa<CausalOp, SlidingWindowOp, PaddingOp, TensorMaskOp, MaskAndOp>(op)) {
+    masks[op->getResult(0)] = lowerMask(op);
+    return success();
+  }
+  if (auto split = dyn_cast<SplitOp>(op))
+    return lowerSplit(split);
+
+  std::optional<Tensor> t =
+      llvm::TypeSwitch<Operation *, std::optional<Tensor>>(op)
+          .Case([&](ConstantOp c) { return lowerConstant(c); })
+          .Case([&](CastOp c) { return lowerCast(c); })
+          .Case([&](AddOp) {
+            return lowerBinary(op, [](Expr a, Expr b) { return a + b; });
+          })
+          .Case([&](SubOp) {
+            return lowerBinary(op, [](Expr a, Expr b) { return a - b; });
+          })
+          .Case([&](MulOp) {
+            return lowerBinary(op, [](Expr a, Expr b) { return a * b; });
+          })
+          .Case([&](DivOp) {
+            return lowerBinary(op, [](Expr a, Expr b) { return a / b; });
+          })
+          .Case([&](AndOp) {
+            return lowerBinary(op, [](Expr a, Expr b) { return a & b; });
+          })
+          .Case([&](NegOp) {
+            return lowerUnary(op, [](Expr x) { return -x; });
+          })
+          .Case([&](GeluOp) {
+            return lowerUnary(op, [](Expr x) {
+              return 0.5f * x * (1.0f + erfApprox(x * (float)M_SQRT1_2));
+            });
+          })
+          .Case([&](GeluTanhOp) {
+            return lowerUnary(op, [](Expr x) {
+              const float c = (float)std::sqrt(2.0 / M_PI);
+              return 0.5f * x *
+                     (1.0f + Halide::tanh(c * (x + 0.044715f * x * x * x)));
+            });
+          })
+          .Case([&](SiluOp) {
+            return lowerUnary(
+                op, [](Expr x) { return x / (1.0f + Halide::exp(-x)); });
+          })
+          .Case([&](ReluOp) {
+            return lowerUnary(op, [](Expr x) { return Halide::max(x, 0.0f); });
+          })
+          .Case([&](LinearOp l) { return lowerLinear(l); })
+          .Case([&](MatmulOp m) { return lowerMatmul(m); })
+          .Case<TransposeOp, SplitHeadsOp, MergeHeadsOp>(
+              [&](Operation *) { return lowerLayout(op); })
+          .Case([&](ConcatOp c) { return lowerConcat(c); })
+          .Case([&](SoftmaxOp s) { return lowerSoftmax(s); })
+          .Case([&](AttentionOp a) { return lowerAttention(a); })
+          .Case<LayerNormOp, RmsNormOp>(
+              [&](Operation *) { return lowerNorm(op); })
+          .Case([&](RopeOp r) { return lowerRope(r); })
+          .Default([](Operation *) { return std::nullopt; });
+  if (!t)
+    return op->emitError("the Halide back end does not support '")
+           << op->getName() << "'";
+  tensors[op->getResult(0)] = *t;
+  return success();
+}
+
+LogicalResult PipelineBuilder::build() {
+  out.name = model.getSymName().str();
+  out.functionName = attn::halideFunctionName(out.name);
+  if (failed(lowerArguments()))
+    return failure();
+  for (Operation &op : model.getBody().front()) {
+    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      if (failed(lowerResults(ret)))
+        return failure();
+      continue;
+    }
+    try {
+      if (failed(lower(&op)))
+        return failure();
+    } catch (const Halide::Error &e) {
+      return op.emitError("Halide: ") << e.what();
+    } catch (const std::exception &e) {
+      return op.emitError("Halide back end: ") << e.what();
+    }
+  }
+  out.pipeline = Halide::Pipeline(out.outputs);
+  return success();
+}
+
+} // namespace
+
+FailureOr<attn::ModelPipeline> attn::buildPipeline(func::FuncOp model) {
+  ModelPipeline out{/*name=*/"", /*functionName=*/"", model.getLoc()};
+  try {
+    if (failed(PipelineBuilder(model, out).build()))
+      return failure();
+  } catch (const Halide::Error &e) {
+    return model.emitError("Halide: ") << e.what();
+  } catch (const std::exception &e) {
+    return model.emitError("Halide back end: ") << e.what();
+  }
+  return out;
+}

@@ -1,0 +1,57 @@
+//===- Schedule.cpp - The default schedule of an attn pipeline ------------===//
+//
+// Plain but sane, and kept apart from the algorithm (HalideGen.cpp) as in
+// Halide's apps: every op Func is computed at root, its innermost dim is
+// vectorised by the target's natural width with GuardWithIf (any size
+// works, nothing is read out of bounds), its outermost dim runs in parallel,
+// and reduction updates get the same treatment on the pure dims they keep.
+// Cheap point-wise helpers and scalars are inlined into their consumers.
+//
+// The fast fused schedules come from the `scheduled` IR later: OpFunc::op is
+// where a per-op schedule attribute will be read.
+//
+//===----------------------------------------------------------------------===//
+#include "attn/Halide/HalideGen.h"
+
+using Halide::Func;
+using Halide::TailStrategy;
+using Halide::Var;
+
+/// Whether update `u` of `f` keeps pure dim `var` (its LHS is the Var
+/// itself), so that vectorising or parallelising it is legal.
+static bool updateKeeps(Func f, int u, const Var &var) {
+  for (const Halide::Expr &e : f.update_args(u))
+    if (const auto *v = e.as<Halide::Internal::Variable>())
+      if (v->name == var.name())
+        return true;
+  return false;
+}
+
+/// compute_root; innermost dim vectorised, outermost parallel.
+static void scheduleRoot(Func f, const Halide::Target &target) {
+  f.compute_root();
+  std::vector<Var> args = f.args(); // args[0] is the innermost dim
+  int width = target.natural_vector_size(f.output_types()[0]);
+  Var inner = args.front(), outer = args.back();
+  bool parallel = args.size() > 1;
+  f.vectorize(inner, width, TailStrategy::GuardWithIf);
+  if (parallel)
+    f.parallel(outer);
+  for (int u = 0; u < f.num_update_definitions(); ++u) {
+    Halide::Stage s = f.update(u);
+    if (updateKeeps(f, u, inner))
+      s.vectorize(inner, width, TailStrategy::GuardWithIf);
+    if (parallel && updateKeeps(f, u, outer))
+      s.parallel(outer);
+  }
+}
+
+void attn::applyDefaultSchedule(ModelPipeline &model,
+                                const Halide::Target &target) {
+  for (OpFunc &f : model.funcs)
+    if (!f.inlined && f.func.dimensions() > 0)
+      scheduleRoot(f.func, target);
+  for (Func &f : model.outputs)
+    if (f.dimensions() > 0)
+      scheduleRoot(f, target);
+}

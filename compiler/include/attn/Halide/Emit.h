@@ -1,0 +1,48 @@
+//===- Emit.h - attn IR -> Halide -> stmt, LLVM, objects, libraries -*- C++ -*-===//
+//
+// The entry point of the Halide back end. It needs no Halide header, so the
+// driver (built without exceptions) can include it.
+//
+// Every model `@m` becomes one Halide pipeline whose function is `attn_m`
+// (with `attn_m_argv` taking `void **` in table order). Libraries also hold
+// one Halide runtime and the `attn_library_v1` table of runtime/include/attn/abi.h.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTN_HALIDE_EMIT_H
+#define ATTN_HALIDE_EMIT_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/LLVM.h"
+
+#include <string>
+
+namespace attn {
+
+enum class HalideEmitKind {
+  Stmt,    ///< Halide's lowered stmt (text)
+  Html,    ///< Halide's lowered stmt as HTML
+  Llvm,    ///< LLVM IR (text)
+  Asm,     ///< assembly (text)
+  Header,  ///< a C header declaring each model's Halide function
+  Object,  ///< one relocatable object: pipelines + runtime + table
+  Static,  ///< a static library (.a)
+  Shared,  ///< a shared library (.so)
+};
+
+/// Whether `kind` produces text (and so may go to stdout with `-o -`).
+bool isTextKind(HalideEmitKind kind);
+
+/// Compiles every model (func.func) of `module` for `target` (`host`, a
+/// Halide target string, `cuda` or `opencl`) and writes `kind` to
+/// `outputPath` ('-' = stdout for text kinds). Errors, including Halide's,
+/// are reported as MLIR diagnostics; nothing throws or aborts.
+mlir::LogicalResult emitHalide(mlir::ModuleOp module, HalideEmitKind kind,
+                               llvm::StringRef target,
+                               llvm::StringRef outputPath);
+
+/// The Halide function name of model `model`: `attn_<model>`.
+std::string halideFunctionName(llvm::StringRef model);
+
+} // namespace attn
+
+#endif // ATTN_HALIDE_EMIT_H

@@ -1,0 +1,65 @@
+//===- HalideGen.h - attn IR -> Halide algorithm and schedule ---*- C++ -*-===//
+//
+// Internal to compiler/halide: the sources that include this header are built
+// with -fexceptions because Halide reports errors by throwing Halide::Error.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTN_HALIDE_HALIDEGEN_H
+#define ATTN_HALIDE_HALIDEGEN_H
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Location.h"
+
+#include <Halide.h>
+
+#include <string>
+#include <vector>
+
+namespace attn {
+
+/// One tensor of a model's table entry (runtime/include/attn/abi.h).
+struct TensorDesc {
+  enum Role { Input = 0, Param = 1, Output = 2 };
+  enum DType { F32 = 0, F16 = 1, BF16 = 2, I32 = 3, Bool = 4 };
+  std::string name;
+  std::string weightName; ///< params only
+  Role role;
+  DType dtype;
+  /// Outermost first; a symbolic size k is encoded as -(k + 1).
+  std::vector<int64_t> dims;
+};
+
+/// A Func the algorithm defined for an op, kept for the schedule. `op` lets a
+/// schedule read a per-op attribute later.
+struct OpFunc {
+  Halide::Func func;
+  mlir::Operation *op;
+  bool inlined; ///< a cheap point-wise helper the schedule may inline
+};
+
+/// One model as a Halide pipeline plus everything needed to describe it.
+struct ModelPipeline {
+  std::string name;         ///< the model's DSL name
+  std::string functionName; ///< attn_<name>
+  mlir::Location loc;
+  std::vector<std::string> syms;
+  std::vector<TensorDesc> tensors;     ///< inputs, params, outputs
+  std::vector<Halide::Argument> args;  ///< inputs and params, table order
+  std::vector<Halide::Func> outputs;   ///< table order
+  std::vector<OpFunc> funcs;           ///< every Func the ops defined
+  Halide::Pipeline pipeline;
+};
+
+/// Builds the algorithm of `model`. Reports errors (including Halide's) as
+/// diagnostics at the offending op and fails; never throws.
+mlir::FailureOr<ModelPipeline> buildPipeline(mlir::func::FuncOp model);
+
+/// The plain default schedule: every op Func compute_root, innermost dim
+/// vectorised by the target's natural width (GuardWithIf), outermost dim
+/// parallel, reduction updates vectorised where legal. May throw
+/// Halide::Error.
+void applyDefaultSchedule(ModelPipeline &model, const Halide::Target &target);
+
+} // namespace attn
+
+#endif // ATTN_HALIDE_HALIDEGEN_H
