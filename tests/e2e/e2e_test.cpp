@@ -1,0 +1,1112 @@
+//===- e2e_test.cpp - Compile, run and compare with the reference ---------===//
+//
+// For every model in tests/e2e/models/*.attn and examples/*.attn:
+//
+//   1. compile it once per process with attnc (--emit=shared, into a
+//      temporary directory; later tests of the same file reuse the .so);
+//   2. for several sets of symbolic sizes (1, odd sizes, sizes that are not
+//      multiples of a tile, at least three values of every symbol, all on
+//      the same .so) generate deterministic inputs and weights;
+//   3. run the model through the runtime's C++ API and the same values
+//      through the double-precision reference (tests/reference);
+//   4. compare every output, and require that nothing is NaN or Inf.
+//
+// A model file picks its sizes with comment directives:
+//
+//   # e2e-sizes: B=1 S=1 | B=2 S=7 | B=1 S=129 pos_offset=1000
+//   # e2e-lengths: Sk        (i32 "length" inputs take values in [0, Sk])
+//
+// `pos_offset` starts the i32 "position" inputs at that value (rope
+// precision far from 0). The examples, which carry no directives, get their
+// sizes from a table below (or a generic default).
+//
+// The error-path tests at the end run a compiled model through the runtime
+// with bad inputs and weights: every one must return an error status whose
+// message names the offending tensor, and nothing may abort.
+//
+// Run by hand: build-e2e/tests/e2e/e2e-tests --gtest_filter='*attn_causal*'.
+// ATTN_E2E_VERBOSE=1 prints one comparison report per output and size set;
+// ATTN_E2E_KEEP=1 keeps the temporary directory with the compiled libraries.
+//
+//===----------------------------------------------------------------------===//
+#include "Compare.h"
+#include "Reference.h"
+
+#include "attn/Frontend/Frontend.h"
+#include "attn/runtime.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+#ifndef ATTNC_PATH
+#error "ATTNC_PATH must name the attnc binary"
+#endif
+#ifndef ATTN_EXAMPLES_DIR
+#error "ATTN_EXAMPLES_DIR must name the examples directory"
+#endif
+#ifndef ATTN_E2E_MODELS_DIR
+#error "ATTN_E2E_MODELS_DIR must name tests/e2e/models"
+#endif
+
+namespace fs = std::filesystem;
+using attn::RefTensor;
+using attn::ast::DType;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Deterministic random numbers
+//===----------------------------------------------------------------------===//
+
+/// splitmix64: tiny, fast and the same on every platform (std::
+/// distributions are not specified bit for bit).
+class Rng {
+public:
+  explicit Rng(uint64_t seed) : s(seed) {}
+  uint64_t next() {
+    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  /// U(-1, 1), a multiple of 2^-23 (exact in f32).
+  float uniform() {
+    return static_cast<float>(static_cast<int64_t>(next() >> 40) -
+                              (int64_t(1) << 23)) *
+           (1.0f / float(1 << 23));
+  }
+  /// Uniform in [lo, hi].
+  int64_t range(int64_t lo, int64_t hi) {
+    return lo + static_cast<int64_t>(next() % uint64_t(hi - lo + 1));
+  }
+  bool bernoulli(double p) { return (next() >> 11) * 0x1.0p-53 < p; }
+
+private:
+  uint64_t s;
+};
+
+uint64_t fnv1a(const std::string &s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s)
+    h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
+//===----------------------------------------------------------------------===//
+// Model discovery and size sets
+//===----------------------------------------------------------------------===//
+
+/// One set of symbolic sizes plus the run options that come with it.
+struct SizeSet {
+  std::map<std::string, int64_t> syms;
+  int64_t posOffset = 0;
+  std::string str() const {
+    std::string s;
+    for (const auto &[k, v] : syms)
+      s += (s.empty() ? "" : " ") + k + "=" + std::to_string(v);
+    if (posOffset)
+      s += " pos_offset=" + std::to_string(posOffset);
+    return s;
+  }
+};
+
+struct ModelCase {
+  std::string file;  // absolute path of the .attn file
+  std::string model; // model name inside it
+  std::string label; // test name suffix
+  std::vector<SizeSet> sizes;
+  std::string lengthsSym; // upper bound of "length" inputs ("" = default)
+};
+
+std::string readFile(const std::string &path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string trim(std::string s) {
+  size_t b = s.find_first_not_of(" \t\r"), e = s.find_last_not_of(" \t\r");
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+/// "B=1 S=1 | B=2 S=7 pos_offset=1000" -> size sets.
+std::vector<SizeSet> parseSizes(const std::string &text) {
+  std::vector<SizeSet> sets;
+  std::stringstream all(text);
+  std::string part;
+  while (std::getline(all, part, '|')) {
+    SizeSet set;
+    std::stringstream ss(part);
+    std::string tok;
+    while (ss >> tok) {
+      size_t eq = tok.find('=');
+      if (eq == std::string::npos)
+        continue;
+      std::string key = tok.substr(0, eq);
+      int64_t value = std::stoll(tok.substr(eq + 1));
+      if (key == "pos_offset")
+        set.posOffset = value;
+      else
+        set.syms[key] = value;
+    }
+    if (!set.syms.empty() || set.posOffset)
+      sets.push_back(set);
+  }
+  return sets;
+}
+
+/// Sizes for the examples (which carry no directives): BERT, GPT-2 and the
+/// Llama block are wide (768/3072), so their long sequence stays at 129 with
+/// B=1 to keep the double-precision reference around a second.
+const std::map<std::string, std::pair<std::string, std::string>> &
+exampleSizes() {
+  static const std::map<std::string, std::pair<std::string, std::string>> t =
+      {
+          {"bert_layer", {"B=1 S=1 | B=2 S=7 | B=1 S=129 | B=3 S=5", "S"}},
+          {"cross_attention",
+           {"B=1 T=1 S=1 | B=2 T=7 S=9 | B=1 T=5 S=129 | B=3 T=9 S=3", "S"}},
+          {"decomposed_attention",
+           {"B=1 S=1 | B=2 S=7 | B=1 S=129 | B=3 S=9", "S"}},
+          {"gpt2_block", {"B=1 S=1 | B=2 S=7 | B=1 S=129 | B=3 S=4", ""}},
+          {"llama_block",
+           {"B=1 S=1 | B=2 S=7 | B=1 S=129 | B=3 S=9 pos_offset=1000", ""}},
+      };
+  return t;
+}
+
+/// Sizes for a model nobody described: all 1, then small odd values, then
+/// one long one, so every symbol still takes three values.
+std::vector<SizeSet> genericSizes(const std::vector<std::string> &syms) {
+  std::vector<SizeSet> sets(3);
+  for (size_t i = 0; i < syms.size(); ++i) {
+    sets[0].syms[syms[i]] = 1;
+    sets[1].syms[syms[i]] = i == 0 ? 2 : 7 + 2 * int64_t(i - 1);
+    sets[2].syms[syms[i]] = i == 0 ? 3 : (i == syms.size() - 1 ? 33 : 5);
+  }
+  return sets;
+}
+
+/// Finds every `model NAME<...>` in the .attn files of `dir`.
+void discover(const std::string &dir, const std::string &prefix,
+              std::vector<ModelCase> &out) {
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (const auto &e : fs::directory_iterator(dir, ec))
+    if (e.path().extension() == ".attn")
+      files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  static const std::regex modelRe(
+      R"(^\s*model\s+([A-Za-z_][A-Za-z0-9_]*)\s*(<([^>]*)>)?)");
+  for (const fs::path &f : files) {
+    std::string text = readFile(f.string());
+    std::string sizesText, lengthsSym;
+    std::stringstream lines(text);
+    std::string line;
+    std::vector<std::pair<std::string, std::vector<std::string>>> models;
+    while (std::getline(lines, line)) {
+      std::smatch m;
+      if (line.rfind("# e2e-sizes:", 0) == 0)
+        sizesText = line.substr(12);
+      else if (line.rfind("# e2e-lengths:", 0) == 0)
+        lengthsSym = trim(line.substr(14));
+      else if (std::regex_search(line, m, modelRe)) {
+        std::vector<std::string> syms;
+        std::stringstream ss(m[3].str());
+        std::string s;
+        while (std::getline(ss, s, ','))
+          if (!trim(s).empty())
+            syms.push_back(trim(s));
+        models.push_back({m[1].str(), syms});
+      }
+    }
+    for (const auto &[name, syms] : models) {
+      ModelCase c;
+      c.file = fs::absolute(f).string();
+      c.model = name;
+      c.label = prefix + name;
+      c.lengthsSym = lengthsSym;
+      auto ex = exampleSizes().find(name);
+      if (!sizesText.empty())
+        c.sizes = parseSizes(sizesText);
+      else if (ex != exampleSizes().end()) {
+        c.sizes = parseSizes(ex->second.first);
+        if (c.lengthsSym.empty())
+          c.lengthsSym = ex->second.second;
+      } else
+        c.sizes = genericSizes(syms);
+      out.push_back(c);
+    }
+  }
+}
+
+std::vector<ModelCase> allCases() {
+  std::vector<ModelCase> cases;
+  discover(ATTN_E2E_MODELS_DIR, "", cases);
+  discover(ATTN_EXAMPLES_DIR, "example_", cases);
+  return cases;
+}
+
+//===----------------------------------------------------------------------===//
+// Compiling (once per file and process)
+//===----------------------------------------------------------------------===//
+
+const std::string &tempDir() {
+  static std::string dir = [] {
+    std::string tmpl =
+        (fs::temp_directory_path() / "attn-e2e-XXXXXX").string();
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    const char *d = mkdtemp(buf.data());
+    return std::string(d ? d : "/tmp");
+  }();
+  return dir;
+}
+
+struct TempDirCleanup {
+  ~TempDirCleanup() {
+    if (!std::getenv("ATTN_E2E_KEEP") && tempDir() != "/tmp") {
+      std::error_code ec;
+      fs::remove_all(tempDir(), ec);
+    }
+  }
+} cleanup;
+
+/// Runs `argv` and returns its exit status with stdout+stderr in `log`.
+int runProcess(const std::vector<std::string> &argv, std::string &log) {
+  std::string cmd;
+  for (const std::string &a : argv)
+    cmd += "'" + a + "' ";
+  cmd += "2>&1";
+  FILE *p = popen(cmd.c_str(), "r");
+  if (!p) {
+    log = "popen failed";
+    return -1;
+  }
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0)
+    log.append(buf.data(), n);
+  int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+struct Compiled {
+  bool ok = false;
+  std::string lib; // path of the .so
+  std::string log; // attnc's output
+  double seconds = 0;
+};
+
+/// Compiles `file` once per process; later calls return the cached result.
+const Compiled &compile(const std::string &file) {
+  static std::mutex mu;
+  static std::map<std::string, Compiled> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(file);
+  if (it != cache.end())
+    return it->second;
+  Compiled c;
+  c.lib = tempDir() + "/lib" + fs::path(file).stem().string() + "_" +
+          std::to_string(cache.size()) + ".so";
+  auto t0 = std::chrono::steady_clock::now();
+  int rc = runProcess({ATTNC_PATH, file, "-o", c.lib}, c.log);
+  c.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                            t0)
+                  .count();
+  c.ok = rc == 0 && fs::exists(c.lib);
+  return cache.emplace(file, c).first->second;
+}
+
+//===----------------------------------------------------------------------===//
+// The front end (for the reference)
+//===----------------------------------------------------------------------===//
+
+/// The checked AST of `file`, parsed once per process.
+const attn::ast::Module *frontEnd(const std::string &file, std::string &err) {
+  static std::mutex mu;
+  static std::map<std::string, std::unique_ptr<attn::ast::Module>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(file);
+  if (it != cache.end())
+    return it->second.get();
+  std::ostringstream diagText;
+  attn::SourceDiagnostics diags(file, readFile(file), diagText);
+  std::optional<attn::ast::Module> m = attn::parseModule(diags);
+  if (!m || !attn::checkModule(*m, diags)) {
+    err = diagText.str();
+    return nullptr;
+  }
+  return cache.emplace(file, std::make_unique<attn::ast::Module>(std::move(*m)))
+      .first->second.get();
+}
+
+const attn::ast::Model *findModel(const attn::ast::Module &m,
+                                  const std::string &name) {
+  for (const attn::ast::Model &model : m.models)
+    if (model.name == name)
+      return &model;
+  return nullptr;
+}
+
+//===----------------------------------------------------------------------===//
+// Inputs, weights and outputs
+//===----------------------------------------------------------------------===//
+
+DType toAst(attn_dtype t) {
+  switch (t) {
+  case ATTN_F32:
+    return DType::F32;
+  case ATTN_F16:
+    return DType::F16;
+  case ATTN_BF16:
+    return DType::BF16;
+  case ATTN_I32:
+    return DType::I32;
+  case ATTN_BOOL:
+    return DType::Bool;
+  }
+  return DType::F32;
+}
+
+/// A tensor for the runtime and the exact same values for the reference.
+struct Pair {
+  attn::Tensor rt;
+  RefTensor ref;
+};
+
+std::string lower(std::string s) {
+  for (char &c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+/// An input or param as the source declares it.
+struct TensorSpec {
+  std::string name;
+  std::string weightName; // params: the name in the weights file
+  bool isParam = false;
+  DType dtype = DType::F32;
+  std::vector<attn::ast::Dim> dims;
+};
+
+std::vector<TensorSpec> specsOf(const attn::ast::Model &m, bool params) {
+  std::vector<TensorSpec> out;
+  if (!params) {
+    for (const attn::ast::Arg &a : m.args)
+      out.push_back({a.name, "", false, a.type.dtype, a.type.dims});
+    return out;
+  }
+  for (const attn::ast::Stmt &st : m.body)
+    if (st.kind == attn::ast::Stmt::Param)
+      out.push_back({st.name, st.weightName.empty() ? st.name : st.weightName,
+                     true, st.type.dtype, st.type.dims});
+  return out;
+}
+
+attn_dtype toRuntime(DType t) {
+  switch (t) {
+  case DType::F32:
+    return ATTN_F32;
+  case DType::F16:
+    return ATTN_F16;
+  case DType::BF16:
+    return ATTN_BF16;
+  case DType::I32:
+    return ATTN_I32;
+  case DType::Bool:
+    return ATTN_BOOL;
+  }
+  return ATTN_F32;
+}
+
+/// The shape of `t` under `sizes`.
+bool resolveShape(const TensorSpec &t, const SizeSet &sizes,
+                  std::vector<int64_t> &shape, std::string &err) {
+  shape.clear();
+  for (const attn::ast::Dim &d : t.dims) {
+    if (d.isStatic()) {
+      shape.push_back(d.size);
+      continue;
+    }
+    auto it = sizes.syms.find(d.sym);
+    if (it == sizes.syms.end()) {
+      err = "the size set gives no value for '" + d.sym + "' (needed by '" +
+            t.name + "')";
+      return false;
+    }
+    shape.push_back(it->second);
+  }
+  return true;
+}
+
+/// The runtime's description of `t` must match the source.
+::testing::AssertionResult sameDesc(const attn_model_desc *m,
+                                    const attn_tensor_desc *d,
+                                    const TensorSpec &t) {
+  auto fail = [&]() {
+    return ::testing::AssertionFailure()
+           << "the library describes " << (d ? d->name : "(none)")
+           << " differently from the source's " << t.name << ": "
+           << attn::ast::dtypeName(t.dtype);
+  };
+  if (!d || t.name != d->name || toRuntime(t.dtype) != d->dtype ||
+      int32_t(t.dims.size()) != d->rank)
+    return fail();
+  if (t.isParam && t.weightName != (d->weight_name ? d->weight_name : ""))
+    return fail() << " (weights name " << t.weightName << ")";
+  for (int32_t i = 0; i < d->rank; ++i) {
+    const attn::ast::Dim &want = t.dims[size_t(i)];
+    attn_dim got = d->dims[i];
+    bool ok = want.isStatic()
+                  ? got == want.size
+                  : ATTN_DIM_IS_SYMBOLIC(got) &&
+                        ATTN_DIM_SYMBOL(got) < m->num_syms &&
+                        want.sym == m->sym_names[ATTN_DIM_SYMBOL(got)];
+    if (!ok)
+      return fail() << " (dim " << i << ")";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+/// Generates one input or weight.
+///  - float inputs: U(-1, 1); float weights of rank >= 2: U(-1, 1) /
+///    sqrt(fan_in) (fan_in = the last dim, PyTorch's [out, in]); rank-1
+///    weights (biases, norm gains): U(-1, 1). f16/bf16 values are rounded to
+///    the storage type first and the reference gets the stored value exactly.
+///  - i32 named *len*: lengths in [0, L] with 0 and L both present.
+///  - i32 named *pos*: offset + s (+ 3*b for [B, S] so that each batch row
+///    differs).
+///  - bool: keep with probability 0.7.
+bool generate(const TensorSpec &d, const std::vector<int64_t> &shape,
+              Rng &rng, int64_t lengthBound, int64_t posOffset, int setIndex,
+              Pair &out, std::string &err) {
+  auto t = attn::Tensor::create(toRuntime(d.dtype), shape);
+  if (!t) {
+    err = t.status().message;
+    return false;
+  }
+  out.rt = t.take();
+  out.ref = RefTensor(shape, d.dtype);
+  const int64_t n = out.ref.numel();
+  const std::string name = lower(d.name);
+  switch (d.dtype) {
+  case DType::F32:
+  case DType::F16:
+  case DType::BF16: {
+    double scale = 1.0;
+    if (d.isParam && shape.size() >= 2 && shape.back() > 0)
+      scale = 1.0 / std::sqrt(double(shape.back()));
+    for (int64_t i = 0; i < n; ++i) {
+      float x = static_cast<float>(rng.uniform() * scale);
+      if (d.dtype == DType::F32) {
+        out.rt.data<float>()[i] = x;
+        out.ref.data[i] = x;
+      } else if (d.dtype == DType::F16) {
+        uint16_t bits = attn_f32_to_f16(x);
+        out.rt.data<uint16_t>()[i] = bits;
+        out.ref.data[i] = attn::halfBitsToDouble(bits);
+      } else {
+        uint16_t bits = attn_f32_to_bf16(x);
+        out.rt.data<uint16_t>()[i] = bits;
+        out.ref.data[i] = attn::bf16BitsToDouble(bits);
+      }
+    }
+    return true;
+  }
+  case DType::I32: {
+    int32_t *p = out.rt.data<int32_t>();
+    if (name.find("pos") != std::string::npos) {
+      const int64_t S = shape.empty() ? 1 : shape.back();
+      for (int64_t i = 0; i < n; ++i)
+        p[i] = static_cast<int32_t>(posOffset + (i % S) + 3 * (i / S));
+    } else if (name.find("len") != std::string::npos) {
+      for (int64_t i = 0; i < n; ++i) {
+        int64_t v;
+        if (n == 1)
+          v = setIndex % 2 == 0 ? lengthBound : rng.range(0, lengthBound);
+        else
+          v = i % 3 == 0 ? lengthBound
+                         : (i % 3 == 1 ? 0 : rng.range(0, lengthBound));
+        p[i] = static_cast<int32_t>(v);
+      }
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        p[i] = static_cast<int32_t>(rng.range(0, 8));
+    }
+    for (int64_t i = 0; i < n; ++i)
+      out.ref.data[i] = p[i];
+    return true;
+  }
+  case DType::Bool: {
+    uint8_t *p = out.rt.data<uint8_t>();
+    for (int64_t i = 0; i < n; ++i) {
+      p[i] = rng.bernoulli(0.7) ? 1 : 0;
+      out.ref.data[i] = p[i];
+    }
+    return true;
+  }
+  }
+  err = "unknown dtype";
+  return false;
+}
+
+/// The values of a runtime output as doubles (f16/bf16 converted exactly).
+std::vector<double> toDoubles(const attn::TensorView &t) {
+  std::vector<double> v(static_cast<size_t>(t.numel()));
+  for (size_t i = 0; i < v.size(); ++i) {
+    switch (t.dtype()) {
+    case ATTN_F32:
+      v[i] = t.data<float>()[i];
+      break;
+    case ATTN_F16:
+      v[i] = attn::halfBitsToDouble(t.data<uint16_t>()[i]);
+      break;
+    case ATTN_BF16:
+      v[i] = attn::bf16BitsToDouble(t.data<uint16_t>()[i]);
+      break;
+    case ATTN_I32:
+      v[i] = t.data<int32_t>()[i];
+      break;
+    case ATTN_BOOL:
+      v[i] = t.data<uint8_t>()[i];
+      break;
+    }
+  }
+  return v;
+}
+
+//===----------------------------------------------------------------------===//
+// Tolerance
+//===----------------------------------------------------------------------===//
+//
+// Generated code computes in f32 with Halide's fast-math exp (and the
+// backend's own erf/tanh approximations, relative error ~1e-6 or better);
+// the reference computes in double. For a reduction of length K over terms
+// of size ~1 (our inputs are U(-1,1) and weights are scaled by
+// 1/sqrt(fan_in), so every layer's outputs stay O(1)), f32 rounding gives
+// an error that grows like eps_f32 * sqrt(K) (random walk; eps_f32 = 6e-8)
+// and at worst like eps_f32 * K. Chains of a few layers (the examples: up
+// to 7 GEMMs, 2 norms, softmax) multiply that by a small factor, and
+// layer_norm/rms_norm divide by a standard deviation that can be ~0.3.
+//
+//   f32 result:  err_i <= atol + rtol * |ref_i|,
+//                rtol = 2e-5 * sqrt(K),  atol = 2e-5 * sqrt(K) * scale
+//
+// with K the longest reduction in the model (the largest static dim of an
+// input or weight, or the largest symbolic size: a softmax/attention row)
+// and scale = max(rms(ref), 1e-3). For K = 64 that is 1.6e-4, for
+// K = 3072 1.1e-3: ~300x (K=64) to ~20x (K=3072) above eps_f32 * K, so a
+// correct implementation passes with margin. A wrong mask, a wrong causal
+// offset, a wrong GQA head or a swapped rope pairing changes the affected
+// outputs by O(0.1 * scale) or more, which fails by two to four orders of
+// magnitude (checked by perturbing the reference; see the report in the
+// commit message).
+//
+// f16/bf16 results: both sides round to the storage type, so they may also
+// differ by one unit in the last place: rtol += 2^-10 (f16) or 2^-7 (bf16).
+//
+// Fully masked rows must be exactly 0 in the contract; with atol >= 2e-5 *
+// 1e-3 the metric accepts only values within 1e-8 of 0 there for the
+// smallest scale, and the NaN/Inf check below is exact.
+struct Tolerance {
+  double rtol, atol;
+};
+
+Tolerance toleranceFor(DType out, int64_t K, double rms) {
+  const double base = 2e-5 * std::sqrt(double(std::max<int64_t>(K, 1)));
+  const double scale = std::max(rms, 1e-3);
+  Tolerance t{base, base * scale};
+  if (out == DType::F16)
+    t.rtol += std::ldexp(1.0, -10);
+  if (out == DType::BF16)
+    t.rtol += std::ldexp(1.0, -7);
+  return t;
+}
+
+/// The longest reduction of a model under `sizes` (see above).
+int64_t reductionLength(const attn::ast::Model &m, const SizeSet &sizes) {
+  int64_t K = 1;
+  for (bool params : {false, true})
+    for (const TensorSpec &t : specsOf(m, params))
+      for (const attn::ast::Dim &d : t.dims)
+        if (d.isStatic())
+          K = std::max(K, d.size);
+  for (const auto &[name, v] : sizes.syms)
+    K = std::max(K, v);
+  return K;
+}
+
+double rmsOf(const std::vector<double> &v) {
+  if (v.empty())
+    return 0;
+  double s = 0;
+  for (double x : v)
+    s += x * x;
+  return std::sqrt(s / double(v.size()));
+}
+
+bool verbose() { return std::getenv("ATTN_E2E_VERBOSE") != nullptr; }
+/// ATTN_E2E_REFERENCE_ONLY=1: generate data and run the reference only
+/// (checks the size directives and the reference's cost without attnc).
+bool referenceOnly() {
+  return std::getenv("ATTN_E2E_REFERENCE_ONLY") != nullptr;
+}
+
+//===----------------------------------------------------------------------===//
+// One model, all its size sets
+//===----------------------------------------------------------------------===//
+
+struct LoadedModel {
+  std::optional<attn::Library> lib;
+  std::optional<attn::Model> model; // empty in reference-only mode
+  const attn::ast::Model *ast = nullptr;
+};
+
+/// Parses, compiles and loads, and checks that the library describes the
+/// model exactly as the source declares it.
+::testing::AssertionResult load(const std::string &file,
+                                const std::string &name, LoadedModel &out) {
+  std::string err;
+  const attn::ast::Module *m = frontEnd(file, err);
+  if (!m)
+    return ::testing::AssertionFailure() << "front end failed:\n" << err;
+  out.ast = findModel(*m, name);
+  if (!out.ast)
+    return ::testing::AssertionFailure() << "no model " << name << " in AST";
+  if (referenceOnly())
+    return ::testing::AssertionSuccess();
+
+  const Compiled &c = compile(file);
+  if (!c.ok)
+    return ::testing::AssertionFailure()
+           << "attnc failed on " << file << ":\n"
+           << c.log;
+  auto lib = attn::Library::open(c.lib);
+  if (!lib)
+    return ::testing::AssertionFailure()
+           << "cannot open " << c.lib << ": " << lib.status().message;
+  out.lib.emplace(lib.take());
+  auto model = out.lib->model(name);
+  if (!model)
+    return ::testing::AssertionFailure()
+           << "no model " << name << ": " << model.status().message;
+  out.model.emplace(model.take());
+
+  const attn_model_desc *desc = out.model->desc();
+  std::vector<TensorSpec> ins = specsOf(*out.ast, false),
+                          ps = specsOf(*out.ast, true);
+  auto rtIns = out.model->inputs(), rtPs = out.model->params();
+  if (rtIns.size() != ins.size() || rtPs.size() != ps.size() ||
+      out.model->outputs().size() != out.ast->results.size())
+    return ::testing::AssertionFailure()
+           << "the library declares " << rtIns.size() << " inputs, "
+           << rtPs.size() << " params, " << out.model->outputs().size()
+           << " outputs; the source " << ins.size() << ", " << ps.size()
+           << ", " << out.ast->results.size();
+  for (size_t i = 0; i < ins.size(); ++i)
+    if (auto r = sameDesc(desc, rtIns[i], ins[i]); !r)
+      return r;
+  for (size_t i = 0; i < ps.size(); ++i)
+    if (auto r = sameDesc(desc, rtPs[i], ps[i]); !r)
+      return r;
+  return ::testing::AssertionSuccess();
+}
+
+/// Generated inputs and weights for one size set, and the reference outputs.
+struct Workload {
+  std::vector<Pair> inputs, params;
+  std::vector<RefTensor> expected;
+  double refSeconds = 0;
+};
+
+::testing::AssertionResult prepare(const ModelCase &mc, LoadedModel &lm,
+                                   const SizeSet &sizes, int setIndex,
+                                   Workload &w) {
+  Rng rng(fnv1a(mc.label) * 31 + uint64_t(setIndex) * 0x1000193ull + 17);
+  std::string err;
+
+  int64_t lengthBound = 1;
+  std::string lsym = mc.lengthsSym;
+  if (lsym.empty())
+    lsym = sizes.syms.count("S")
+               ? "S"
+               : (sizes.syms.empty() ? "" : sizes.syms.rbegin()->first);
+  if (sizes.syms.count(lsym))
+    lengthBound = sizes.syms.at(lsym);
+
+  std::map<std::string, RefTensor> refInputs, refWeights;
+  for (bool params : {false, true}) {
+    for (const TensorSpec &t : specsOf(*lm.ast, params)) {
+      std::vector<int64_t> shape;
+      Pair p;
+      if (!resolveShape(t, sizes, shape, err) ||
+          !generate(t, shape, rng, lengthBound, sizes.posOffset, setIndex, p,
+                    err))
+        return ::testing::AssertionFailure() << t.name << ": " << err;
+      if (!params) {
+        refInputs[t.name] = p.ref;
+        w.inputs.push_back(std::move(p));
+        continue;
+      }
+      refWeights[t.weightName] = p.ref;
+      if (lm.model) {
+        attn::Status st =
+            lm.model->bindParam(t.name, attn::TensorView(p.rt.get()));
+        if (!st)
+          return ::testing::AssertionFailure()
+                 << "bindParam(" << t.name << "): " << st.message;
+      }
+      w.params.push_back(std::move(p));
+    }
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  if (!attn::evaluate(*lm.ast, refInputs, refWeights, w.expected, err))
+    return ::testing::AssertionFailure() << "reference failed: " << err;
+  w.refSeconds = std::chrono::duration<double>(
+                     std::chrono::steady_clock::now() - t0)
+                     .count();
+  return ::testing::AssertionSuccess();
+}
+
+std::vector<attn::TensorView> views(const std::vector<Pair> &ps) {
+  std::vector<attn::TensorView> v;
+  for (const Pair &p : ps)
+    v.push_back(attn::TensorView(p.rt.get()));
+  return v;
+}
+
+class E2E : public ::testing::TestWithParam<ModelCase> {};
+
+TEST_P(E2E, MatchesReference) {
+  const ModelCase &mc = GetParam();
+  LoadedModel lm;
+  ASSERT_TRUE(load(mc.file, mc.model, lm));
+  if (verbose() && lm.model)
+    std::cout << "[e2e] " << mc.label << ": compiled in "
+              << compile(mc.file).seconds << " s\n";
+  ASSERT_FALSE(mc.sizes.empty()) << "no size sets";
+
+  // Every symbol must take at least three values across the size sets.
+  std::map<std::string, std::set<int64_t>> seen;
+  for (const SizeSet &s : mc.sizes)
+    for (const auto &[k, v] : s.syms)
+      seen[k].insert(v);
+  for (const std::string &sym : lm.ast->syms)
+    EXPECT_GE(seen[sym].size(), 3u)
+        << "symbol " << sym << " takes fewer than 3 values in the size sets";
+
+  std::vector<std::vector<double>> firstRun; // outputs of size set 0
+  for (size_t si = 0; si < mc.sizes.size(); ++si) {
+    const SizeSet &sizes = mc.sizes[si];
+    SCOPED_TRACE("sizes " + sizes.str());
+    Workload w;
+    ASSERT_TRUE(prepare(mc, lm, sizes, int(si), w));
+    for (const RefTensor &ref : w.expected) {
+      size_t refNonFinite = 0;
+      for (double v : ref.data)
+        refNonFinite += !std::isfinite(v);
+      EXPECT_EQ(refNonFinite, 0u) << "NaN/Inf in the reference output";
+    }
+    if (!lm.model) {
+      if (verbose())
+        std::cout << "[e2e] " << mc.label << " [" << sizes.str()
+                  << "]: reference " << w.refSeconds * 1e3 << " ms\n";
+      continue;
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    auto outs = lm.model->run(views(w.inputs));
+    double secs = std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
+    ASSERT_TRUE(outs) << "run failed: " << outs.status().message;
+    ASSERT_EQ(outs->size(), w.expected.size());
+    const int64_t K = reductionLength(*lm.ast, sizes);
+    for (size_t o = 0; o < outs->size(); ++o) {
+      const attn::Tensor &got = (*outs)[o];
+      const RefTensor &ref = w.expected[o];
+      SCOPED_TRACE("output " + std::to_string(o));
+      ASSERT_EQ(toAst(got.dtype()), ref.dtype)
+          << "output dtype " << attn_dtype_name(got.dtype());
+      ASSERT_EQ(got.shape(), ref.shape)
+          << "shape " << attn::shapeString(got.shape()) << " vs reference "
+          << attn::shapeString(ref.shape);
+      std::vector<double> vals = toDoubles(got);
+      size_t nonFinite = 0;
+      for (double v : vals)
+        nonFinite += !std::isfinite(v);
+      EXPECT_EQ(nonFinite, 0u) << "NaN/Inf in the generated output";
+      Tolerance tol = toleranceFor(ref.dtype, K, rmsOf(ref.data));
+      std::string report;
+      bool ok = attn::compare(ref, vals.data(), vals.size(), tol.rtol,
+                              tol.atol, report);
+      EXPECT_TRUE(ok) << mc.label << " [" << sizes.str() << "] output " << o
+                      << " (K=" << K << "): " << report;
+      if (verbose())
+        std::cout << "[e2e] " << mc.label << " [" << sizes.str() << "] out"
+                  << o << " (run " << secs * 1e3 << " ms, reference "
+                  << w.refSeconds * 1e3 << " ms, K=" << K << "): " << report
+                  << "\n";
+      if (si == 0)
+        firstRun.push_back(std::move(vals));
+    }
+  }
+  if (!lm.model)
+    return;
+
+  // Back to the first sizes after the others: the same .so must give
+  // bit-identical results (no state carried between calls or sizes).
+  {
+    SCOPED_TRACE("rerun of sizes " + mc.sizes[0].str());
+    Workload w;
+    ASSERT_TRUE(prepare(mc, lm, mc.sizes[0], 0, w));
+    auto outs = lm.model->run(views(w.inputs));
+    ASSERT_TRUE(outs) << outs.status().message;
+    ASSERT_EQ(outs->size(), firstRun.size());
+    for (size_t o = 0; o < outs->size(); ++o) {
+      std::vector<double> vals = toDoubles((*outs)[o]);
+      ASSERT_EQ(vals.size(), firstRun[o].size());
+      size_t diff = 0;
+      for (size_t i = 0; i < vals.size(); ++i)
+        diff += std::memcmp(&vals[i], &firstRun[o][i], sizeof(double)) != 0;
+      EXPECT_EQ(diff, 0u) << "output " << o
+                          << " differs from the first run at the same sizes";
+    }
+  }
+}
+
+void PrintTo(const ModelCase &c, std::ostream *os) {
+  *os << c.model << " (" << fs::path(c.file).filename().string() << ")";
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, E2E, ::testing::ValuesIn(allCases()),
+                         [](const ::testing::TestParamInfo<ModelCase> &info) {
+                           return info.param.label;
+                         });
+
+//===----------------------------------------------------------------------===//
+// Error paths on a compiled model
+//===----------------------------------------------------------------------===//
+//
+// err_target<B, S>(x: f32[B, S, 16], lengths: i32[B]) with params
+// w: f32[16, 16], b: f32[16]. Every bad call must return an error status
+// whose message names the offending tensor; afterwards a good call still
+// works.
+
+class Errors : public ::testing::Test {
+protected:
+  void SetUp() override {
+    if (referenceOnly())
+      GTEST_SKIP() << "ATTN_E2E_REFERENCE_ONLY: no compiled model";
+    file = std::string(ATTN_E2E_MODELS_DIR) + "/err_target.attn";
+    ASSERT_TRUE(load(file, "err_target", lm));
+    mc.file = file;
+    mc.model = "err_target";
+    mc.label = "err_target";
+    mc.lengthsSym = "S";
+    good.syms = {{"B", 2}, {"S", 5}};
+    ASSERT_TRUE(prepare(mc, lm, good, 0, w));
+  }
+
+  std::vector<attn::TensorView> goodInputs() const { return views(w.inputs); }
+
+  /// A zero-filled tensor.
+  static attn::Tensor make(attn_dtype t, std::vector<int64_t> shape) {
+    auto r = attn::Tensor::create(t, shape);
+    EXPECT_TRUE(r) << r.status().message;
+    return r.take();
+  }
+
+  /// A good run after the bad ones must still match the reference.
+  void expectStillWorks() {
+    auto outs = lm.model->run(goodInputs());
+    ASSERT_TRUE(outs) << outs.status().message;
+    std::vector<double> vals = toDoubles((*outs)[0]);
+    Tolerance tol = toleranceFor(DType::F32, reductionLength(*lm.ast, good),
+                                 rmsOf(w.expected[0].data));
+    std::string report;
+    EXPECT_TRUE(attn::compare(w.expected[0], vals.data(), vals.size(),
+                              tol.rtol, tol.atol, report))
+        << report;
+  }
+
+  std::string file;
+  ModelCase mc;
+  LoadedModel lm;
+  SizeSet good;
+  Workload w;
+};
+
+#define EXPECT_ERROR_NAMING(STATUS, CODE, NAME)                               \
+  do {                                                                         \
+    const attn::Status &st_ = (STATUS);                                        \
+    EXPECT_FALSE(st_.ok()) << "expected an error naming " << NAME;            \
+    EXPECT_EQ(st_.code, CODE)                                                  \
+        << attn_status_name(st_.code) << ": " << st_.message;                  \
+    EXPECT_NE(st_.message.find(NAME), std::string::npos)                       \
+        << "message does not name " << NAME << ": " << st_.message;            \
+  } while (0)
+
+TEST_F(Errors, WrongInputDType) {
+  // An f16 tensor where the model declares f32.
+  attn::Tensor x = make(ATTN_F16, {2, 5, 16});
+  auto in = goodInputs();
+  in[0] = attn::TensorView(x.get());
+  auto r = lm.model->run(in);
+  EXPECT_ERROR_NAMING(r.status(), ATTN_ERR_DTYPE, "'x'");
+  EXPECT_NE(r.status().message.find("f32"), std::string::npos)
+      << r.status().message;
+  // A float tensor for the i32 lengths.
+  attn::Tensor l = make(ATTN_F32, {2});
+  in = goodInputs();
+  in[1] = attn::TensorView(l.get());
+  r = lm.model->run(in);
+  EXPECT_ERROR_NAMING(r.status(), ATTN_ERR_DTYPE, "'lengths'");
+  expectStillWorks();
+}
+
+TEST_F(Errors, Float64Npy) {
+  // A NumPy float64 array for the f32 input x: no silent conversion.
+  std::string path = tempDir() + "/x_f64.npy";
+  {
+    std::string header = "{'descr': '<f8', 'fortran_order': False, "
+                         "'shape': (2, 5, 16), }";
+    while ((10 + header.size() + 1) % 64 != 0)
+      header += ' ';
+    header += '\n';
+    std::ofstream f(path, std::ios::binary);
+    f.write("\x93NUMPY\x01\x00", 8);
+    uint16_t len = static_cast<uint16_t>(header.size());
+    f.put(char(len & 0xff));
+    f.put(char(len >> 8));
+    f << header;
+    std::vector<double> data(2 * 5 * 16, 0.5);
+    f.write(reinterpret_cast<const char *>(data.data()),
+            std::streamsize(data.size() * sizeof(double)));
+  }
+  attn_tensor *t = nullptr;
+  attn_status s = attn_npy_read_expect(path.c_str(), ATTN_F32, "input 'x'", &t);
+  EXPECT_EQ(s, ATTN_ERR_DTYPE) << attn_last_error();
+  std::string msg = attn_last_error();
+  EXPECT_EQ(t, nullptr);
+  EXPECT_NE(msg.find("'x'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("f8"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("f32"), std::string::npos) << msg;
+  auto plain = attn::Tensor::readNpy(path);
+  EXPECT_FALSE(plain) << "float64 .npy must not load silently";
+  expectStillWorks();
+}
+
+TEST_F(Errors, WrongRank) {
+  attn::Tensor x = make(ATTN_F32, {2, 80});
+  auto in = goodInputs();
+  in[0] = attn::TensorView(x.get());
+  auto r = lm.model->run(in);
+  EXPECT_ERROR_NAMING(r.status(), ATTN_ERR_SHAPE, "'x'");
+  expectStillWorks();
+}
+
+TEST_F(Errors, WrongStaticDim) {
+  attn::Tensor x = make(ATTN_F32, {2, 5, 17});
+  auto in = goodInputs();
+  in[0] = attn::TensorView(x.get());
+  auto r = lm.model->run(in);
+  EXPECT_ERROR_NAMING(r.status(), ATTN_ERR_SHAPE, "'x'");
+  expectStillWorks();
+}
+
+TEST_F(Errors, ConflictingSymbolicSizes) {
+  // x binds B=2; lengths says B=3.
+  attn::Tensor l = make(ATTN_I32, {3});
+  auto in = goodInputs();
+  in[1] = attn::TensorView(l.get());
+  auto r = lm.model->run(in);
+  EXPECT_ERROR_NAMING(r.status(), ATTN_ERR_SHAPE, "'lengths'");
+  EXPECT_NE(r.status().message.find("B"), std::string::npos)
+      << r.status().message;
+  expectStillWorks();
+}
+
+TEST_F(Errors, WrongInputCount) {
+  auto in = goodInputs();
+  in.pop_back();
+  auto r = lm.model->run(in);
+  EXPECT_FALSE(r.ok());
+  EXPECT_FALSE(r.status().message.empty());
+  expectStillWorks();
+}
+
+TEST_F(Errors, MissingWeight) {
+  // A fresh model handle with only w bound: running names the unbound b.
+  auto m2 = lm.lib->model("err_target");
+  ASSERT_TRUE(m2) << m2.status().message;
+  ASSERT_TRUE(m2->bindParam("w", attn::TensorView(w.params[0].rt.get())));
+  auto r = m2->run(goodInputs());
+  EXPECT_ERROR_NAMING(r.status(), ATTN_ERR_NOT_FOUND, "'b'");
+
+  // A weights file without b: binding fails and names b.
+  std::string path = tempDir() + "/missing_b.safetensors";
+  ASSERT_TRUE(attn::Weights::write(
+      path, {{"w", attn::TensorView(w.params[0].rt.get())}}));
+  auto weights = attn::Weights::open(path);
+  ASSERT_TRUE(weights) << weights.status().message;
+  auto m3 = lm.lib->model("err_target");
+  ASSERT_TRUE(m3);
+  attn::Status st = m3->bindWeights(*weights);
+  EXPECT_ERROR_NAMING(st, ATTN_ERR_NOT_FOUND, "'b'");
+  expectStillWorks();
+}
+
+TEST_F(Errors, WeightWrongShape) {
+  attn::Tensor bad = make(ATTN_F32, {16, 15});
+  attn::Status st = lm.model->bindParam("w", attn::TensorView(bad.get()));
+  EXPECT_ERROR_NAMING(st, ATTN_ERR_SHAPE, "'w'");
+
+  std::string path = tempDir() + "/bad_w.safetensors";
+  ASSERT_TRUE(attn::Weights::write(
+      path, {{"w", attn::TensorView(bad.get())},
+             {"b", attn::TensorView(w.params[1].rt.get())}}));
+  auto weights = attn::Weights::open(path);
+  ASSERT_TRUE(weights) << weights.status().message;
+  st = lm.model->bindWeights(*weights);
+  EXPECT_ERROR_NAMING(st, ATTN_ERR_SHAPE, "'w'");
+  // Nothing was bound by the failed calls: the old weights still work.
+  expectStillWorks();
+}
+
+TEST_F(Errors, WeightWrongDType) {
+  attn::Tensor bad = make(ATTN_F16, {16});
+  attn::Status st = lm.model->bindParam("b", attn::TensorView(bad.get()));
+  EXPECT_ERROR_NAMING(st, ATTN_ERR_DTYPE, "'b'");
+  expectStillWorks();
+}
+
+TEST_F(Errors, UnknownParamName) {
+  attn::Status st =
+      lm.model->bindParam("nope", attn::TensorView(w.params[1].rt.get()));
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message.find("nope"), std::string::npos) << st.message;
+  expectStillWorks();
+}
+
+} // namespace
