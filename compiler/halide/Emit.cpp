@@ -236,16 +236,13 @@ private:
 LogicalResult Emitter::compileModel(
     attn::ModelPipeline &model,
     std::map<Halide::OutputFileType, std::string> files) {
-  try {
+  return attn::catchHalideErrors(model.loc, [&] {
     Halide::Target t = target.with_feature(Halide::Target::NoRuntime);
     Halide::Module m =
         model.pipeline.compile_to_module(model.args, model.functionName, t);
     m.compile(files);
-  } catch (const Halide::Error &e) {
-    return emitError(model.loc) << "Halide could not compile model '"
-                                << model.name << "': " << e.what();
-  }
-  return success();
+    return success();
+  });
 }
 
 LogicalResult Emitter::emitText(Halide::OutputFileType type) {
@@ -298,12 +295,11 @@ LogicalResult Emitter::emitBinary() {
     objects.push_back(obj);
   }
   std::string runtime = tmp.file("halide_runtime.o");
-  try {
-    Halide::compile_standalone_runtime(runtime, target);
-  } catch (const Halide::Error &e) {
-    return emitError(loc) << "Halide could not compile its runtime: "
-                          << e.what();
-  }
+  if (failed(attn::catchHalideErrors(loc, [&] {
+        Halide::compile_standalone_runtime(runtime, target);
+        return success();
+      })))
+    return failure();
   objects.push_back(runtime);
 
   std::string tableC = tmp.file("attn_table.c"), tableO = tmp.file("attn_table.o");
@@ -360,13 +356,11 @@ LogicalResult Emitter::run() {
     FailureOr<attn::ModelPipeline> model = attn::buildPipeline(f);
     if (failed(model))
       return failure();
-    try {
-      attn::applyDefaultSchedule(*model, target);
-    } catch (const Halide::Error &e) {
-      return emitError(model->loc)
-             << "Halide rejected the schedule of model '" << model->name
-             << "': " << e.what();
-    }
+    if (failed(attn::catchHalideErrors(model->loc, [&] {
+          attn::applyDefaultSchedule(*model, target);
+          return success();
+        })))
+      return failure();
     models.push_back(std::move(*model));
   }
   if (models.empty())
@@ -397,14 +391,10 @@ LogicalResult Emitter::run() {
 
 LogicalResult attn::emitHalide(ModuleOp module, HalideEmitKind kind,
                                StringRef targetName, StringRef outputPath) {
-  try {
+  return attn::catchHalideErrors(module.getLoc(), [&]() -> LogicalResult {
     FailureOr<Halide::Target> target = parseTarget(module.getLoc(), targetName);
     if (failed(target))
       return failure();
     return Emitter(module, kind, *target, outputPath).run();
-  } catch (const Halide::Error &e) {
-    return emitError(module.getLoc()) << "Halide: " << e.what();
-  } catch (const std::exception &e) {
-    return emitError(module.getLoc()) << "Halide back end: " << e.what();
-  }
+  });
 }

@@ -175,6 +175,7 @@ private:
 
   // Arguments and results.
   LogicalResult lowerArguments();
+  LogicalResult lowerArgument(unsigned a);
   LogicalResult lowerResults(func::ReturnOp ret);
   Expr symbolExtent(StringRef sym) { return symbols.lookup(sym); }
 
@@ -270,18 +271,26 @@ LogicalResult PipelineBuilder::lowerArguments() {
   if (auto syms = model->getAttrOfType<ArrayAttr>("attn.syms"))
     for (Attribute s : syms)
       out.syms.push_back(cast<StringAttr>(s).getValue().str());
+
+  for (unsigned a = 0; a < model.getNumArguments(); ++a)
+    if (failed(attn::catchHalideErrors(model.getArgument(a).getLoc(),
+                                       [&] { return lowerArgument(a); })))
+      return failure();
+  return success();
+}
+
+LogicalResult PipelineBuilder::lowerArgument(unsigned a) {
   auto symIndex = [&](StringRef s) -> int64_t {
     auto it = std::find(out.syms.begin(), out.syms.end(), s.str());
     return it - out.syms.begin();
   };
-
-  for (unsigned a = 0; a < model.getNumArguments(); ++a) {
+  {
     auto type = cast<RankedTensorType>(model.getArgument(a).getType());
     auto name = model.getArgAttrOfType<StringAttr>(a, "attn.name");
     auto dims = model.getArgAttrOfType<ArrayAttr>(a, "attn.dims");
     auto weight = model.getArgAttrOfType<StringAttr>(a, "attn.weight");
     if (!name || !dims || dims.size() != (size_t)type.getRank())
-      return model.emitError("argument ")
+      return emitError(model.getLoc(), "argument ")
              << a << " lacks attn.name/attn.dims matching its type";
 
     attn::TensorDesc desc;
@@ -330,7 +339,7 @@ LogicalResult PipelineBuilder::lowerResults(func::ReturnOp ret) {
     auto name = model.getResultAttrOfType<StringAttr>(r, "attn.name");
     auto dims = model.getResultAttrOfType<ArrayAttr>(r, "attn.dims");
     if (!name || !dims || dims.size() != (size_t)type.getRank())
-      return model.emitError("result ")
+      return emitError(model.getLoc(), "result ")
              << r << " lacks attn.name/attn.dims matching its type";
 
     attn::TensorDesc desc;
@@ -826,7 +835,7 @@ LogicalResult PipelineBuilder::lower(Operation *op) {
           .Case([&](RopeOp r) { return lowerRope(r); })
           .Default([](Operation *) { return std::nullopt; });
   if (!t)
-    return op->emitError("the Halide back end does not support '")
+    return emitError(op->getLoc(), "the Halide back end does not support '")
            << op->getName() << "'";
   tensors[op->getResult(0)] = *t;
   return success();
@@ -838,35 +847,37 @@ LogicalResult PipelineBuilder::build() {
   if (failed(lowerArguments()))
     return failure();
   for (Operation &op : model.getBody().front()) {
-    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
-      if (failed(lowerResults(ret)))
-        return failure();
-      continue;
-    }
-    try {
-      if (failed(lower(&op)))
-        return failure();
-    } catch (const Halide::Error &e) {
-      return op.emitError("Halide: ") << e.what();
-    } catch (const std::exception &e) {
-      return op.emitError("Halide back end: ") << e.what();
-    }
+    auto ret = dyn_cast<func::ReturnOp>(op);
+    if (failed(attn::catchHalideErrors(op.getLoc(), [&] {
+          return ret ? lowerResults(ret) : lower(&op);
+        })))
+      return failure();
   }
-  out.pipeline = Halide::Pipeline(out.outputs);
-  return success();
+  return attn::catchHalideErrors(model.getLoc(), [&] {
+    out.pipeline = Halide::Pipeline(out.outputs);
+    return success();
+  });
 }
 
 } // namespace
 
+LogicalResult attn::catchHalideErrors(Location loc,
+                                      llvm::function_ref<LogicalResult()> fn) {
+  try {
+    return fn();
+  } catch (const Halide::Error &e) {
+    // Halide's messages read "Error: ...\n".
+    StringRef msg = StringRef(e.what()).trim();
+    msg.consume_front("Error:");
+    return emitError(loc) << "Halide: " << msg.trim();
+  } catch (const std::exception &e) {
+    return emitError(loc) << "Halide back end: " << e.what();
+  }
+}
+
 FailureOr<attn::ModelPipeline> attn::buildPipeline(func::FuncOp model) {
   ModelPipeline out{/*name=*/"", /*functionName=*/"", model.getLoc()};
-  try {
-    if (failed(PipelineBuilder(model, out).build()))
-      return failure();
-  } catch (const Halide::Error &e) {
-    return model.emitError("Halide: ") << e.what();
-  } catch (const std::exception &e) {
-    return model.emitError("Halide back end: ") << e.what();
-  }
+  if (failed(PipelineBuilder(model, out).build()))
+    return failure();
   return out;
 }

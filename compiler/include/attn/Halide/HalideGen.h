@@ -50,6 +50,12 @@ struct ModelPipeline {
   Halide::Pipeline pipeline;
 };
 
+/// Runs `fn`, turning a Halide::Error (or other std::exception) it throws
+/// into an error diagnostic at `loc`: the boundary between Halide and MLIR.
+mlir::LogicalResult
+catchHalideErrors(mlir::Location loc,
+                  llvm::function_ref<mlir::LogicalResult()> fn);
+
 /// Builds the algorithm of `model`. Reports errors (including Halide's) as
 /// diagnostics at the offending op and fails; never throws.
 mlir::FailureOr<ModelPipeline> buildPipeline(mlir::func::FuncOp model);
