@@ -16,6 +16,11 @@ using namespace attn;
 #define GET_TYPEDEF_CLASSES
 #include "attn/Dialect/AttnTypes.cpp.inc"
 
+#include "attn/Dialect/AttnEnums.cpp.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "attn/Dialect/AttnAttrs.cpp.inc"
+
 void AttnDialect::initialize() {
   addOperations<
 #define GET_OP_LIST
@@ -25,6 +30,55 @@ void AttnDialect::initialize() {
 #define GET_TYPEDEF_LIST
 #include "attn/Dialect/AttnTypes.cpp.inc"
       >();
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "attn/Dialect/AttnAttrs.cpp.inc"
+      >();
+}
+
+//===----------------------------------------------------------------------===//
+// ScheduleAttr
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                     StringRef compute, DictionaryAttr tile, int64_t vector,
+                     ArrayAttr parallel, DictionaryAttr unroll,
+                     DictionaryAttr gpu) {
+  if (compute != "root" && compute != "inline" && compute != "fused")
+    return emitError() << "schedule compute must be root, inline or fused, "
+                          "got '"
+                       << compute << "'";
+  if (vector < 1)
+    return emitError() << "schedule vector width must be >= 1, got "
+                       << vector;
+  for (DictionaryAttr sizes : {tile, unroll})
+    for (NamedAttribute entry : sizes) {
+      auto n = dyn_cast<IntegerAttr>(entry.getValue());
+      if (!n || n.getInt() < 1)
+        return emitError() << "schedule size of loop '" << entry.getName().getValue()
+                           << "' must be a positive integer";
+    }
+  for (Attribute loop : parallel)
+    if (!isa<StringAttr>(loop))
+      return emitError() << "schedule parallel loops are names";
+  return success();
+}
+
+int64_t ScheduleAttr::getTileSize(StringRef loop, int64_t dflt) const {
+  auto n = getTile().getAs<IntegerAttr>(loop);
+  return n ? n.getInt() : dflt;
+}
+
+int64_t ScheduleAttr::getUnrollFactor(StringRef loop) const {
+  auto n = getUnroll().getAs<IntegerAttr>(loop);
+  return n ? n.getInt() : 1;
+}
+
+bool ScheduleAttr::isParallel(StringRef loop) const {
+  return llvm::any_of(getParallel(), [&](Attribute a) {
+    return cast<StringAttr>(a).getValue() == loop;
+  });
 }
 
 Operation *AttnDialect::materializeConstant(OpBuilder &builder,
@@ -78,6 +132,11 @@ static LogicalResult verifyDims(Operation *op, StringRef what, Type type,
 
 LogicalResult AttnDialect::verifyOperationAttribute(Operation *op,
                                                     NamedAttribute attr) {
+  if (attr.getName() == "attn.schedule") {
+    if (!isa<ScheduleAttr>(attr.getValue()))
+      return op->emitError() << "'attn.schedule' must be an #attn.schedule";
+    return success();
+  }
   if (attr.getName() != "attn.syms")
     return op->emitError() << "unknown attn attribute '" << attr.getName()
                            << "' on an operation";

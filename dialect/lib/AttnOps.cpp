@@ -180,12 +180,12 @@ OpFoldResult CastOp::fold(FoldAdaptor) {
 // Projections and layout
 //===----------------------------------------------------------------------===//
 
-LogicalResult LinearOp::inferReturnTypes(MLIRContext *ctx,
-                                         std::optional<Location> loc,
-                                         Adaptor adaptor,
-                                         SmallVectorImpl<Type> &results) {
-  ArrayRef<int64_t> x = tensorOf(adaptor.getX()).getShape();
-  ArrayRef<int64_t> w = tensorOf(adaptor.getWeight()).getShape();
+/// The result type of `x @ weight^T + bias` (bias may be null).
+static LogicalResult inferLinear(MLIRContext *ctx, std::optional<Location> loc,
+                                 Value xValue, Value weight, Value bias,
+                                 SmallVectorImpl<Type> &results) {
+  ArrayRef<int64_t> x = tensorOf(xValue).getShape();
+  ArrayRef<int64_t> w = tensorOf(weight).getShape();
   if (x.empty())
     return emitOptionalError(loc, "linear needs x of rank >= 1, got []");
   if (w.size() != 2)
@@ -197,8 +197,8 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *ctx,
                              " but the weight is ", shapeString(w),
                              "; x's last dim must equal the weight's dim 1 "
                              "(PyTorch layout [out, in])");
-  if (Value b = adaptor.getBias()) {
-    ArrayRef<int64_t> bs = tensorOf(b).getShape();
+  if (bias) {
+    ArrayRef<int64_t> bs = tensorOf(bias).getShape();
     if (bs.size() != 1 || !compatible(bs[0], w[0]))
       return emitOptionalError(loc, "linear: the bias is ", shapeString(bs),
                                " but the weight is ", shapeString(w),
@@ -208,6 +208,14 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *ctx,
   shape.push_back(w[0]);
   results.push_back(f32Tensor(shape, ctx));
   return success();
+}
+
+LogicalResult LinearOp::inferReturnTypes(MLIRContext *ctx,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &results) {
+  return inferLinear(ctx, loc, adaptor.getX(), adaptor.getWeight(),
+                     adaptor.getBias(), results);
 }
 
 LogicalResult MatmulOp::inferReturnTypes(MLIRContext *ctx,
@@ -428,6 +436,45 @@ double AttentionOp::getScaleOrDefault() {
   if (FloatAttr s = getScaleAttr())
     return s.getValueAsDouble();
   return 1.0 / std::sqrt((double)getQuery().getType().getShape()[3]);
+}
+
+//===----------------------------------------------------------------------===//
+// Fused projections
+//===----------------------------------------------------------------------===//
+
+LogicalResult FusedLinearOp::inferReturnTypes(MLIRContext *ctx,
+                                              std::optional<Location> loc,
+                                              Adaptor adaptor,
+                                              SmallVectorImpl<Type> &results) {
+  return inferLinear(ctx, loc, adaptor.getX(), adaptor.getWeight(),
+                     adaptor.getBias(), results);
+}
+
+LogicalResult FusedLinearOp::verify() {
+  if (Value r = getResidual())
+    if (r.getType() != getType())
+      return emitOpError("residual ")
+             << r.getType() << " must have the result type " << getType();
+  return success();
+}
+
+LogicalResult MultiLinearOp::inferReturnTypes(MLIRContext *ctx,
+                                              std::optional<Location> loc,
+                                              Adaptor adaptor,
+                                              SmallVectorImpl<Type> &results) {
+  ValueRange weights = adaptor.getWeights(), biases = adaptor.getBiases();
+  if (weights.empty())
+    return emitOptionalError(loc, "multi_linear needs at least one weight");
+  if (!biases.empty() && biases.size() != weights.size())
+    return emitOptionalError(loc, "multi_linear has ", weights.size(),
+                             " weights but ", biases.size(),
+                             " biases; give every projection a bias or none");
+  for (auto [i, w] : llvm::enumerate(weights)) {
+    Value b = biases.empty() ? Value() : biases[i];
+    if (failed(inferLinear(ctx, loc, adaptor.getX(), w, b, results)))
+      return failure();
+  }
+  return success();
 }
 
 //===----------------------------------------------------------------------===//

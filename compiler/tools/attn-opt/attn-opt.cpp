@@ -1,5 +1,6 @@
 //===- attn-opt.cpp - mlir-opt with the attn dialect and its passes -------===//
 #include "attn/Dialect/AttnDialect.h"
+#include "attn/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -11,6 +12,7 @@ int main(int argc, char **argv) {
   mlir::registerCSEPass();
   mlir::registerInlinerPass();
   mlir::registerSymbolDCEPass();
+  attn::registerAttnPipelines();
 
   mlir::DialectRegistry registry;
   registry.insert<attn::AttnDialect, mlir::func::FuncDialect>();

@@ -6,6 +6,7 @@
 #include "attn/Dialect/AttnDialect.h"
 #include "attn/Frontend/Frontend.h"
 #include "attn/Frontend/MLIRGen.h"
+#include "attn/Transforms/Passes.h"
 #include "attn/Halide/Emit.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -17,6 +18,7 @@
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Support/Timing.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/TargetParser/Host.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
@@ -116,6 +118,52 @@ static std::string defaultBinaryOutput(attn::HalideEmitKind kind) {
   default:
     return stem + ".o";
   }
+}
+
+static cl::list<std::string> scheduleOptions(
+    "schedule",
+    cl::desc("Override an op's schedule: NAME:key=value,... (NAME as printed "
+             "by --emit=scheduled, or an op mnemonic); repeatable"),
+    cl::value_desc("override"), cl::cat(attncCategory));
+static cl::opt<std::string> scheduleFile(
+    "schedule-file",
+    cl::desc("Read schedule overrides from a file, one per line ('#' "
+             "comments)"),
+    cl::value_desc("file"), cl::cat(attncCategory));
+
+/// The scheduling target that --target names: avx512, avx2, cuda or opencl.
+static std::string scheduleTarget() {
+  StringRef t = target;
+  if (t == "host") {
+    llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+    return features.lookup("avx512f") ? "avx512" : "avx2";
+  }
+  if (t.contains("cuda"))
+    return "cuda";
+  if (t.contains("opencl"))
+    return "opencl";
+  return t.contains("avx512") ? "avx512" : "avx2";
+}
+
+/// --schedule entries, then the lines of --schedule-file.
+static FailureOr<std::vector<std::string>> scheduleOverrides() {
+  std::vector<std::string> all(scheduleOptions.begin(), scheduleOptions.end());
+  if (scheduleFile.empty())
+    return all;
+  std::string error;
+  std::unique_ptr<llvm::MemoryBuffer> file = openInputFile(scheduleFile, &error);
+  if (!file) {
+    llvm::errs() << "attnc: error: " << error << "\n";
+    return failure();
+  }
+  SmallVector<StringRef> lines;
+  file->getBuffer().split(lines, '\n');
+  for (StringRef line : lines) {
+    line = line.split('#').first.trim();
+    if (!line.empty())
+      all.push_back(line.str());
+  }
+  return all;
 }
 
 /// --emit=halide-stmt ... shared: the Halide back end.
@@ -225,14 +273,17 @@ int main(int argc, char **argv) {
   pm.enableTiming(timing);
   if (failed(applyPassManagerCLOptions(pm)))
     return 1;
-  if (emit == Emit::Fused || emit == Emit::Scheduled) {
-    llvm::errs() << "attnc: error: --emit=" << emitName()
-                 << " is not yet supported\n";
-    return 1;
+  if (emit == Emit::Fused) {
+    attn::buildFusionPipeline(pm);
+  } else if (emit == Emit::Scheduled) {
+    FailureOr<std::vector<std::string>> overrides = scheduleOverrides();
+    if (failed(overrides))
+      return 1;
+    attn::buildScheduledPipeline(pm, scheduleTarget(), *overrides);
   }
   if (failed(pm.run(*module)))
     return 1;
-  if (emit != Emit::Attn)
+  if (emit != Emit::Attn && emit != Emit::Fused && emit != Emit::Scheduled)
     return failed(emitHalideKind(*module)) ? 1 : 0;
 
   auto out = openOutputFile(outputFile, &error);

@@ -423,3 +423,52 @@ func.func @model_syms() attributes {attn.syms = ["S", "S"]} {
 func.func @model_syms_type() attributes {attn.syms = 3} {
   return
 }
+
+// -----
+
+func.func @fused_residual(%x: tensor<4x8xf32>, %w: tensor<8x8xf32>, %r: tensor<1x8xf32>) {
+  // expected-error @+1 {{'attn.fused_linear' op residual 'tensor<1x8xf32>' must have the result type 'tensor<4x8xf32>'}}
+  %0 = attn.fused_linear %x, %w residual(%r : tensor<1x8xf32>) : tensor<4x8xf32>, tensor<8x8xf32> -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @multi_biases(%x: tensor<4x8xf32>, %w: tensor<8x8xf32>, %b: tensor<8xf32>) {
+  // expected-error @+2 {{multi_linear has 2 weights but 1 biases; give every projection a bias or none}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0:2 = attn.multi_linear %x, %w, %w biases(%b : tensor<8xf32>) : tensor<4x8xf32>, tensor<8x8xf32>, tensor<8x8xf32> -> tensor<4x8xf32>, tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @schedule_compute(%x: tensor<4xf32>) {
+  // expected-error @+1 {{schedule compute must be root, inline or fused, got 'later'}}
+  %0 = attn.relu %x {attn.schedule = #attn.schedule<compute = "later", tile = {}, vector = 1, parallel = [], unroll = {}>} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @schedule_tile(%x: tensor<4xf32>) {
+  // expected-error @+1 {{schedule size of loop 'rows' must be a positive integer}}
+  %0 = attn.relu %x {attn.schedule = #attn.schedule<compute = "root", tile = {rows = 0}, vector = 1, parallel = [], unroll = {}>} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @schedule_vector(%x: tensor<4xf32>) {
+  // expected-error @+1 {{schedule vector width must be >= 1, got 0}}
+  %0 = attn.relu %x {attn.schedule = #attn.schedule<compute = "root", tile = {}, vector = 0, parallel = [], unroll = {}>} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @schedule_type(%x: tensor<4xf32>) {
+  // expected-error @+1 {{'attn.schedule' must be an #attn.schedule}}
+  %0 = attn.relu %x {attn.schedule = 3} : tensor<4xf32>
+  return
+}

@@ -105,3 +105,15 @@ func.func @model(%x: tensor<?x?x64xf32> {attn.name = "x", attn.dims = ["B", "S",
   %y = attn.linear %x, %w : tensor<?x?x64xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
   return %y : tensor<?x?x64xf32>
 }
+
+// Fused projections and schedules (produced by the fusion/scheduling passes).
+// CHECK-LABEL: func.func @fused
+// CHECK: attn.fused_linear %{{.*}}, %{{.*}}, %{{.*}} residual(%{{.*}} : tensor<?x?x8xf32>) {activation = #attn.activation<gelu_tanh>, attn.schedule = #attn.schedule<compute = "root", tile = {m = 32 : i64}, vector = 16, parallel = ["m"], unroll = {rm = 8 : i64}>}
+// CHECK: attn.multi_linear %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x?x8xf32>, tensor<8x8xf32>, tensor<8x8xf32> -> tensor<?x?x8xf32>, tensor<?x?x8xf32>
+// CHECK: attn.schedule<compute = "root", tile = {}, vector = 1, parallel = [], unroll = {}, gpu = {blocks = ["b"], threads = ["q"]}>
+func.func @fused(%x: tensor<?x?x8xf32>, %w: tensor<8x8xf32>, %b: tensor<8xf32>) -> tensor<?x?x8xf32> {
+  %y = attn.fused_linear %x, %w, %b residual(%x : tensor<?x?x8xf32>) {activation = #attn.activation<gelu_tanh>, attn.schedule = #attn.schedule<compute = "root", tile = {m = 32}, vector = 16, parallel = ["m"], unroll = {rm = 8}>} : tensor<?x?x8xf32>, tensor<8x8xf32>, tensor<8xf32> -> tensor<?x?x8xf32>
+  %p:2 = attn.multi_linear %y, %w, %w : tensor<?x?x8xf32>, tensor<8x8xf32>, tensor<8x8xf32> -> tensor<?x?x8xf32>, tensor<?x?x8xf32>
+  %r = attn.relu %p#1 {attn.schedule = #attn.schedule<compute = "root", tile = {}, vector = 1, parallel = [], unroll = {}, gpu = {blocks = ["b"], threads = ["q"]}>} : tensor<?x?x8xf32>
+  return %r : tensor<?x?x8xf32>
+}

@@ -27,6 +27,7 @@ def Attn_Dialect : Dialect {
     of its own and takes the shape of the scores it is applied to.
   }];
   let useDefaultTypePrinterParser = 1;
+  let useDefaultAttributePrinterParser = 1;
   let hasConstantMaterializer = 1;
   let hasOperationAttrVerify = 1;
 }

@@ -2,6 +2,8 @@
 #ifndef ATTN_DIALECT_ATTNDIALECT_H
 #define ATTN_DIALECT_ATTNDIALECT_H
 
+#include "mlir/IR/Attributes.h"
+#include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Dialect.h"
 #include "mlir/IR/Types.h"
 
@@ -9,5 +11,10 @@
 
 #define GET_TYPEDEF_CLASSES
 #include "attn/Dialect/AttnTypes.h.inc"
+
+#include "attn/Dialect/AttnEnums.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "attn/Dialect/AttnAttrs.h.inc"
 
 #endif // ATTN_DIALECT_ATTNDIALECT_H

@@ -9,7 +9,7 @@
 #ifndef ATTN_OPS_TD
 #define ATTN_OPS_TD
 
-include "attn/Dialect/AttnBase.td"
+include "attn/Dialect/AttnAttrs.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
@@ -363,6 +363,59 @@ def Attn_AttentionOp : Attn_Op<"attention",
   let extraClassDeclaration = [{
     /// The scale applied to q k^T: the attribute, or 1/sqrt(D).
     double getScaleOrDefault();
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Fused projections (produced by the fusion passes)
+//===----------------------------------------------------------------------===//
+
+def Attn_FusedLinearOp : Attn_Op<"fused_linear",
+    [Pure, AttrSizedOperandSegments, InferTypeOpAdaptor]> {
+  let summary = "A projection with its epilogue: `act(x @ w^T + b) + residual`";
+  let description = [{
+    Produced by `attn-fuse-epilogues` from an `attn.linear` and the bias add,
+    activation and residual add that consume it, so that the GEMM applies
+    them to each output tile while it is still in registers. `residual` has
+    the result's shape.
+
+    ```mlir
+    %y = attn.fused_linear %x, %w, %b residual(%r : tensor<?x?x768xf32>) {activation = #attn.activation<gelu>} : tensor<?x?x768xf32>, tensor<768x768xf32>, tensor<768xf32> -> tensor<?x?x768xf32>
+    ```
+  }];
+  let arguments = (ins Attn_F32Tensor:$x, Attn_F32Tensor:$weight,
+                       Optional<Attn_F32Tensor>:$bias,
+                       Optional<Attn_F32Tensor>:$residual,
+                       DefaultValuedAttr<Attn_ActivationAttr,
+                                         "::attn::Activation::none">:$activation);
+  let results = (outs Attn_F32Tensor:$result);
+  let assemblyFormat = [{
+    $x `,` $weight (`,` $bias^)? (`residual` `(` $residual^ `:` type($residual) `)`)?
+    attr-dict `:` type($x) `,` type($weight) (`,` type($bias)^)? `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Attn_MultiLinearOp : Attn_Op<"multi_linear",
+    [Pure, AttrSizedOperandSegments, InferTypeOpAdaptor]> {
+  let summary = "Several projections of one input in one pass over it";
+  let description = [{
+    `result_i = x @ weights_i^T (+ biases_i)`. Produced by
+    `attn-fuse-projections` from `attn.linear`s of the same `x` whose weights
+    have the same shape (q, k and v of multi-head attention): every tile of
+    `x` is loaded once and used for all of them. Either every projection has
+    a bias or none does.
+
+    ```mlir
+    %q, %k, %v = attn.multi_linear %x, %wq, %wk, %wv biases(%bq, %bk, %bv : tensor<768xf32>, tensor<768xf32>, tensor<768xf32>) : tensor<?x?x768xf32>, tensor<768x768xf32>, tensor<768x768xf32>, tensor<768x768xf32> -> tensor<?x?x768xf32>, tensor<?x?x768xf32>, tensor<?x?x768xf32>
+    ```
+  }];
+  let arguments = (ins Attn_F32Tensor:$x, Variadic<Attn_F32Tensor>:$weights,
+                       Variadic<Attn_F32Tensor>:$biases);
+  let results = (outs Variadic<Attn_F32Tensor>:$results);
+  let assemblyFormat = [{
+    $x `,` $weights (`biases` `(` $biases^ `:` type($biases) `)`)? attr-dict
+    `:` type($x) `,` type($weights) `->` type($results)
   }];
 }
 

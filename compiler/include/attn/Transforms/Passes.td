@@ -1,0 +1,111 @@
+//===- Passes.td - Fusion and scheduling passes over attn IR -*- tablegen -*-===//
+#ifndef ATTN_TRANSFORMS_PASSES_TD
+#define ATTN_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def AttnFuseAttention : Pass<"attn-fuse-attention"> {
+  let summary = "Fuses q k^T, scale, bias, masked softmax and @ v into "
+                "attn.attention";
+  let description = [{
+    Rewrites a hand-written attention into the flash-style op, so that the
+    scores are never materialised beyond one query tile:
+
+      matmul(softmax(matmul(q, transpose(k)) * c (+ bias), mask), v)
+        = attention(q, k, v, mask, bias, scale = c)
+
+    `* c` may also be `c *`, `/ c` (scale = 1/c) or absent (scale = 1); `c`
+    is an `attn.constant`. q, k and v are rank 4; every intermediate must
+    have no other use (otherwise the scores are needed anyway). The result is
+    the same op that `attention(q, k, v, mask=..., bias=..., scale=c)` gives.
+  }];
+  let dependentDialects = ["::attn::AttnDialect"];
+}
+
+def AttnFuseEpilogues : Pass<"attn-fuse-epilogues"> {
+  let summary = "Folds bias, activation and residual add into the GEMM that "
+                "produces them";
+  let description = [{
+    Element-wise consumers of a projection become its epilogue, applied to
+    each output tile while it is in registers:
+
+      linear(x, w) + b          = linear(x, w, b)            (b: [out])
+      act(linear(x, w, b))      = fused_linear(x, w, b, activation = act)
+      linear(x, w, b) + r       = fused_linear(x, w, b, residual = r)
+      act(...) + r              = fused_linear(..., activation = act, residual = r)
+
+    for act in gelu, gelu_tanh, silu, relu, and r of the result's exact
+    type. The projection must have no other use.
+  }];
+  let dependentDialects = ["::attn::AttnDialect"];
+}
+
+def AttnFuseProjections : Pass<"attn-fuse-projections"> {
+  let summary = "Merges projections of one input into attn.multi_linear";
+  let description = [{
+    Several projections of the same input become one pass over it:
+
+      linear(x, w_1, b_1), ..., linear(x, w_n, b_n)
+        = multi_linear(x, [w_1 .. w_n], [b_1 .. b_n])
+
+    for n >= 2 plain `attn.linear`s in one block whose weights have the same
+    type and which all have a bias or all have none (q, k and v of multi-head
+    attention). The fused op is placed at the first projection; every weight
+    and bias must already be available there.
+  }];
+  let dependentDialects = ["::attn::AttnDialect"];
+}
+
+def AttnFoldLayout : Pass<"attn-fold-layout"> {
+  let summary = "Turns head split/merge and transposes into index maps";
+  let description = [{
+    Layout ops move no data: they are index maps that their consumers read
+    through. This pass removes inverse pairs
+
+      merge_heads(split_heads(x)) = x,   transpose(transpose(x)) = x
+
+    and marks every remaining `split_heads`, `merge_heads`, `transpose`,
+    `split` and `cast`, and every mask and constant, with
+    `attn.schedule = #attn.schedule<compute = "inline", ...>`: the backend
+    then folds them into the index expressions of each consumer instead of
+    copying. `attn-schedule` keeps these marks.
+  }];
+  let dependentDialects = ["::attn::AttnDialect"];
+}
+
+def AttnSchedule : Pass<"attn-schedule"> {
+  let summary = "Attaches a schedule attribute to every op for a target";
+  let description = [{
+    Gives every op without one an `attn.schedule` chosen from the target's
+    vector width and cache sizes, then applies user overrides. Loop names:
+
+    - GEMMs (`linear`, `fused_linear`, `multi_linear`, `matmul`): `m` (rows
+      of x, batch dims flattened), `n` (outputs), `k` (reduction); register
+      tile `rm` x `rn` (`rn` a multiple of the vector width) inside cache
+      blocks `m`, `n`, `k`.
+    - `attention`: `b`, `h`, `q` (query tile), `kv` (key/value block),
+      register tile `rq` x `rkv` for q k^T.
+    - row ops (`softmax`, norms, `rope`) and element-wise ops: `rows` (all
+      dims but the last) and `cols`.
+
+    CPU targets: `avx512` (vector 16), `avx2` (vector 8). GPU targets
+    (`cuda`, `opencl`) also fill `gpu` with block/thread loops and the
+    operands staged in shared memory.
+
+    `overrides` entries are `NAME:key=value,key=value` (`;` may separate the
+    pairs too, as inside attn-opt's comma-separated option list); NAME is an op's name
+    as printed by `--emit=scheduled` and used for its Halide func
+    (`a_attention_L9`), or an op mnemonic (`attention`) for every op of that
+    kind. Keys: `compute`, `vector`, `parallel` (loops joined by `+`), and
+    `tile.LOOP` / `unroll.LOOP`. Example: `attention:tile.q=64,vector=8`.
+  }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"avx512\"",
+           "avx512, avx2, cuda or opencl">,
+    ListOption<"overrides", "overrides", "std::string",
+               "NAME:key=value,... schedule overrides">,
+  ];
+  let dependentDialects = ["::attn::AttnDialect"];
+}
+
+#endif // ATTN_TRANSFORMS_PASSES_TD

@@ -1,0 +1,267 @@
+//===- ScheduleOps.cpp - attach a schedule attribute to every op ----------===//
+#include "attn/Dialect/AttnOps.h"
+#include "attn/Transforms/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringSwitch.h"
+
+namespace attn {
+#define GEN_PASS_DEF_ATTNSCHEDULE
+#include "attn/Transforms/Passes.h.inc"
+} // namespace attn
+
+using namespace mlir;
+using namespace attn;
+
+std::string attn::opDisplayName(Operation *op) {
+  std::string name;
+  Location loc = op->getLoc();
+  if (auto named = dyn_cast<NameLoc>(loc)) {
+    for (char c : named.getName().getValue())
+      name += std::isalnum((unsigned char)c) ? c : '_';
+    name += "_";
+    loc = named.getChildLoc();
+  }
+  name += op->getName().stripDialect().str();
+  if (auto fileLoc = dyn_cast<FileLineColLoc>(loc))
+    name += "_L" + std::to_string(fileLoc.getLine());
+  return name;
+}
+
+namespace {
+
+/// What a schedule is derived from.
+struct TargetInfo {
+  int64_t vector;  // f32 lanes
+  int64_t l1Bytes; // per core
+  int64_t l2Bytes; // per core
+  bool gpu;
+};
+
+FailureOr<TargetInfo> targetInfo(StringRef target) {
+  return llvm::StringSwitch<FailureOr<TargetInfo>>(target)
+      .Case("avx512", TargetInfo{16, 48 << 10, 2 << 20, false})
+      .Case("avx2", TargetInfo{8, 32 << 10, 1 << 20, false})
+      .Case("cuda", TargetInfo{1, 48 << 10, 0, true})
+      .Case("opencl", TargetInfo{1, 32 << 10, 0, true})
+      .Default(failure());
+}
+
+/// The largest power of two <= n (>= 1).
+int64_t floorPow2(int64_t n) {
+  int64_t p = 1;
+  while (p * 2 <= n)
+    p *= 2;
+  return p;
+}
+
+class Scheduler {
+public:
+  Scheduler(MLIRContext *ctx, TargetInfo t) : ctx(ctx), b(ctx), t(t) {}
+
+  /// The default schedule of `op`, or null for ops that compute nothing.
+  ScheduleAttr scheduleFor(Operation *op) {
+    if (isa<func::ReturnOp, func::FuncOp>(op) || op->getNumResults() == 0 ||
+        !isa<AttnDialect>(op->getDialect()))
+      return {};
+    if (isa<LinearOp, FusedLinearOp, MultiLinearOp, MatmulOp>(op))
+      return gemm();
+    if (isa<AttentionOp>(op))
+      return attention();
+    if (isa<SplitHeadsOp, MergeHeadsOp, TransposeOp, SplitOp, CastOp,
+            ConstantOp, CausalOp, SlidingWindowOp, PaddingOp, TensorMaskOp,
+            MaskAndOp>(op))
+      return make("inline", {}, 1, {}, {});
+    return rows(); // softmax, norms, rope, element-wise
+  }
+
+private:
+  ScheduleAttr make(StringRef compute,
+                    ArrayRef<std::pair<StringRef, int64_t>> tiles,
+                    int64_t vector, ArrayRef<StringRef> parallel,
+                    ArrayRef<std::pair<StringRef, int64_t>> unroll,
+                    DictionaryAttr gpu = {}) {
+    auto dict = [&](ArrayRef<std::pair<StringRef, int64_t>> entries) {
+      SmallVector<NamedAttribute> attrs;
+      for (auto [k, v] : entries)
+        attrs.push_back(b.getNamedAttr(k, b.getI64IntegerAttr(v)));
+      return b.getDictionaryAttr(attrs);
+    };
+    SmallVector<Attribute> par;
+    for (StringRef p : parallel)
+      par.push_back(b.getStringAttr(p));
+    return ScheduleAttr::get(ctx, compute, dict(tiles), vector,
+                             b.getArrayAttr(par), dict(unroll), gpu);
+  }
+
+  DictionaryAttr gpuMapping(ArrayRef<StringRef> blocks,
+                            ArrayRef<StringRef> threads,
+                            ArrayRef<StringRef> shared) {
+    auto list = [&](ArrayRef<StringRef> names) {
+      SmallVector<Attribute> attrs;
+      for (StringRef n : names)
+        attrs.push_back(b.getStringAttr(n));
+      return b.getArrayAttr(attrs);
+    };
+    return b.getDictionaryAttr(
+        {b.getNamedAttr("blocks", list(blocks)),
+         b.getNamedAttr("threads", list(threads)),
+         b.getNamedAttr("shared", list(shared))});
+  }
+
+  /// Register tile rm x rn accumulators (rn = 2 vectors), a k block whose
+  /// x and w panels fill half of L1, and an n block whose w panel fills half
+  /// of L2.
+  ScheduleAttr gemm() {
+    if (t.gpu)
+      return make("root", {{"m", 64}, {"n", 64}, {"k", 16}, {"rm", 4}, {"rn", 4}},
+                  1, {}, {}, gpuMapping({"m", "n"}, {"rm", "rn"}, {"x", "w"}));
+    int64_t rn = 2 * t.vector;
+    int64_t rm = t.vector >= 16 ? 8 : 6;
+    int64_t kc = floorPow2(t.l1Bytes / 2 / (4 * (rm + rn)));
+    int64_t nc = floorPow2(t.l2Bytes / 2 / (4 * kc));
+    return make("root", {{"m", 4 * rm}, {"n", nc}, {"k", kc}, {"rm", rm}, {"rn", rn}},
+                t.vector, {"m"}, {{"rm", rm}});
+  }
+
+  /// Query tiles of 64 rows; key/value blocks whose K and V panels (D = 64)
+  /// fit in L1; a register tile of 8 queries x 2 vectors of keys.
+  ScheduleAttr attention() {
+    if (t.gpu)
+      return make("root", {{"q", 64}, {"kv", 64}, {"rq", 4}, {"rkv", 1}}, 1,
+                  {}, {}, gpuMapping({"b", "h", "q"}, {"rq", "d"}, {"k", "v"}));
+    int64_t kv = floorPow2(t.l1Bytes / 2 / (2 * 64 * 4));
+    return make("root",
+                {{"q", 64}, {"kv", std::max<int64_t>(kv, 2 * t.vector)},
+                 {"rq", 8}, {"rkv", 2 * t.vector}},
+                t.vector, {"b", "h", "q"}, {{"rq", 8}});
+  }
+
+  ScheduleAttr rows() {
+    if (t.gpu)
+      return make("root", {{"rows", 1}}, 1, {}, {},
+                  gpuMapping({"rows"}, {"cols"}, {}));
+    return make("root", {{"rows", 8}}, t.vector, {"rows"}, {});
+  }
+
+  MLIRContext *ctx;
+  Builder b;
+  TargetInfo t;
+};
+
+/// Applies one `key=value` override to `s`.
+FailureOr<ScheduleAttr> applyOverride(ScheduleAttr s, StringRef key,
+                                      StringRef value, std::string &error) {
+  MLIRContext *ctx = s.getContext();
+  Builder b(ctx);
+  StringRef compute = s.getCompute();
+  DictionaryAttr tile = s.getTile(), unroll = s.getUnroll();
+  int64_t vector = s.getVector();
+  ArrayAttr parallel = s.getParallel();
+  int64_t n = 0;
+  bool isInt = !value.getAsInteger(10, n);
+  auto setEntry = [&](DictionaryAttr d, StringRef loop) {
+    NamedAttrList list(d);
+    list.set(loop, b.getI64IntegerAttr(n));
+    return list.getDictionary(ctx);
+  };
+  if (key == "compute") {
+    compute = value;
+  } else if (key == "vector" && isInt) {
+    vector = n;
+  } else if (key == "parallel") {
+    SmallVector<Attribute> loops;
+    SmallVector<StringRef> names;
+    value.split(names, '+', -1, /*KeepEmpty=*/false);
+    for (StringRef l : names)
+      loops.push_back(b.getStringAttr(l));
+    parallel = b.getArrayAttr(loops);
+  } else if (key.consume_front("tile.") && isInt) {
+    tile = setEntry(tile, key);
+  } else if (key.consume_front("unroll.") && isInt) {
+    unroll = setEntry(unroll, key);
+  } else {
+    error = "unknown schedule key or non-integer value in '" + key.str() +
+            "=" + value.str() +
+            "' (keys: compute, vector, parallel, tile.LOOP, unroll.LOOP)";
+    return failure();
+  }
+  return ScheduleAttr::getChecked(
+      [&]() { return emitError(UnknownLoc::get(ctx)); }, ctx, compute, tile,
+      vector, parallel, unroll, s.getGpu());
+}
+
+struct SchedulePass : attn::impl::AttnScheduleBase<SchedulePass> {
+  using AttnScheduleBase::AttnScheduleBase;
+
+  void runOnOperation() override {
+    FailureOr<TargetInfo> info = targetInfo(target);
+    if (failed(info)) {
+      getOperation()->emitError()
+          << "unknown schedule target '" << target
+          << "' (expected avx512, avx2, cuda or opencl)";
+      return signalPassFailure();
+    }
+    Scheduler scheduler(&getContext(), *info);
+    getOperation()->walk([&](Operation *op) {
+      if (op->hasAttr("attn.schedule"))
+        return; // set by attn-fold-layout or by hand: keep it
+      if (ScheduleAttr s = scheduler.scheduleFor(op))
+        op->setAttr("attn.schedule", s);
+    });
+    for (const std::string &o : overrides)
+      if (failed(applyOverrideSpec(o)))
+        return signalPassFailure();
+  }
+
+  LogicalResult applyOverrideSpec(StringRef spec) {
+    auto [name, settings] = spec.split(':');
+    if (settings.empty()) {
+      getOperation()->emitError()
+          << "schedule override '" << spec
+          << "' must look like NAME:key=value,key=value";
+      return failure();
+    }
+    bool matched = false;
+    WalkResult result = getOperation()->walk([&](Operation *op) {
+      auto s = op->getAttrOfType<ScheduleAttr>("attn.schedule");
+      if (!s || (opDisplayName(op) != name &&
+                 op->getName().stripDialect() != name))
+        return WalkResult::advance();
+      matched = true;
+      // Entries are separated by ',' or ';' (';' fits inside a pass-option
+      // list, which is itself comma-separated).
+      SmallVector<StringRef> entries, parts;
+      settings.split(parts, ';', -1, /*KeepEmpty=*/false);
+      for (StringRef part : parts)
+        part.split(entries, ',', -1, /*KeepEmpty=*/false);
+      for (StringRef entry : entries) {
+        auto [key, value] = entry.split('=');
+        std::string error;
+        FailureOr<ScheduleAttr> updated =
+            applyOverride(s, key.trim(), value.trim(), error);
+        if (failed(updated)) {
+          op->emitError() << "schedule override for " << opDisplayName(op)
+                          << ": "
+                          << (error.empty() ? "invalid schedule" : error);
+          return WalkResult::interrupt();
+        }
+        s = *updated;
+      }
+      op->setAttr("attn.schedule", s);
+      return WalkResult::advance();
+    });
+    if (result.wasInterrupted())
+      return failure();
+    if (!matched) {
+      getOperation()->emitError()
+          << "schedule override '" << spec << "' names no op (use a name "
+          << "printed by --emit=scheduled, or an op mnemonic)";
+      return failure();
+    }
+    return success();
+  }
+};
+
+} // namespace

@@ -1,0 +1,33 @@
+// RUN: attn-opt %s -split-input-file -attn-schedule | FileCheck %s --check-prefix=AVX512
+// RUN: attn-opt %s -split-input-file '-attn-schedule=target=avx2' | FileCheck %s --check-prefix=AVX2
+// RUN: attn-opt %s -split-input-file '-attn-schedule=target=cuda' | FileCheck %s --check-prefix=CUDA
+// RUN: attn-opt %s -split-input-file '-attn-schedule=overrides=attention:tile.q=16;vector=8;parallel=b+h,q_linear_L7:unroll.rm=4' | FileCheck %s --check-prefix=OVERRIDE
+// RUN: not attn-opt %s -split-input-file '-attn-schedule=overrides=nothing:vector=4' 2>&1 | FileCheck %s --check-prefix=NONAME
+// RUN: not attn-opt %s -split-input-file '-attn-schedule=overrides=attention:size=4' 2>&1 | FileCheck %s --check-prefix=BADKEY
+// RUN: not attn-opt %s -split-input-file '-attn-schedule=target=neon' 2>&1 | FileCheck %s --check-prefix=BADTARGET
+
+// AVX512-LABEL: func.func @block
+// AVX512: attn.linear {{.*}}attn.schedule = #attn.schedule<compute = "root", tile = {k = 128 : i64, m = 32 : i64, n = 2048 : i64, rm = 8 : i64, rn = 32 : i64}, vector = 16, parallel = ["m"], unroll = {rm = 8 : i64}>
+// AVX512: attn.split_heads {{.*}}compute = "inline"
+// AVX512: attn.attention {{.*}}tile = {kv = 32 : i64, q = 64 : i64, rkv = 32 : i64, rq = 8 : i64}, vector = 16, parallel = ["b", "h", "q"]
+// AVX512: attn.softmax {{.*}}tile = {rows = 8 : i64}, vector = 16, parallel = ["rows"]
+// An explicit schedule is kept.
+// AVX512: attn.relu {{.*}}compute = "fused"
+// AVX2: attn.linear {{.*}}rm = 6 : i64, rn = 16 : i64}, vector = 8
+// CUDA: attn.attention {{.*}}gpu = {blocks = ["b", "h", "q"], shared = ["k", "v"], threads = ["rq", "d"]}
+// OVERRIDE: attn.linear {{.*}}unroll = {rm = 4 : i64}
+// OVERRIDE: attn.attention {{.*}}tile = {kv = 32 : i64, q = 16 : i64, rkv = 32 : i64, rq = 8 : i64}, vector = 8, parallel = ["b", "h"]
+// NONAME: error: schedule override 'nothing:vector=4' names no op
+// BADKEY: error: schedule override for attention_L{{[0-9]+}}: unknown schedule key or non-integer value in 'size=4'
+// BADTARGET: error: unknown schedule target 'neon'
+func.func @block(%x: tensor<?x?x8xf32>, %w: tensor<8x8xf32>) -> (tensor<?x2x?x4xf32>, tensor<?x2x?x4xf32>, tensor<?x2x?x4xf32>) {
+  %q = attn.linear %x, %w : tensor<?x?x8xf32>, tensor<8x8xf32> -> tensor<?x?x8xf32> loc(#named_q)
+  %h = attn.split_heads %q {heads = 2} : tensor<?x?x8xf32> -> tensor<?x2x?x4xf32>
+  %a = attn.attention %h, %h, %h : tensor<?x2x?x4xf32>, tensor<?x2x?x4xf32>, tensor<?x2x?x4xf32> -> tensor<?x2x?x4xf32> loc(#line9)
+  %p = attn.softmax %a : tensor<?x2x?x4xf32> -> tensor<?x2x?x4xf32>
+  %r = attn.relu %p {attn.schedule = #attn.schedule<compute = "fused", tile = {}, vector = 1, parallel = [], unroll = {}>} : tensor<?x2x?x4xf32>
+  return %a, %p, %r : tensor<?x2x?x4xf32>, tensor<?x2x?x4xf32>, tensor<?x2x?x4xf32>
+}
+#line7 = loc("model.attn":7:3)
+#line9 = loc("model.attn":9:3)
+#named_q = loc("q"(#line7))
