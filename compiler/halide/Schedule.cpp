@@ -4,7 +4,9 @@
 // Halide's apps: every op Func is computed at root, its innermost dim is
 // vectorised by the target's natural width with GuardWithIf (any size
 // works, nothing is read out of bounds), its outermost dim runs in parallel,
-// and reduction updates get the same treatment on the pure dims they keep.
+// (fused with the next one when there are three dims or more, since the
+// batch is often 1), and reduction updates get the same treatment on the
+// pure dims they keep.
 // Cheap point-wise helpers and scalars are inlined into their consumers.
 //
 // The fast fused schedules come from the `scheduled` IR later: OpFunc::op is
@@ -27,22 +29,37 @@ static bool updateKeeps(Func f, int u, const Var &var) {
   return false;
 }
 
+/// Runs the outermost dim of `s` in parallel. With three dims or more, the
+/// two outermost are fused first: the batch alone is often 1.
+static void parallelOuter(Halide::Stage s, const std::vector<Var> &args,
+                          bool fuse) {
+  Var outer = args.back();
+  if (fuse) {
+    Var fused(outer.name() + "_" + args[args.size() - 2].name());
+    s.fuse(args[args.size() - 2], outer, fused).parallel(fused);
+  } else {
+    s.parallel(outer);
+  }
+}
+
 /// compute_root; innermost dim vectorised, outermost parallel.
 static void scheduleRoot(Func f, const Halide::Target &target) {
   f.compute_root();
   std::vector<Var> args = f.args(); // args[0] is the innermost dim
   int width = target.natural_vector_size(f.output_types()[0]);
-  Var inner = args.front(), outer = args.back();
-  bool parallel = args.size() > 1;
+  Var inner = args.front();
+  bool parallel = args.size() > 1, fuse = args.size() > 2;
   f.vectorize(inner, width, TailStrategy::GuardWithIf);
   if (parallel)
-    f.parallel(outer);
+    parallelOuter(f, args, fuse);
   for (int u = 0; u < f.num_update_definitions(); ++u) {
     Halide::Stage s = f.update(u);
     if (updateKeeps(f, u, inner))
       s.vectorize(inner, width, TailStrategy::GuardWithIf);
-    if (parallel && updateKeeps(f, u, outer))
-      s.parallel(outer);
+    bool keepsOuter = parallel && updateKeeps(f, u, args.back());
+    if (keepsOuter)
+      parallelOuter(s, args,
+                    fuse && updateKeeps(f, u, args[args.size() - 2]));
   }
 }
 
