@@ -31,5 +31,13 @@ test-asan: deps
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
+# Benchmarks: every competitor in one process, interleaved; writes
+# benchmarks/results/{raw_t*.json,results.json,REPORT.md,chart.png}.
+# Quick runs: make bench BENCH_FILTER=attention/S=512 BENCH_THREADS=1
+.PHONY: bench
+bench: build
+	BENCH_FILTER='$(BENCH_FILTER)' BENCH_THREADS='$(BENCH_THREADS)' \
+	  BENCH_BUDGET='$(BENCH_BUDGET)' bash benchmarks/bench.sh $(BUILD)
+
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)

@@ -2,15 +2,17 @@
 //
 // Usage:
 //   attn-bench --threads 1,2 --outdir DIR [--libdir DIR] [--filter REGEX]
-//              [--budget SECONDS] [--no-verify] [--smoke]
+//              [--competitors REGEX] [--budget SECONDS] [--max-call SECONDS]
+//              [--no-verify] [--smoke]
 //
 // With several thread counts the driver re-runs itself once per count, so
 // that OpenMP, OpenBLAS and the Halide runtimes start with that count and the
 // process is pinned before any worker exists. Each run sets
 // OPENBLAS_CORETYPE=SkylakeX, OMP_NUM_THREADS = OPENBLAS_NUM_THREADS =
-// HL_NUM_THREADS = T, OMP_PROC_BIND=close, OMP_PLACES=cores, re-execs itself
-// if any of them was missing, pins itself with sched_setaffinity to the first
-// T allowed CPUs and writes DIR/raw_t<T>.json.
+// HL_NUM_THREADS = T (and unsets OMP_PROC_BIND/OMP_PLACES), re-execs itself
+// if anything changed, pins the process with sched_setaffinity to the first
+// T allowed CPUs (before any worker thread exists, so every pool inherits
+// the mask) and writes DIR/raw_t<T>.json.
 //
 // Within a run every case (shape) builds all its competitors, calls each once
 // (warm-up, and to pick a repetition count from --budget), then times them
@@ -68,6 +70,7 @@ struct Options {
   std::string libdir;
   std::string filter, competitors; // regexes on case labels / names
   double budget = 1.0; // seconds of timed calls per competitor and case
+  double maxCall = 15.0; // skip a competitor whose call would take longer
   bool verify = true;
   bool smoke = false;
 };
@@ -76,6 +79,13 @@ double now() {
   return std::chrono::duration<double>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+
+/// CPU time of the whole process (all threads), seconds.
+double cpuNow() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
 bool fileExists(const std::string &p) {
@@ -118,7 +128,7 @@ struct Competitor {
   const float *out = nullptr;
   size_t workspace = 0;
   // results
-  std::vector<double> times;
+  std::vector<double> times, cpuShare;
   long peakExtra = 0;
   int reps = 0;
   std::string error;
@@ -619,6 +629,9 @@ json verifyGroup(const std::string &group, int threads, const Options &o) {
 
 //===-- Timing ------------------------------------------------------------===//
 
+// Seconds per flop of each group/competitor at the last size it ran.
+std::map<std::string, double> gSecondsPerFlop;
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   size_t n = v.size();
@@ -632,6 +645,20 @@ json runCase(Case &c, int threads, const Options &o) {
     for (auto &p : c.comps)
       if (p->skip.empty() && !std::regex_search(p->name, keep))
         p->skip = "not selected (--competitors)";
+  }
+  for (auto &p : c.comps) {
+    // A competitor that ran at a smaller size of this group and would take
+    // longer than --max-call seconds here is skipped, with the estimate.
+    auto it = gSecondsPerFlop.find(c.group + "/" + p->name);
+    if (p->skip.empty() && it != gSecondsPerFlop.end() &&
+        it->second * c.flops > o.maxCall) {
+      char why[160];
+      std::snprintf(why, sizeof why,
+                    "too slow: about %.0f s per call (extrapolated from a "
+                    "smaller S), over --max-call %.0f s",
+                    it->second * c.flops, o.maxCall);
+      p->skip = why;
+    }
   }
   for (auto &p : c.comps)
     if (p->skip.empty())
@@ -649,7 +676,8 @@ json runCase(Case &c, int threads, const Options &o) {
     double t = now() - t0;
     p->reps = std::clamp(int(o.budget / std::max(t, 1e-6)), minReps, maxReps);
     if (t > 4.0)
-      p->reps = 2; // very slow competitors at S=8192
+      p->reps = t > 10.0 ? 1 : 2; // very slow competitors at large S
+    gSecondsPerFlop[c.group + "/" + p->name] = t / c.flops;
   }
   int rounds = 0;
   for (Competitor *p : live)
@@ -662,6 +690,7 @@ json runCase(Case &c, int threads, const Options &o) {
         continue;
       memResetPeak();
       const long before = memLiveBytes();
+      const double c0 = cpuNow();
       double t0 = now();
       try {
         p->run();
@@ -669,7 +698,9 @@ json runCase(Case &c, int threads, const Options &o) {
         p->error = e.what();
         continue;
       }
-      p->times.push_back(now() - t0);
+      const double wall = now() - t0;
+      p->times.push_back(wall);
+      p->cpuShare.push_back((cpuNow() - c0) / (wall * threads));
       p->peakExtra = std::max(p->peakExtra, memPeakBytes() - before);
     }
 
@@ -693,12 +724,17 @@ json runCase(Case &c, int threads, const Options &o) {
       continue;
     }
     const double med = median(p->times);
+    gSecondsPerFlop[c.group + "/" + p->name] = med / c.flops;
     const double gflops = c.flops / med * 1e-9;
     r["status"] = "ok";
     r["median_ms"] = med * 1e3;
     r["min_ms"] = *std::min_element(p->times.begin(), p->times.end()) * 1e3;
     r["max_ms"] = *std::max_element(p->times.begin(), p->times.end()) * 1e3;
     r["reps"] = p->times.size();
+    // Process CPU time / (wall time x threads), median over the calls: well
+    // below 1 means the run was descheduled (a loaded machine) or threads
+    // sat idle.
+    r["cpu_share"] = median(p->cpuShare);
     r["gflops"] = gflops;
     r["pct_peak"] = 100.0 * gflops / peak;
     if (baseMed > 0)
@@ -707,11 +743,11 @@ json runCase(Case &c, int threads, const Options &o) {
     r["call_peak_alloc_bytes"] = p->peakExtra;
     r["extra_bytes"] = p->workspace + size_t(std::max(0L, p->peakExtra));
     std::printf("%-24s T=%d %-18s %10.3f ms  %7.1f GFLOP/s  %5.1f%%  x%.2f  "
-                "extra %.1f MiB  (%zu reps)\n",
+                "extra %.1f MiB  cpu %.2f (%zu reps)\n",
                 c.label.c_str(), threads, p->name.c_str(), med * 1e3, gflops,
                 100.0 * gflops / peak, baseMed > 0 ? baseMed / med : 0.0,
                 (p->workspace + std::max(0L, p->peakExtra)) / 1048576.0,
-                p->times.size());
+                median(p->cpuShare), p->times.size());
     rows.push_back(r);
   }
   std::fflush(stdout);
@@ -725,9 +761,15 @@ json runCase(Case &c, int threads, const Options &o) {
 bool setRunEnv(int t) {
   const std::string ts = std::to_string(t);
   const std::pair<const char *, std::string> want[] = {
-      {"OPENBLAS_CORETYPE", "SkylakeX"}, {"OMP_NUM_THREADS", ts},
-      {"OPENBLAS_NUM_THREADS", ts},      {"HL_NUM_THREADS", ts},
-      {"OMP_PROC_BIND", "close"},        {"OMP_PLACES", "cores"}};
+      {"OPENBLAS_CORETYPE", "SkylakeX"},
+      {"OMP_NUM_THREADS", ts},
+      {"OPENBLAS_NUM_THREADS", ts},
+      {"HL_NUM_THREADS", ts},
+      // Competitors alternate, so an idle pool must not spin on the cores
+      // the next competitor needs: OpenMP workers sleep at once, OpenBLAS
+      // workers after 2^4 cycles (its default spins for ~2^28).
+      {"OMP_WAIT_POLICY", "passive"},
+      {"OPENBLAS_THREAD_TIMEOUT", "4"}};
   bool changed = false;
   for (auto &[k, v] : want) {
     const char *cur = std::getenv(k);
@@ -736,6 +778,14 @@ bool setRunEnv(int t) {
       changed = true;
     }
   }
+  // No OMP_PROC_BIND/OMP_PLACES: libgomp would bind the main thread to one
+  // core at start-up, and the Halide and OpenBLAS workers it spawns would
+  // inherit that one-core mask. The process is pinned to T cores instead.
+  for (const char *k : {"OMP_PROC_BIND", "OMP_PLACES", "GOMP_CPU_AFFINITY"})
+    if (std::getenv(k)) {
+      unsetenv(k);
+      changed = true;
+    }
   return changed;
 }
 
@@ -839,7 +889,7 @@ int runOne(int threads, const Options &o, char **argv) {
   json env = json::object();
   for (const char *k : {"OPENBLAS_CORETYPE", "OMP_NUM_THREADS",
                         "OPENBLAS_NUM_THREADS", "HL_NUM_THREADS",
-                        "OMP_PROC_BIND", "OMP_PLACES", "ATTNC_UNFUSED_FLAGS"})
+                        "OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT"})
     if (const char *v = std::getenv(k))
       env[k] = v;
   meta["env"] = env;
@@ -889,6 +939,8 @@ int main(int argc, char **argv) {
       o.competitors = next();
     else if (a == "--budget")
       o.budget = std::stod(next());
+    else if (a == "--max-call")
+      o.maxCall = std::stod(next());
     else if (a == "--no-verify")
       o.verify = false;
     else if (a == "--smoke")
@@ -899,7 +951,7 @@ int main(int argc, char **argv) {
       std::fprintf(stderr,
                    "usage: attn-bench [--threads 1,2] [--outdir DIR] "
                    "[--libdir DIR] [--filter REGEX] [--competitors REGEX] "
-                   "[--budget S] "
+                   "[--budget S] [--max-call S] "
                    "[--no-verify] [--smoke]\n");
       return 2;
     }

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+#===- benchmarks/bench.sh - `make bench`: compile the models, run, report -===#
+#
+#   bash benchmarks/bench.sh [BUILD_DIR] [extra attn-bench arguments]
+#
+# Environment:
+#   BENCH_FILTER   regex on case labels, e.g. 'attention/S=(512|2048)$' or
+#                  '^gemm' (labels: attention/S=128, attention_causal/S=2048,
+#                  attention_gqa/S=2048, gemm_768x768/S=512, bert_layer/S=128,
+#                  gpt2_block/S=1024)
+#   BENCH_THREADS  thread counts, default 1,2
+#   BENCH_BUDGET   seconds of timed calls per competitor and case (default 1)
+#   BENCH_MAX_CALL skip a competitor whose call, extrapolated from a smaller S
+#                  of the same group, would take longer (seconds, default 15)
+#   BENCH_OUT      output directory (default benchmarks/results)
+#   ATTNC, ATTN_BENCH  override the binaries (default BUILD/bin/...)
+#
+# 1. Compiles every model (benchmarks/models/*.attn, examples/bert_layer.attn,
+#    examples/gpt2_block.attn) with build/bin/attnc once per variant into
+#    BUILD/benchmarks/libs/<variant>/<model>.so. A model attnc cannot compile
+#    leaves <model>.err instead; attn-bench then skips that competitor and
+#    prints the compiler's message.
+# 2. Runs attn-bench (one process per thread count, all competitors
+#    interleaved) -> BENCH_OUT/raw_t<T>.json.
+# 3. report.py -> BENCH_OUT/results.json, REPORT.md, chart.png.
+#
+#===----------------------------------------------------------------------===#
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${1:-build}
+shift || true
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+ATTNC=${ATTNC:-$BUILD/bin/attnc}
+BENCH=${ATTN_BENCH:-$BUILD/bin/attn-bench}
+LIBDIR="$BUILD/benchmarks/libs"
+OUT=${BENCH_OUT:-$ROOT/benchmarks/results}
+
+#--- The attnc variants: their flags live here and nowhere else -------------#
+# attnc_fused: the default pipeline.
+ATTNC_FUSED_FLAGS=${ATTNC_FUSED_FLAGS:-}
+ATTNC_FUSED_ENV=${ATTNC_FUSED_ENV:-}
+# attnc_unfused: the same ops, each computed at root. PLACEHOLDER: attnc has
+# no fusion switch yet. When the fusion work adds one, put it here, e.g.
+#   ATTNC_UNFUSED_FLAGS="--no-fusion"
+# While it is empty the unfused variant is not built (it would only time the
+# fused library twice) and attn-bench reports it as skipped.
+ATTNC_UNFUSED_FLAGS=${ATTNC_UNFUSED_FLAGS:-}
+ATTNC_UNFUSED_ENV=${ATTNC_UNFUSED_ENV:-}
+#----------------------------------------------------------------------------#
+
+MODELS=("$ROOT"/benchmarks/models/*.attn "$ROOT/examples/bert_layer.attn"
+        "$ROOT/examples/gpt2_block.attn")
+
+compile_variant() { # variant flags env
+  local variant=$1 flags=$2 envs=$3 dir="$LIBDIR/$1"
+  mkdir -p "$dir"
+  for model in "${MODELS[@]}"; do
+    local name
+    name=$(basename "$model" .attn)
+    local so="$dir/$name.so" err="$dir/$name.err" stamp="$dir/$name.flags"
+    local want="$flags|$envs"
+    if [ -f "$so" ] && [ "$so" -nt "$ATTNC" ] && [ "$so" -nt "$model" ] &&
+       [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+      continue
+    fi
+    rm -f "$so" "$err"
+    # shellcheck disable=SC2086
+    if env $envs timeout 600 "$ATTNC" "$model" -o "$so" $flags 2>"$err.tmp"; then
+      rm -f "$err.tmp"
+      echo "$want" >"$stamp"
+      echo "bench: compiled $variant/$name.so"
+    else
+      mv "$err.tmp" "$err"
+      rm -f "$so"
+      echo "bench: attnc cannot compile $name ($variant): $(head -n 1 "$err")"
+    fi
+  done
+}
+
+if [ ! -x "$BENCH" ]; then
+  ninja -C "$BUILD" attn-bench attnc
+fi
+compile_variant fused "$ATTNC_FUSED_FLAGS" "$ATTNC_FUSED_ENV"
+if [ -n "$ATTNC_UNFUSED_FLAGS$ATTNC_UNFUSED_ENV" ]; then
+  compile_variant unfused "$ATTNC_UNFUSED_FLAGS" "$ATTNC_UNFUSED_ENV"
+else
+  mkdir -p "$LIBDIR/unfused"
+  for model in "${MODELS[@]}"; do
+    name=$(basename "$model" .attn)
+    rm -f "$LIBDIR/unfused/$name.so"
+    echo "attnc has no fusion-off switch yet (ATTNC_UNFUSED_FLAGS in benchmarks/bench.sh is empty)" \
+      >"$LIBDIR/unfused/$name.err"
+  done
+fi
+cat >"$LIBDIR/variants.json" <<JSON
+{"fused": {"flags": "$ATTNC_FUSED_FLAGS", "env": "$ATTNC_FUSED_ENV"},
+ "unfused": {"flags": "$ATTNC_UNFUSED_FLAGS", "env": "$ATTNC_UNFUSED_ENV"}}
+JSON
+
+mkdir -p "$OUT"
+rm -f "$OUT"/raw_t*.json
+ARGS=(--threads "${BENCH_THREADS:-1,2}" --libdir "$LIBDIR" --outdir "$OUT"
+      --budget "${BENCH_BUDGET:-1}" --max-call "${BENCH_MAX_CALL:-15}")
+[ -n "${BENCH_FILTER:-}" ] && ARGS+=(--filter "$BENCH_FILTER")
+"$BENCH" "${ARGS[@]}" "$@"
+/usr/bin/python3 "$ROOT/benchmarks/report.py" "$OUT"
