@@ -877,6 +877,18 @@ TEST_P(E2E, MatchesReference) {
       for (double v : vals)
         nonFinite += !std::isfinite(v);
       EXPECT_EQ(nonFinite, 0u) << "NaN/Inf in the generated output";
+      // Where the reference is exactly 0 (a fully masked attention/softmax
+      // row, relu of a negative, rope's sin(0)), the contract gives exactly
+      // 0 as well, not a small residue of a masked sum.
+      size_t zeroViolations = 0, firstZeroViolation = 0;
+      for (size_t i = 0; i < vals.size() && i < ref.data.size(); ++i)
+        if (ref.data[i] == 0 && vals[i] != 0 && zeroViolations++ == 0)
+          firstZeroViolation = i;
+      EXPECT_EQ(zeroViolations, 0u)
+          << "reference is exactly 0 but the output is not, first at "
+          << firstZeroViolation
+          << attn::multiIndexString(firstZeroViolation, ref.shape) << ": "
+          << (zeroViolations ? vals[firstZeroViolation] : 0.0);
       Tolerance tol = toleranceFor(ref.dtype, K, rmsOf(ref.data));
       std::string report;
       bool ok = attn::compare(ref, vals.data(), vals.size(), tol.rtol,
@@ -895,23 +907,39 @@ TEST_P(E2E, MatchesReference) {
   if (!lm.model)
     return;
 
-  // Back to the first sizes after the others: the same .so must give
-  // bit-identical results (no state carried between calls or sizes).
+  // Back to the first sizes after the others, through run_into with
+  // outputs pre-filled with NaN bytes: the same .so must give bit-identical
+  // results (no state carried between calls or sizes) and write every
+  // element (masked rows too).
   {
-    SCOPED_TRACE("rerun of sizes " + mc.sizes[0].str());
+    SCOPED_TRACE("rerun (run_into) of sizes " + mc.sizes[0].str());
     Workload w;
     ASSERT_TRUE(prepare(mc, lm, mc.sizes[0], 0, w));
-    auto outs = lm.model->run(views(w.inputs));
-    ASSERT_TRUE(outs) << outs.status().message;
-    ASSERT_EQ(outs->size(), firstRun.size());
-    for (size_t o = 0; o < outs->size(); ++o) {
-      std::vector<double> vals = toDoubles((*outs)[o]);
+    std::vector<attn::Tensor> outs;
+    for (const RefTensor &ref : w.expected) {
+      auto t = attn::Tensor::create(toRuntime(ref.dtype), ref.shape);
+      ASSERT_TRUE(t) << t.status().message;
+      std::memset(t->data(), 0xff, t->nbytes());
+      outs.push_back(t.take());
+    }
+    attn::Status st = lm.model->runInto(views(w.inputs), outs);
+    ASSERT_TRUE(st) << st.message;
+    ASSERT_EQ(outs.size(), firstRun.size());
+    for (size_t o = 0; o < outs.size(); ++o) {
+      std::vector<double> vals = toDoubles(outs[o]);
       ASSERT_EQ(vals.size(), firstRun[o].size());
-      size_t diff = 0;
+      size_t diff = 0, first = vals.size();
       for (size_t i = 0; i < vals.size(); ++i)
-        diff += std::memcmp(&vals[i], &firstRun[o][i], sizeof(double)) != 0;
+        if (std::memcmp(&vals[i], &firstRun[o][i], sizeof(double)) != 0) {
+          ++diff;
+          first = std::min(first, i);
+        }
       EXPECT_EQ(diff, 0u) << "output " << o
-                          << " differs from the first run at the same sizes";
+                          << " differs from the first run at the same sizes"
+                          << " (first at " << first << ": "
+                          << (first < vals.size() ? vals[first] : 0) << " vs "
+                          << (first < vals.size() ? firstRun[o][first] : 0)
+                          << ")";
     }
   }
 }
