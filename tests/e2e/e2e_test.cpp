@@ -1158,4 +1158,29 @@ TEST_F(Errors, UnknownParamName) {
   expectStillWorks();
 }
 
+TEST(ErrorsSymbolicWeight, ConflictsWithInput) {
+  // param pe: f32[S, 32] bound with S=5, then x: [2, 7, 32] says S=7.
+  if (referenceOnly())
+    GTEST_SKIP() << "ATTN_E2E_REFERENCE_ONLY: no compiled model";
+  LoadedModel lm;
+  ASSERT_TRUE(load(std::string(ATTN_E2E_MODELS_DIR) + "/param_symbolic.attn",
+                   "param_symbolic", lm));
+  std::vector<float> pe(5 * 32, 0.5f), x(2 * 7 * 32, 0.25f);
+  auto peT = attn::Tensor::wrap(ATTN_F32, {5, 32}, pe.data());
+  auto xT = attn::Tensor::wrap(ATTN_F32, {2, 7, 32}, x.data());
+  ASSERT_TRUE(peT && xT);
+  ASSERT_TRUE(lm.model->bindParam("pe", attn::TensorView(peT->get())));
+  auto r = lm.model->run({attn::TensorView(xT->get())});
+  EXPECT_ERROR_NAMING(r.status(), ATTN_ERR_SHAPE, "'x'");
+  EXPECT_NE(r.status().message.find("'pe'"), std::string::npos)
+      << r.status().message;
+  // With a matching table the same call works.
+  std::vector<float> pe7(7 * 32, 0.5f);
+  auto pe7T = attn::Tensor::wrap(ATTN_F32, {7, 32}, pe7.data());
+  ASSERT_TRUE(pe7T);
+  ASSERT_TRUE(lm.model->bindParam("pe", attn::TensorView(pe7T->get())));
+  auto ok = lm.model->run({attn::TensorView(xT->get())});
+  EXPECT_TRUE(ok) << ok.status().message;
+}
+
 } // namespace
