@@ -357,7 +357,7 @@ LogicalResult Emitter::run() {
     if (failed(model))
       return failure();
     if (failed(attn::catchHalideErrors(model->loc, [&] {
-          attn::applyDefaultSchedule(*model, target);
+          attn::applySchedule(*model, target);
           return success();
         })))
       return failure();

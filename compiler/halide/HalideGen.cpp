@@ -18,6 +18,7 @@
 #include "attn/Halide/HalideGen.h"
 #include "attn/Halide/Emit.h"
 #include "attn/Dialect/AttnOps.h"
+#include "attn/Transforms/Passes.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
 #include "llvm/ADT/DenseMap.h"
@@ -159,6 +160,26 @@ Expr erfApprox(Expr x) {
   return Halide::select(x < 0.0f, -y, y);
 }
 
+/// The element-wise activations, as used by the unary ops and by the
+/// epilogues of fused projections.
+Expr applyActivation(attn::Activation act, Expr x) {
+  switch (act) {
+  case attn::Activation::none:
+    return x;
+  case attn::Activation::gelu:
+    return 0.5f * x * (1.0f + erfApprox(x * (float)M_SQRT1_2));
+  case attn::Activation::gelu_tanh: {
+    const float c = (float)std::sqrt(2.0 / M_PI);
+    return 0.5f * x * (1.0f + Halide::tanh(c * (x + 0.044715f * x * x * x)));
+  }
+  case attn::Activation::silu:
+    return x / (1.0f + Halide::exp(-x));
+  case attn::Activation::relu:
+    return Halide::max(x, 0.0f);
+  }
+  return x;
+}
+
 /// Builds the pipeline of one model.
 class PipelineBuilder {
 public:
@@ -171,7 +192,8 @@ private:
   // Names.
   std::string uniqueName(std::string base);
   std::string opName(Operation *op);
-  Func newFunc(Operation *op, const std::string &name, bool inlined = false);
+  Func newFunc(Operation *op, const std::string &name, bool inlined = false,
+               const std::string &role = "");
 
   // Arguments and results.
   LogicalResult lowerArguments();
@@ -185,7 +207,7 @@ private:
   Tensor lowerCast(attn::CastOp op);
   Tensor lowerBinary(Operation *op, std::function<Expr(Expr, Expr)> fn);
   Tensor lowerUnary(Operation *op, std::function<Expr(Expr)> fn);
-  Tensor lowerLinear(attn::LinearOp op);
+  LogicalResult lowerProjection(Operation *op);
   Tensor lowerMatmul(attn::MatmulOp op);
   Tensor lowerLayout(Operation *op);
   LogicalResult lowerSplit(attn::SplitOp op);
@@ -228,38 +250,15 @@ std::string PipelineBuilder::uniqueName(std::string base) {
 }
 
 /// `q_split_heads_L17` for NameLoc("q", file:17:c), `linear_L17` for a plain
-/// file:line:col location.
+/// file:line:col location (see attn::opDisplayName), made unique.
 std::string PipelineBuilder::opName(Operation *op) {
-  std::string dslName;
-  std::optional<unsigned> line;
-  Location loc = op->getLoc();
-  while (true) {
-    if (auto n = dyn_cast<NameLoc>(loc)) {
-      if (dslName.empty())
-        dslName = n.getName().str();
-      loc = n.getChildLoc();
-    } else if (auto f = dyn_cast<FusedLoc>(loc)) {
-      if (f.getLocations().empty())
-        break;
-      loc = f.getLocations().front();
-    } else if (auto c = dyn_cast<CallSiteLoc>(loc)) {
-      loc = c.getCallee();
-    } else {
-      break;
-    }
-  }
-  if (auto f = dyn_cast<FileLineColLoc>(loc))
-    line = f.getLine();
-  std::string name = dslName.empty() ? "" : dslName + "_";
-  name += op->getName().stripDialect().str();
-  if (line)
-    name += "_L" + std::to_string(*line);
-  return uniqueName(name);
+  return uniqueName(attn::opDisplayName(op));
 }
 
-Func PipelineBuilder::newFunc(Operation *op, const std::string &name, bool inlined) {
+Func PipelineBuilder::newFunc(Operation *op, const std::string &name,
+                              bool inlined, const std::string &role) {
   Func f(name);
-  out.funcs.push_back({f, op, inlined});
+  out.funcs.push_back({f, op, inlined, role});
   return f;
 }
 
@@ -418,22 +417,85 @@ Tensor PipelineBuilder::lowerUnary(Operation *op, std::function<Expr(Expr)> fn) 
 // Products
 //===----------------------------------------------------------------------===//
 
-/// y[..., o] = b[o] + sum_k x[..., k] * w[o, k]
-Tensor PipelineBuilder::lowerLinear(attn::LinearOp op) {
-  const Tensor &x = get(op.getX());
-  const Tensor &w = get(op.getWeight());
+/// linear, fused_linear and multi_linear:
+///   acc[p, ..., o] = b_p[o] + sum_k x[..., k] * w_p[o, k]
+///   y[..., o]      = act(acc[..., o]) + residual[..., o]     (fused_linear)
+///   y_p[..., o]    = acc[p, ..., o]                           (multi_linear)
+/// multi_linear's projections share one accumulator Func with an outermost
+/// projection dim p: its weights have one shape, and the schedule runs p
+/// inside each tile of x (unrolled, so the weight select folds away).
+LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
+  SmallVector<Value> weights, biases;
+  Value residual;
+  attn::Activation act = attn::Activation::none;
+  if (auto l = dyn_cast<attn::LinearOp>(op)) {
+    weights.push_back(l.getWeight());
+    if (l.getBias())
+      biases.push_back(l.getBias());
+  } else if (auto f = dyn_cast<attn::FusedLinearOp>(op)) {
+    weights.push_back(f.getWeight());
+    if (f.getBias())
+      biases.push_back(f.getBias());
+    residual = f.getResidual();
+    act = f.getActivation();
+  } else {
+    auto m = cast<attn::MultiLinearOp>(op);
+    weights.append(m.getWeights().begin(), m.getWeights().end());
+    biases.append(m.getBiases().begin(), m.getBiases().end());
+  }
+  const Tensor &x = get(op->getOperand(0));
+  const Tensor &w0 = get(weights.front());
+  bool multi = weights.size() > 1;
   std::vector<Expr> shape(x.shape.begin(), x.shape.end() - 1);
-  shape.push_back(w.shape[0]);
+  shape.push_back(w0.shape[0]);
 
-  Func f = newFunc(op, opName(op));
+  // Selects projection p's operand; after unrolling p it is a plain load.
+  auto pick = [&](ArrayRef<Value> values, Expr p,
+                  const std::vector<Expr> &idx) {
+    Expr e = get(values.back()).at(idx);
+    for (int i = (int)values.size() - 2; i >= 0; --i)
+      e = Halide::select(p == i, get(values[i]).at(idx), e);
+    return e;
+  };
+
+  std::string name = opName(op);
+  Func acc = newFunc(op, multi || residual || act != attn::Activation::none
+                             ? name + "_acc"
+                             : name,
+                     /*inlined=*/false, "gemm");
   std::vector<Var> vs = makeVars(shape.size());
+  Var p("p");
+  std::vector<Var> accVars = vs;
+  if (multi)
+    accVars.insert(accVars.begin(), p);
   Var o = vs.back();
-  def(f, vs, op.getBias() ? get(op.getBias()).at({o}) : Expr(0.0f));
+  def(acc, accVars, biases.empty() ? Expr(0.0f) : pick(biases, p, {o}));
   RDom k(0, x.shape.back(), "k");
   std::vector<Expr> xi(vs.begin(), vs.end() - 1);
   xi.push_back(k);
-  defAdd(f, vs, x.at(xi) * w.at({o, k}));
-  return {f, shape};
+  defAdd(acc, accVars, x.at(xi) * pick(weights, p, {o, k}));
+
+  if (multi) {
+    for (unsigned i = 0; i < weights.size(); ++i) {
+      Func r = newFunc(op, name + "_" + std::to_string(i), /*inlined=*/true);
+      std::vector<Expr> idx = asExprs(vs);
+      idx.insert(idx.begin(), Expr((int)i));
+      def(r, vs, acc(reversed(idx)));
+      tensors[op->getResult(i)] = {r, shape};
+    }
+    return success();
+  }
+  if (!residual && act == attn::Activation::none) {
+    tensors[op->getResult(0)] = {acc, shape};
+    return success();
+  }
+  Func y = newFunc(op, name, /*inlined=*/false, "epilogue");
+  Expr e = applyActivation(act, acc(reversed(asExprs(vs))));
+  if (residual)
+    e = e + get(residual).at(asExprs(vs));
+  def(y, vs, e);
+  tensors[op->getResult(0)] = {y, shape};
+  return success();
 }
 
 /// c[..., m, n] = sum_k a[..., m, k] * b[..., k, n], batch dims broadcast.
@@ -781,6 +843,8 @@ LogicalResult PipelineBuilder::lower(Operation *op) {
   }
   if (auto split = dyn_cast<SplitOp>(op))
     return lowerSplit(split);
+  if (isa<LinearOp, FusedLinearOp, MultiLinearOp>(op))
+    return lowerProjection(op);
 
   std::optional<Tensor> t =
       llvm::TypeSwitch<Operation *, std::optional<Tensor>>(op)
@@ -804,26 +868,14 @@ LogicalResult PipelineBuilder::lower(Operation *op) {
           .Case([&](NegOp) {
             return lowerUnary(op, [](Expr x) { return -x; });
           })
-          .Case([&](GeluOp) {
-            return lowerUnary(op, [](Expr x) {
-              return 0.5f * x * (1.0f + erfApprox(x * (float)M_SQRT1_2));
-            });
-          })
-          .Case([&](GeluTanhOp) {
-            return lowerUnary(op, [](Expr x) {
-              const float c = (float)std::sqrt(2.0 / M_PI);
-              return 0.5f * x *
-                     (1.0f + Halide::tanh(c * (x + 0.044715f * x * x * x)));
-            });
-          })
-          .Case([&](SiluOp) {
+          .Case<GeluOp, GeluTanhOp, SiluOp, ReluOp>([&](Operation *) {
+            Activation act = isa<GeluOp>(op)       ? Activation::gelu
+                             : isa<GeluTanhOp>(op) ? Activation::gelu_tanh
+                             : isa<SiluOp>(op)     ? Activation::silu
+                                                   : Activation::relu;
             return lowerUnary(
-                op, [](Expr x) { return x / (1.0f + Halide::exp(-x)); });
+                op, [act](Expr x) { return applyActivation(act, x); });
           })
-          .Case([&](ReluOp) {
-            return lowerUnary(op, [](Expr x) { return Halide::max(x, 0.0f); });
-          })
-          .Case([&](LinearOp l) { return lowerLinear(l); })
           .Case([&](MatmulOp m) { return lowerMatmul(m); })
           .Case<TransposeOp, SplitHeadsOp, MergeHeadsOp>(
               [&](Operation *) { return lowerLayout(op); })

@@ -9,11 +9,15 @@
 // pure dims they keep.
 // Cheap point-wise helpers and scalars are inlined into their consumers.
 //
-// The fast fused schedules come from the `scheduled` IR later: OpFunc::op is
-// where a per-op schedule attribute will be read.
+// Ops that carry an `attn.schedule` attribute (attnc runs attn-schedule
+// before the back end unless --no-fusion) are scheduled as it says:
+// `compute = "inline"` ops (layout ops, casts, masks) get no buffer and are
+// folded into each consumer; without the attribute every op is computed at
+// root, which is what --no-fusion compares against.
 //
 //===----------------------------------------------------------------------===//
 #include "attn/Halide/HalideGen.h"
+#include "attn/Dialect/AttnDialect.h"
 
 using Halide::Func;
 using Halide::TailStrategy;
@@ -63,11 +67,21 @@ static void scheduleRoot(Func f, const Halide::Target &target) {
   }
 }
 
-void attn::applyDefaultSchedule(ModelPipeline &model,
-                                const Halide::Target &target) {
-  for (OpFunc &f : model.funcs)
-    if (!f.inlined && f.func.dimensions() > 0)
-      scheduleRoot(f.func, target);
+/// The schedule attribute of the op that defined `f`, if any.
+static attn::ScheduleAttr scheduleOf(const attn::OpFunc &f) {
+  return f.op ? f.op->getAttrOfType<attn::ScheduleAttr>("attn.schedule")
+              : attn::ScheduleAttr();
+}
+
+void attn::applySchedule(ModelPipeline &model, const Halide::Target &target) {
+  for (OpFunc &f : model.funcs) {
+    if (f.inlined || f.func.dimensions() == 0)
+      continue;
+    ScheduleAttr s = scheduleOf(f);
+    if (s && s.getCompute() == "inline")
+      continue; // an index map: folded into every consumer
+    scheduleRoot(f.func, target);
+  }
   for (Func &f : model.outputs)
     if (f.dimensions() > 0)
       scheduleRoot(f, target);

@@ -88,10 +88,12 @@ struct FuseAttentionPattern : OpRewritePattern<MatmulOp> {
         kType.getDimSize(1) != vType.getDimSize(1))
       return rewriter.notifyMatchFailure(pv, "q, k, v are not [B, H, S, D]");
 
-    auto attention = rewriter.replaceOpWithNewOp<AttentionOp>(
+    Location loc = rewriter.getFusedLoc(
+        {pv.getLoc(), softmax.getLoc(), qk.getLoc()});
+    Operation *attention = rewriter.replaceOpWithNewOp<AttentionOp>(
         pv, pv.getType(), q, k, v, softmax.getMask(), bias,
         rewriter.getF64FloatAttr(scale));
-    attention->setLoc(pv.getLoc());
+    attention->setLoc(loc);
     return success();
   }
 };

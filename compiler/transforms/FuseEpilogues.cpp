@@ -31,8 +31,10 @@ struct FoldBiasAdd : OpRewritePattern<AddOp> {
           ShapedType::isDynamic(bType.getDimSize(0)) ||
           add.getType() != linear.getType())
         continue;
+      Location loc = rewriter.getFusedLoc({linear.getLoc(), add.getLoc()});
       rewriter.replaceOpWithNewOp<LinearOp>(add, linear.getX(),
-                                            linear.getWeight(), b);
+                                            linear.getWeight(), b)
+          ->setLoc(loc);
       return success();
     }
     return rewriter.notifyMatchFailure(add, "not linear(x, w) + bias");
@@ -64,17 +66,23 @@ struct FoldActivation : RewritePattern {
     Operation *producer = op->getOperand(0).getDefiningOp();
     if (!producer || !producer->hasOneUse())
       return failure();
+    Location loc = rewriter.getFusedLoc({producer->getLoc(), op->getLoc()});
     if (auto linear = dyn_cast<LinearOp>(producer)) {
-      rewriter.replaceOpWithNewOp<FusedLinearOp>(
-          op, linear.getType(), linear.getX(), linear.getWeight(),
-          linear.getBias(), Value(), *act);
+      rewriter
+          .replaceOpWithNewOp<FusedLinearOp>(op, linear.getType(), linear.getX(),
+                                             linear.getWeight(),
+                                             linear.getBias(), Value(), *act)
+          ->setLoc(loc);
       return success();
     }
     auto fused = dyn_cast<FusedLinearOp>(producer);
     if (!fused || fused.getResidual() ||
         fused.getActivation() != Activation::none)
       return failure();
-    rewriter.modifyOpInPlace(fused, [&] { fused.setActivation(*act); });
+    rewriter.modifyOpInPlace(fused, [&] {
+      fused.setActivation(*act);
+      fused->setLoc(loc);
+    });
     rewriter.replaceOp(op, fused.getResult());
     return success();
   }
@@ -91,17 +99,22 @@ struct FoldResidual : OpRewritePattern<AddOp> {
       if (!producer || !producer->hasOneUse() || r.getType() != add.getType() ||
           l.getType() != add.getType())
         continue;
+      Location loc = rewriter.getFusedLoc({producer->getLoc(), add.getLoc()});
       if (auto linear = dyn_cast<LinearOp>(producer)) {
-        rewriter.replaceOpWithNewOp<FusedLinearOp>(
-            add, add.getType(), linear.getX(), linear.getWeight(),
-            linear.getBias(), r, Activation::none);
+        rewriter
+            .replaceOpWithNewOp<FusedLinearOp>(
+                add, add.getType(), linear.getX(), linear.getWeight(),
+                linear.getBias(), r, Activation::none)
+            ->setLoc(loc);
         return success();
       }
       if (auto fused = dyn_cast<FusedLinearOp>(producer);
           fused && !fused.getResidual()) {
-        rewriter.replaceOpWithNewOp<FusedLinearOp>(
-            add, add.getType(), fused.getX(), fused.getWeight(),
-            fused.getBias(), r, fused.getActivation());
+        rewriter
+            .replaceOpWithNewOp<FusedLinearOp>(
+                add, add.getType(), fused.getX(), fused.getWeight(),
+                fused.getBias(), r, fused.getActivation())
+            ->setLoc(loc);
         return success();
       }
     }

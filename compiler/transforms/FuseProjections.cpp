@@ -52,11 +52,12 @@ struct FuseProjectionsPass
       if (!available)
         continue;
       OpBuilder b(first);
-      auto fused = MultiLinearOp::create(b, first.getLoc(), first.getX(),
+      SmallVector<Location> locs;
+      for (LinearOp op : ops)
+        locs.push_back(op.getLoc());
+      auto fused = MultiLinearOp::create(b, b.getFusedLoc(locs), first.getX(),
                                          weights, biases);
       for (auto [op, result] : llvm::zip(ops, fused.getResults())) {
-        // Keep each projection's DSL location on its result's users' side:
-        // the fused op takes the first one's, the names stay in the IR.
         op.getResult().replaceAllUsesWith(result);
         op.erase();
       }

@@ -15,17 +15,34 @@ using namespace mlir;
 using namespace attn;
 
 std::string attn::opDisplayName(Operation *op) {
-  std::string name;
-  Location loc = op->getLoc();
-  if (auto named = dyn_cast<NameLoc>(loc)) {
-    for (char c : named.getName().getValue())
-      name += std::isalnum((unsigned char)c) ? c : '_';
-    name += "_";
-    loc = named.getChildLoc();
+  // The first DSL name and the first file location, looking through the
+  // fused locations that the fusion passes give to the ops they create.
+  std::string dslName;
+  std::optional<unsigned> line;
+  SmallVector<Location> work = {op->getLoc()};
+  while (!work.empty()) {
+    Location loc = work.pop_back_val();
+    if (auto n = dyn_cast<NameLoc>(loc)) {
+      if (dslName.empty())
+        dslName = n.getName().str();
+      work.push_back(n.getChildLoc());
+    } else if (auto f = dyn_cast<FusedLoc>(loc)) {
+      for (Location l : llvm::reverse(f.getLocations()))
+        work.push_back(l);
+    } else if (auto c = dyn_cast<CallSiteLoc>(loc)) {
+      work.push_back(c.getCallee());
+    } else if (auto f = dyn_cast<FileLineColLoc>(loc); f && !line) {
+      line = f.getLine();
+    }
   }
+  std::string name;
+  for (char c : dslName)
+    name += std::isalnum((unsigned char)c) ? c : '_';
+  if (!name.empty())
+    name += "_";
   name += op->getName().stripDialect().str();
-  if (auto fileLoc = dyn_cast<FileLineColLoc>(loc))
-    name += "_L" + std::to_string(fileLoc.getLine());
+  if (line)
+    name += "_L" + std::to_string(*line);
   return name;
 }
 

@@ -120,6 +120,11 @@ static std::string defaultBinaryOutput(attn::HalideEmitKind kind) {
   }
 }
 
+static cl::opt<bool> noFusion(
+    "no-fusion",
+    cl::desc("Compile the IR as written: no fusion passes, no schedule "
+             "attributes, every op computed at root (for comparisons)"),
+    cl::init(false), cl::cat(attncCategory));
 static cl::list<std::string> scheduleOptions(
     "schedule",
     cl::desc("Override an op's schedule: NAME:key=value,... (NAME as printed "
@@ -273,9 +278,11 @@ int main(int argc, char **argv) {
   pm.enableTiming(timing);
   if (failed(applyPassManagerCLOptions(pm)))
     return 1;
+  bool backend =
+      emit != Emit::Attn && emit != Emit::Fused && emit != Emit::Scheduled;
   if (emit == Emit::Fused) {
     attn::buildFusionPipeline(pm);
-  } else if (emit == Emit::Scheduled) {
+  } else if (emit == Emit::Scheduled || (backend && !noFusion)) {
     FailureOr<std::vector<std::string>> overrides = scheduleOverrides();
     if (failed(overrides))
       return 1;
@@ -283,7 +290,7 @@ int main(int argc, char **argv) {
   }
   if (failed(pm.run(*module)))
     return 1;
-  if (emit != Emit::Attn && emit != Emit::Fused && emit != Emit::Scheduled)
+  if (backend)
     return failed(emitHalideKind(*module)) ? 1 : 0;
 
   auto out = openOutputFile(outputFile, &error);

@@ -35,6 +35,12 @@ struct OpFunc {
   Halide::Func func;
   mlir::Operation *op;
   bool inlined; ///< a cheap point-wise helper the schedule may inline
+  /// What the Func is within its op, for ops whose schedule treats their
+  /// Funcs differently: "gemm" (a projection's accumulator; for
+  /// multi_linear its outermost dim is the projection), "epilogue" (bias /
+  /// activation / residual applied to a gemm's tile), or "" (the op's plain
+  /// result or helper).
+  std::string role = "";
 };
 
 /// One model as a Halide pipeline plus everything needed to describe it.
@@ -60,11 +66,12 @@ catchHalideErrors(mlir::Location loc,
 /// diagnostics at the offending op and fails; never throws.
 mlir::FailureOr<ModelPipeline> buildPipeline(mlir::func::FuncOp model);
 
-/// The plain default schedule: every op Func compute_root, innermost dim
-/// vectorised by the target's natural width (GuardWithIf), outermost dim
-/// parallel, reduction updates vectorised where legal. May throw
-/// Halide::Error.
-void applyDefaultSchedule(ModelPipeline &model, const Halide::Target &target);
+/// Schedules every Func as its op's `attn.schedule` attribute says
+/// (Schedule.cpp); ops without one get the plain default: compute_root,
+/// innermost dim vectorised by the target's natural width (GuardWithIf),
+/// outermost dims parallel, reduction updates vectorised where legal. May
+/// throw Halide::Error.
+void applySchedule(ModelPipeline &model, const Halide::Target &target);
 
 } // namespace attn
 
