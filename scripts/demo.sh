@@ -15,10 +15,10 @@ echo "== attn IR of examples/bert_layer.attn (attnc --emit=attn), first lines"
 echo "   ..."
 
 echo "== compile: attnc examples/bert_layer.attn -o $OUT/libbert_layer.so"
-start=$(date +%s.%N)
+start=$(date +%s%N)
 "$BIN/attnc" examples/bert_layer.attn -o "$OUT/libbert_layer.so"
-end=$(date +%s.%N)
-printf "   compiled in %.1f s\n" "$(echo "$end - $start" | bc)"
+end=$(date +%s%N)
+echo "   compiled in $(( (end - start) / 1000000 )) ms"
 
 echo "== the library describes itself (attn-run --info)"
 "$BIN/attn-run" --info "$OUT/libbert_layer.so"
