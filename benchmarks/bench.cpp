@@ -205,9 +205,14 @@ void addAttnc(Case &c, const Options &o, int threads) {
     const std::string so = base + ".so";
     if (o.libdir.empty() || !fileExists(so)) {
       std::string why = "no library " + so;
-      if (fileExists(base + ".err"))
-        why = "attnc could not compile " + c.modelName + ": " +
-              firstLines(readFile(base + ".err"), 2);
+      if (fileExists(base + ".err")) {
+        // bench.sh writes "skip: REASON" for a variant it did not build,
+        // otherwise the file holds attnc's error message.
+        const std::string err = firstLines(readFile(base + ".err"), 2);
+        why = err.rfind("skip: ", 0) == 0
+                  ? err.substr(6)
+                  : "attnc could not compile " + c.modelName + ": " + err;
+      }
       c.skip(name, why);
       continue;
     }

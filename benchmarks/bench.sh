@@ -88,7 +88,7 @@ else
   for model in "${MODELS[@]}"; do
     name=$(basename "$model" .attn)
     rm -f "$LIBDIR/unfused/$name.so"
-    echo "attnc has no fusion-off switch yet (ATTNC_UNFUSED_FLAGS in benchmarks/bench.sh is empty)" \
+    echo "skip: attnc has no fusion-off switch yet (ATTNC_UNFUSED_FLAGS in benchmarks/bench.sh is empty)" \
       >"$LIBDIR/unfused/$name.err"
   done
 fi
