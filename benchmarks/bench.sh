@@ -39,12 +39,16 @@ OUT=${BENCH_OUT:-$ROOT/benchmarks/results}
 # attnc_fused: the default pipeline.
 ATTNC_FUSED_FLAGS=${ATTNC_FUSED_FLAGS:-}
 ATTNC_FUSED_ENV=${ATTNC_FUSED_ENV:-}
-# attnc_unfused: the same ops, each computed at root. PLACEHOLDER: attnc has
-# no fusion switch yet. When the fusion work adds one, put it here, e.g.
-#   ATTNC_UNFUSED_FLAGS="--no-fusion"
-# While it is empty the unfused variant is not built (it would only time the
-# fused library twice) and attn-bench reports it as skipped.
-ATTNC_UNFUSED_FLAGS=${ATTNC_UNFUSED_FLAGS:-}
+# attnc_unfused: the same ops, each computed at root (`attnc --no-fusion`).
+# An older attnc without the switch gets no unfused variant (it would only
+# time the fused library twice): attn-bench reports it as skipped.
+if [ -z "${ATTNC_UNFUSED_FLAGS+x}" ]; then
+  if "$ATTNC" --help 2>/dev/null | grep -q -- '--no-fusion'; then
+    ATTNC_UNFUSED_FLAGS="--no-fusion"
+  else
+    ATTNC_UNFUSED_FLAGS=""
+  fi
+fi
 ATTNC_UNFUSED_ENV=${ATTNC_UNFUSED_ENV:-}
 #----------------------------------------------------------------------------#
 
@@ -88,7 +92,7 @@ else
   for model in "${MODELS[@]}"; do
     name=$(basename "$model" .attn)
     rm -f "$LIBDIR/unfused/$name.so"
-    echo "skip: attnc has no fusion-off switch yet (ATTNC_UNFUSED_FLAGS in benchmarks/bench.sh is empty)" \
+    echo "skip: this attnc has no --no-fusion switch (ATTNC_UNFUSED_FLAGS in benchmarks/bench.sh is empty)" \
       >"$LIBDIR/unfused/$name.err"
   done
 fi
