@@ -28,7 +28,8 @@
 // ATTN_E2E_VERBOSE=1 prints one comparison report per output and size set;
 // ATTN_E2E_KEEP=1 keeps the temporary directory with the compiled libraries;
 // ATTN_E2E_SIZES="B=1 Sq=300 Sk=1000 | B=2 Sq=5 Sk=5" replaces the size sets
-// (to explore a size by hand).
+// (to explore a size by hand); ATTN_E2E_CACHE_DIR shares compiled libraries
+// between processes (see compile()).
 //
 //===----------------------------------------------------------------------===//
 #include "Compare.h"
@@ -320,7 +321,20 @@ struct Compiled {
   double seconds = 0;
 };
 
+/// The identity of the attnc binary (size and modification time), so that a
+/// rebuilt compiler never reuses a library of the old one.
+std::string attncStamp() {
+  std::error_code ec;
+  auto size = fs::file_size(ATTNC_PATH, ec);
+  auto time = fs::last_write_time(ATTNC_PATH, ec).time_since_epoch().count();
+  return std::to_string(size) + ":" + std::to_string(time);
+}
+
 /// Compiles `file` once per process; later calls return the cached result.
+/// With ATTN_E2E_CACHE_DIR set (ctest sets it, because ctest runs every test
+/// in its own process), the library is also shared between processes under
+/// a key of the model text and the attnc binary's size and mtime; it is
+/// written under a temporary name and renamed, so concurrent tests are safe.
 const Compiled &compile(const std::string &file) {
   static std::mutex mu;
   static std::map<std::string, Compiled> cache;
@@ -329,14 +343,49 @@ const Compiled &compile(const std::string &file) {
   if (it != cache.end())
     return it->second;
   Compiled c;
-  c.lib = tempDir() + "/lib" + fs::path(file).stem().string() + "_" +
-          std::to_string(cache.size()) + ".so";
+  const std::string stem = fs::path(file).stem().string();
+  std::string shared;
+  if (const char *dir = std::getenv("ATTN_E2E_CACHE_DIR"); dir && *dir) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    char key[17];
+    std::snprintf(key, sizeof key, "%016llx",
+                  static_cast<unsigned long long>(
+                      fnv1a(file + "\n" + attncStamp() + "\n" + readFile(file))));
+    shared = std::string(dir) + "/lib" + stem + "-" + key + ".so";
+    if (fs::exists(shared)) {
+      c.ok = true;
+      c.lib = shared;
+      c.log = "(cached " + shared + ")";
+      return cache.emplace(file, c).first->second;
+    }
+  }
+  c.lib = tempDir() + "/lib" + stem + "_" + std::to_string(cache.size()) +
+          ".so";
   auto t0 = std::chrono::steady_clock::now();
   int rc = runProcess({ATTNC_PATH, file, "-o", c.lib}, c.log);
   c.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                             t0)
                   .count();
   c.ok = rc == 0 && fs::exists(c.lib);
+  if (c.ok && !shared.empty()) {
+    std::error_code ec;
+    std::string tmp = shared + ".tmp" + std::to_string(getpid());
+    fs::copy_file(c.lib, tmp, fs::copy_options::overwrite_existing, ec);
+    if (!ec)
+      fs::rename(tmp, shared, ec);
+    if (ec)
+      fs::remove(tmp, ec);
+    // Drop this model's libraries from older compilers or sources.
+    const std::string prefix = "lib" + stem + "-";
+    for (const auto &e :
+         fs::directory_iterator(fs::path(shared).parent_path(), ec)) {
+      std::string n = e.path().filename().string();
+      if (n.rfind(prefix, 0) == 0 && n.size() == prefix.size() + 19 &&
+          e.path().string() != shared)
+        fs::remove(e.path(), ec);
+    }
+  }
   return cache.emplace(file, c).first->second;
 }
 
