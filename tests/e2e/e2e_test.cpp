@@ -330,6 +330,18 @@ std::string attncStamp() {
   return std::to_string(size) + ":" + std::to_string(time);
 }
 
+/// Extra attnc flags from ATTN_E2E_ATTNC_FLAGS (space-separated), e.g.
+/// `--no-fusion` to check that the IR as written gives the same numbers.
+std::vector<std::string> extraAttncFlags() {
+  std::vector<std::string> flags;
+  if (const char *env = std::getenv("ATTN_E2E_ATTNC_FLAGS")) {
+    std::istringstream in(env);
+    for (std::string f; in >> f;)
+      flags.push_back(f);
+  }
+  return flags;
+}
+
 /// Compiles `file` once per process; later calls return the cached result.
 /// With ATTN_E2E_CACHE_DIR set (ctest sets it, because ctest runs every test
 /// in its own process), the library is also shared between processes under
@@ -351,7 +363,11 @@ const Compiled &compile(const std::string &file) {
     char key[17];
     std::snprintf(key, sizeof key, "%016llx",
                   static_cast<unsigned long long>(
-                      fnv1a(file + "\n" + attncStamp() + "\n" + readFile(file))));
+                      fnv1a(file + "\n" + attncStamp() + "\n" +
+                            (std::getenv("ATTN_E2E_ATTNC_FLAGS")
+                                 ? std::getenv("ATTN_E2E_ATTNC_FLAGS")
+                                 : "") +
+                            "\n" + readFile(file))));
     shared = std::string(dir) + "/lib" + stem + "-" + key + ".so";
     if (fs::exists(shared)) {
       c.ok = true;
@@ -363,7 +379,10 @@ const Compiled &compile(const std::string &file) {
   c.lib = tempDir() + "/lib" + stem + "_" + std::to_string(cache.size()) +
           ".so";
   auto t0 = std::chrono::steady_clock::now();
-  int rc = runProcess({ATTNC_PATH, file, "-o", c.lib}, c.log);
+  std::vector<std::string> argv = {ATTNC_PATH, file, "-o", c.lib};
+  for (const std::string &f : extraAttncFlags())
+    argv.push_back(f);
+  int rc = runProcess(argv, c.log);
   c.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                             t0)
                   .count();
