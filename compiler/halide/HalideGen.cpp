@@ -215,6 +215,8 @@ private:
   Mask lowerMask(Operation *op);
   Tensor lowerSoftmax(attn::SoftmaxOp op);
   Tensor lowerAttention(attn::AttentionOp op);
+  void kvBounds(Value mask, Expr iMin, Expr iMax, Expr b, Expr off, Expr &lo,
+                Expr &hi);
   Tensor lowerNorm(Operation *op);
   Tensor lowerRope(attn::RopeOp op);
 
@@ -689,51 +691,141 @@ Tensor PipelineBuilder::lowerSoftmax(attn::SoftmaxOp op) {
   return {f, x.shape};
 }
 
-/// out[b, h, i, e] = sum_j softmax_j(scale q.k + bias, mask) v[b, h/g, j, e]
-/// with g = Hq / Hkv (GQA: query head h reads kv head h / g).
+/// 2^x for x <= 0 in 11 vector ops: k = trunc(x) (= ceil for x <= 0),
+/// f = x - k in (-1, 0], 2^f by a degree-5 polynomial (max relative error
+/// 9e-8 on [-1, 0]), and 2^k added to the exponent bits. x is clamped at
+/// -126, so a masked score gives 2^-126 (~1e-38), which normalises to 0.
+Expr exp2Poly(Expr x) {
+  x = Halide::max(x, -126.0f);
+  Expr k = Halide::cast<int>(x);
+  Expr f = x - Halide::cast<float>(k);
+  Expr p = 0.000943504273891449f;
+  p = p * f + 0.009202161803841591f;
+  p = p * f + 0.05529402941465378f;
+  p = p * f + 0.2401788979768753f;
+  p = p * f + 0.6931435465812683f;
+  p = p * f + 1.0f;
+  return Halide::reinterpret<float>(Halide::reinterpret<int>(p) + (k << 23));
+}
+
+/// The keys [lo, hi) that `mask` can keep for any query of the tile
+/// [iMin, iMax] of batch row b (off = Sk - Sq). Null bounds: unbounded.
+void PipelineBuilder::kvBounds(Value mask, Expr iMin, Expr iMax, Expr b,
+                               Expr off, Expr &lo, Expr &hi) {
+  auto tighten = [](Expr &bound, Expr e, bool upper) {
+    bound = !bound.defined() ? e
+            : upper          ? Halide::min(bound, e)
+                             : Halide::max(bound, e);
+  };
+  Operation *def = mask ? mask.getDefiningOp() : nullptr;
+  if (!def)
+    return;
+  if (auto both = dyn_cast<attn::MaskAndOp>(def)) {
+    kvBounds(both.getLhs(), iMin, iMax, b, off, lo, hi);
+    kvBounds(both.getRhs(), iMin, iMax, b, off, lo, hi);
+  } else if (isa<attn::CausalOp>(def)) {
+    tighten(hi, iMax + off + 1, true);
+  } else if (auto w = dyn_cast<attn::SlidingWindowOp>(def)) {
+    tighten(hi, iMax + off + 1, true);
+    tighten(lo, iMin + off - (int)w.getWindow() + 1, false);
+  } else if (auto p = dyn_cast<attn::PaddingOp>(def)) {
+    tighten(hi, get(p.getLengths()).at({b}), true);
+  }
+}
+
+/// Flash-style attention, one query tile of `qt` rows at a time:
+///   out[b, h, i, e] = sum_j softmax_j(scale q.k + bias, mask) v[b, h/g, j, e]
+/// with g = Hq / Hkv (GQA: query head h reads kv head h / g, no copy).
+/// Scores exist only for the current tile; the key loop of every reduction
+/// runs over the keys the mask can keep for the tile (causal attention does
+/// about half the work). Scores are kept in log2 units (the scale and log2 e
+/// are folded into the q tile once), so probabilities are 2^(s - max).
+/// A query row whose keys are all masked gives exactly 0.
 Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   const Tensor &q = get(op.getQuery());
   const Tensor &k = get(op.getKey());
   const Tensor &v = get(op.getValue());
   std::string name = opName(op);
-  Expr group = simplified(q.shape[1] / k.shape[1]);
-  float scale = (float)op.getScaleOrDefault();
+  auto sched = op->getAttrOfType<attn::ScheduleAttr>("attn.schedule");
+  int qt = sched ? (int)sched.getTileSize("q", 16) : 16;
+  const float log2e = 1.4426950408889634f;
+  float scale = (float)op.getScaleOrDefault() * log2e;
 
-  // scores[b, h, i, j] = scale * sum_d q[b, h, i, d] k[b, h/g, j, d] + bias
-  std::vector<Expr> sshape = {q.shape[0], q.shape[1], q.shape[2], k.shape[2]};
-  std::vector<Var> vs = makeVars(4);
-  Var b = vs[0], h = vs[1], i = vs[2], j = vs[3];
-  Func dot = newFunc(op, name + "_qk");
-  def(dot, vs, 0.0f);
-  RDom d(0, q.shape[3], "d");
-  defAdd(dot, vs, q.at({b, h, i, d}) * k.at({b, h / group, j, d}));
+  Var ii("ii"), it("it"), j("j"), h("h"), b("b"), d("d"), e("e"), i("i");
+  Expr Sq = q.shape[2], Sk = k.shape[2], D = q.shape[3];
+  Expr off = Sk - Sq;
+  Expr kh = h / simplified(q.shape[1] / k.shape[1]);
+  Expr row = Halide::min(it * qt + ii, Sq - 1); // the last tile is clamped
+  Expr key = Halide::min(j, Sk - 1); // score tiles round up to a register tile
 
-  Func scores = newFunc(op, name + "_scores", /*inlined=*/true);
-  Expr s = dot(reversed(asExprs(vs))) * scale;
-  if (Value bias = op.getBias()) {
-    const Tensor &t = get(bias);
-    s = s + t.at(broadcastIndex(t.shape, asExprs(vs)));
+  attn::AttentionKernel a;
+  a.op = op;
+  a.qt = qt;
+  auto func = [&](const std::string &suffix) {
+    return newFunc(op, name + suffix, /*inlined=*/false, "attention");
+  };
+  a.qtile = func("_q");
+  a.qtile(ii, d, it, h, b) = q.at({b, h, row, d}) * scale;
+
+  a.sacc = func("_qk");
+  RDom rd(0, D, "rd");
+  a.sacc(ii, j, it, h, b) = 0.0f;
+  a.sacc(ii, j, it, h, b) += a.qtile(ii, rd, it, h, b) * k.at({b, kh, key, rd});
+
+  // Masked scores get a large finite negative added (not a select, which
+  // would let bounds inference trim the score tile by the condition).
+  Expr s = a.sacc(ii, j, it, h, b);
+  if (Value biasValue = op.getBias()) {
+    const Tensor &t = get(biasValue);
+    s = s + t.at(broadcastIndex(t.shape, {b, h, row, key})) * log2e;
   }
-  def(scores, vs, s);
+  std::vector<Expr> scoreShape = {q.shape[0], q.shape[1], Sq, Sk};
+  if (Value m = op.getMask())
+    s = s + Halide::select(masks[m]({b, h, row, key}, scoreShape), 0.0f,
+                           kMaskedScore);
+  a.scores = func("_scores");
+  a.scores(ii, j, it, h, b) = s;
 
-  Mask mask = op.getMask() ? masks[op.getMask()] : Mask();
-  SoftmaxParts parts =
-      softmaxParts(op, name, {scores, sshape}, mask ? &mask : nullptr);
+  a.kv = RDom(0, Sk, "kv");
+  Expr lo, hi;
+  kvBounds(op.getMask(), it * qt, it * qt + qt - 1, b, off, lo, hi);
+  if (lo.defined() && hi.defined())
+    a.kv.where(a.kv.x >= lo && a.kv.x < hi);
+  else if (lo.defined())
+    a.kv.where(a.kv.x >= lo);
+  else if (hi.defined())
+    a.kv.where(a.kv.x < hi);
 
-  // out = (sum_j exps[.., j] v[.., j, e]) / denom
-  std::vector<Expr> oshape = {q.shape[0], q.shape[1], q.shape[2], v.shape[3]};
-  std::vector<Var> os = makeVars(4);
-  Var e = os[3];
-  Func pv = newFunc(op, name + "_pv");
-  def(pv, os, 0.0f);
-  RDom jr(0, k.shape[2], "j");
-  defAdd(pv, os,
-         parts.exps(reversed({os[0], os[1], os[2], jr})) *
-             v.at({os[0], os[1] / group, jr, e}));
-  Func f = newFunc(op, name);
-  def(f, os,
-      pv(reversed(asExprs(os))) / parts.denom(reversed({os[0], os[1], os[2]})));
-  return {f, oshape};
+  a.rowMax = func("_max");
+  a.rowMax(ii, it, h, b) = kMaskedScore;
+  a.rowMax(ii, it, h, b) =
+      Halide::max(a.rowMax(ii, it, h, b), a.scores(ii, a.kv, it, h, b));
+
+  a.probs = func("_exp");
+  a.probs(ii, j, it, h, b) =
+      exp2Poly(a.scores(ii, j, it, h, b) - a.rowMax(ii, it, h, b));
+
+  a.rowSum = func("_sum");
+  a.rowSum(ii, it, h, b) = 0.0f;
+  a.rowSum(ii, it, h, b) += a.probs(ii, a.kv, it, h, b);
+
+  // 1 / sum, or 0 for a row that saw no kept key (its max stayed masked).
+  a.inv = func("_inv");
+  Expr seen = Halide::cast<float>(a.rowMax(ii, it, h, b) > kMaskedScore * 0.5f);
+  a.inv(ii, it, h, b) = seen / Halide::max(a.rowSum(ii, it, h, b), 1e-30f);
+
+  a.oacc = func("_pv");
+  a.oacc(e, ii, it, h, b) = 0.0f;
+  a.oacc(e, ii, it, h, b) +=
+      a.probs(ii, a.kv, it, h, b) * v.at({b, kh, a.kv, e});
+
+  a.otile = func("_o");
+  a.otile(e, ii, it, h, b) = a.oacc(e, ii, it, h, b) * a.inv(ii, it, h, b);
+
+  a.out = newFunc(op, name, /*inlined=*/false, "attention");
+  a.out(e, i, h, b) = a.otile(e, i % qt, i / qt, h, b);
+  out.attentions.push_back(a);
+  return {a.out, {q.shape[0], q.shape[1], Sq, v.shape[3]}};
 }
 
 //===----------------------------------------------------------------------===//

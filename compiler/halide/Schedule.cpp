@@ -19,6 +19,8 @@
 #include "attn/Halide/HalideGen.h"
 #include "attn/Dialect/AttnDialect.h"
 
+#include "mlir/IR/BuiltinTypes.h"
+
 using Halide::Func;
 using Halide::TailStrategy;
 using Halide::Var;
@@ -67,6 +69,93 @@ static void scheduleRoot(Func f, const Halide::Target &target) {
   }
 }
 
+/// The largest power of two <= cap that divides n (n > 0).
+static int vectorFor(int64_t n, int cap) {
+  int w = 1;
+  while (w * 2 <= cap && n % (w * 2) == 0)
+    w *= 2;
+  return w;
+}
+
+/// Flash-style attention (see AttentionKernel): one task per (b, h, query
+/// tile), run in parallel. Inside a task the q tile is transposed and scaled
+/// once; the scores of the tile are produced by a register tile of
+/// (qt / V vectors of queries) x `rkv` keys that keeps the whole d loop in
+/// registers; max, exp and sum run over key columns vectorised across the
+/// queries (no horizontal reductions); P V accumulates a register tile of
+/// `rq` query rows x the value head dim over blocks of `kv` keys, so that a
+/// block of V stays in L1 across the tile's rows.
+static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
+                              const Halide::Target &target) {
+  using Halide::RVar;
+  int V = (int)s.getVector();
+  int qkCols = (int)s.getTileSize("rkv", 8);
+  int pvRows = (int)s.getTileSize("rq", 4);
+  int kvBlock = (int)s.getTileSize("kv", 128);
+  int qv = vectorFor(a.qt, V); // lanes over query rows
+  Var ii("ii"), it("it"), j("j"), h("h"), b("b"), d("d"), e("e"), i("i");
+  Var t("t"), io("io"), ij("ij"), iu("iu"), iv("iv"), jo("jo"), ji("ji"),
+      eo("eo"), ei("ei");
+  // The value head dim is static: vectorise it by what divides it.
+  auto outType =
+      llvm::cast<mlir::RankedTensorType>(a.op->getResult(0).getType());
+  int ve = vectorFor(outType.getDimSize(3), V);
+
+  a.out.compute_root()
+      .split(i, it, ii, a.qt, TailStrategy::GuardWithIf)
+      .fuse(it, h, t)
+      .fuse(t, b, t)
+      .parallel(t)
+      .vectorize(e, ve);
+  a.otile.compute_at(a.out, t)
+      .split(ii, io, ij, pvRows, TailStrategy::GuardWithIf)
+      .reorder(e, ij, io)
+      .vectorize(e, ve)
+      .unroll(ij);
+  a.qtile.compute_at(a.out, t).vectorize(ii, qv);
+
+  a.scores.compute_at(a.out, t)
+      .split(j, jo, ji, qkCols, TailStrategy::RoundUp)
+      .split(ii, iu, iv, qv)
+      .reorder(iv, iu, ji, jo)
+      .vectorize(iv)
+      .unroll(iu)
+      .unroll(ji);
+  a.sacc.compute_at(a.scores, jo)
+      .split(ii, iu, iv, qv)
+      .vectorize(iv)
+      .unroll(iu)
+      .unroll(j);
+  a.sacc.update()
+      .split(ii, iu, iv, qv)
+      .reorder(iv, iu, j, RVar("rd$x"))
+      .vectorize(iv)
+      .unroll(iu)
+      .unroll(j);
+
+  a.rowMax.compute_at(a.out, t).vectorize(ii, qv);
+  a.rowMax.update().reorder(ii, RVar(a.kv.x.name())).vectorize(ii, qv);
+  a.probs.compute_at(a.out, t)
+      .split(ii, iu, iv, qv)
+      .reorder(iv, iu, j)
+      .vectorize(iv)
+      .unroll(iu);
+  a.rowSum.compute_at(a.out, t).vectorize(ii, qv);
+  a.rowSum.update().reorder(ii, RVar(a.kv.x.name())).vectorize(ii, qv);
+  a.inv.compute_at(a.out, t).vectorize(ii, qv);
+
+  RVar kvo("kvo"), kvi("kvi");
+  a.oacc.compute_at(a.out, t).vectorize(e, ve);
+  a.oacc.update()
+      .split(RVar(a.kv.x.name()), kvo, kvi, kvBlock)
+      .split(e, eo, ei, ve)
+      .split(ii, io, ij, pvRows, TailStrategy::GuardWithIf)
+      .reorder(ei, eo, ij, kvi, io, kvo)
+      .vectorize(ei)
+      .unroll(eo)
+      .unroll(ij);
+}
+
 /// The schedule attribute of the op that defined `f`, if any.
 static attn::ScheduleAttr scheduleOf(const attn::OpFunc &f) {
   return f.op ? f.op->getAttrOfType<attn::ScheduleAttr>("attn.schedule")
@@ -74,8 +163,15 @@ static attn::ScheduleAttr scheduleOf(const attn::OpFunc &f) {
 }
 
 void attn::applySchedule(ModelPipeline &model, const Halide::Target &target) {
+  // Attention without a schedule attribute (--no-fusion) keeps every Func
+  // at root below, scores included: the unfused reference point.
+  for (AttentionKernel &a : model.attentions)
+    if (auto s = a.op->getAttrOfType<ScheduleAttr>("attn.schedule"))
+      scheduleAttention(a, s, target);
   for (OpFunc &f : model.funcs) {
     if (f.inlined || f.func.dimensions() == 0)
+      continue;
+    if (f.role == "attention" && f.op->hasAttr("attn.schedule"))
       continue;
     ScheduleAttr s = scheduleOf(f);
     if (s && s.getCompute() == "inline")

@@ -51,6 +51,7 @@ namespace {
 /// What a schedule is derived from.
 struct TargetInfo {
   int64_t vector;  // f32 lanes
+  int64_t registers; // vector registers
   int64_t l1Bytes; // per core
   int64_t l2Bytes; // per core
   bool gpu;
@@ -58,10 +59,10 @@ struct TargetInfo {
 
 FailureOr<TargetInfo> targetInfo(StringRef target) {
   return llvm::StringSwitch<FailureOr<TargetInfo>>(target)
-      .Case("avx512", TargetInfo{16, 48 << 10, 2 << 20, false})
-      .Case("avx2", TargetInfo{8, 32 << 10, 1 << 20, false})
-      .Case("cuda", TargetInfo{1, 48 << 10, 0, true})
-      .Case("opencl", TargetInfo{1, 32 << 10, 0, true})
+      .Case("avx512", TargetInfo{16, 32, 48 << 10, 2 << 20, false})
+      .Case("avx2", TargetInfo{8, 16, 32 << 10, 1 << 20, false})
+      .Case("cuda", TargetInfo{1, 0, 48 << 10, 0, true})
+      .Case("opencl", TargetInfo{1, 0, 32 << 10, 0, true})
       .Default(failure());
 }
 
@@ -84,8 +85,8 @@ public:
       return {};
     if (isa<LinearOp, FusedLinearOp, MultiLinearOp, MatmulOp>(op))
       return gemm();
-    if (isa<AttentionOp>(op))
-      return attention();
+    if (auto a = dyn_cast<AttentionOp>(op))
+      return attention(a);
     if (isa<SplitHeadsOp, MergeHeadsOp, TransposeOp, SplitOp, CastOp,
             ConstantOp, CausalOp, SlidingWindowOp, PaddingOp, TensorMaskOp,
             MaskAndOp>(op))
@@ -142,17 +143,21 @@ private:
                 t.vector, {"m"}, {{"rm", rm}});
   }
 
-  /// Query tiles of 64 rows; key/value blocks whose K and V panels (D = 64)
-  /// fit in L1; a register tile of 8 queries x 2 vectors of keys.
-  ScheduleAttr attention() {
+  /// Flash attention (see the Halide backend's AttentionKernel): query
+  /// tiles of two vectors of rows; a q.k register tile of those rows x `rkv`
+  /// keys that uses the vector registers left after the loads; P.V
+  /// accumulates `rq` rows x Dv over blocks of `kv` keys whose V block fills
+  /// two thirds of L1.
+  ScheduleAttr attention(AttentionOp op) {
     if (t.gpu)
       return make("root", {{"q", 64}, {"kv", 64}, {"rq", 4}, {"rkv", 1}}, 1,
                   {}, {}, gpuMapping({"b", "h", "q"}, {"rq", "d"}, {"k", "v"}));
-    int64_t kv = floorPow2(t.l1Bytes / 2 / (2 * 64 * 4));
-    return make("root",
-                {{"q", 64}, {"kv", std::max<int64_t>(kv, 2 * t.vector)},
-                 {"rq", 8}, {"rkv", 2 * t.vector}},
-                t.vector, {"b", "h", "q"}, {{"rq", 8}});
+    int64_t qt = 2 * t.vector;
+    int64_t rkv = (t.registers - 8) / (qt / t.vector);
+    int64_t dv = std::max<int64_t>(op.getValue().getType().getDimSize(3), 1);
+    int64_t kv = floorPow2(std::max<int64_t>(t.l1Bytes * 2 / 3 / (4 * dv), 16));
+    return make("root", {{"q", qt}, {"kv", kv}, {"rq", 4}, {"rkv", rkv}},
+                t.vector, {"b", "h", "q"}, {});
   }
 
   ScheduleAttr rows() {

@@ -43,6 +43,20 @@ struct OpFunc {
   std::string role = "";
 };
 
+/// The Funcs of one flash-style attention op (HalideGen.cpp), kept so that
+/// Schedule.cpp can tile them as the op's schedule says. Halide dims
+/// (innermost first): the query tile `qtile(ii, d, it, h, b)`, scores and
+/// probabilities `(ii, j, it, h, b)`, row statistics `(ii, it, h, b)`, the
+/// output tile `(e, ii, it, h, b)` and the result `out(e, i, h, b)`, where
+/// query i = it * qt + ii.
+struct AttentionKernel {
+  mlir::Operation *op;
+  int qt; ///< queries per tile: the rows of scores that exist at once
+  Halide::Func qtile, sacc, scores, rowMax, probs, rowSum, inv, oacc, otile,
+      out;
+  Halide::RDom kv; ///< keys, bounded per query tile by the mask
+};
+
 /// One model as a Halide pipeline plus everything needed to describe it.
 struct ModelPipeline {
   std::string name;         ///< the model's DSL name
@@ -53,6 +67,7 @@ struct ModelPipeline {
   std::vector<Halide::Argument> args;  ///< inputs and params, table order
   std::vector<Halide::Func> outputs;   ///< table order
   std::vector<OpFunc> funcs;           ///< every Func the ops defined
+  std::vector<AttentionKernel> attentions;
   Halide::Pipeline pipeline;
 };
 
