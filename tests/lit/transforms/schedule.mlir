@@ -14,7 +14,7 @@
 // An explicit schedule is kept.
 // AVX512: attn.relu {{.*}}compute = "fused"
 // AVX2: attn.linear {{.*}}rm = 6 : i64, rn = 16 : i64}, vector = 8
-// AVX2: attn.attention {{.*}}tile = {kv = 1024 : i64, q = 16 : i64, rkv = 6 : i64, rq = 4 : i64}, vector = 8
+// AVX2: attn.attention {{.*}}tile = {kv = 1024 : i64, q = 16 : i64, rkv = 4 : i64, rq = 4 : i64}, vector = 8
 // CUDA: attn.attention {{.*}}gpu = {blocks = ["b", "h", "q"], shared = ["k", "v"], threads = ["rq", "d"]}
 // OVERRIDE: attn.linear {{.*}}unroll = {rm = 4 : i64}
 // OVERRIDE: attn.attention {{.*}}tile = {kv = 2048 : i64, q = 16 : i64, rkv = 12 : i64, rq = 4 : i64}, vector = 8, parallel = ["b", "h"]
