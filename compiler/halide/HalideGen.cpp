@@ -419,13 +419,13 @@ Tensor PipelineBuilder::lowerUnary(Operation *op, std::function<Expr(Expr)> fn) 
 // Products
 //===----------------------------------------------------------------------===//
 
-/// linear, fused_linear and multi_linear:
-///   acc[p, ..., o] = b_p[o] + sum_k x[..., k] * w_p[o, k]
-///   y[..., o]      = act(acc[..., o]) + residual[..., o]     (fused_linear)
-///   y_p[..., o]    = acc[p, ..., o]                           (multi_linear)
-/// multi_linear's projections share one accumulator Func with an outermost
-/// projection dim p: its weights have one shape, and the schedule runs p
-/// inside each tile of x (unrolled, so the weight select folds away).
+/// linear, fused_linear and multi_linear, as one GEMM over the rows of x:
+///   wt[k, n]    = w_p[n - p*N, k]   for p = n / N (weights packed n-innermost)
+///   acc[..., n] = sum_k x[..., k] * wt[k, n]
+///   y[..., n]   = act(acc[..., n] + b_p[n - p*N]) + residual[..., n]
+/// multi_linear's P projections (one weight shape [N, K]) are one GEMM of
+/// P*N outputs, so every tile of x is read once for all of them; result p is
+/// the index map y[..., p*N + n].
 LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
   SmallVector<Value> weights, biases;
   Value residual;
@@ -446,57 +446,68 @@ LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
     biases.append(m.getBiases().begin(), m.getBiases().end());
   }
   const Tensor &x = get(op->getOperand(0));
-  const Tensor &w0 = get(weights.front());
-  bool multi = weights.size() > 1;
+  Expr N = get(weights.front()).shape[0];
+  int P = (int)weights.size();
   std::vector<Expr> shape(x.shape.begin(), x.shape.end() - 1);
-  shape.push_back(w0.shape[0]);
+  shape.push_back(simplified(N * P));
 
-  // Selects projection p's operand; after unrolling p it is a plain load.
-  auto pick = [&](ArrayRef<Value> values, Expr p,
-                  const std::vector<Expr> &idx) {
-    Expr e = get(values.back()).at(idx);
-    for (int i = (int)values.size() - 2; i >= 0; --i)
-      e = Halide::select(p == i, get(values[i]).at(idx), e);
+  // Projection p's element at [n - p*N, ...], selected by n (clamped so
+  // that bounds inference stays inside every weight).
+  auto pick = [&](ArrayRef<Value> values, Expr n, std::vector<Expr> rest) {
+    auto at = [&](int p) {
+      std::vector<Expr> idx = {Halide::clamp(n - p * N, 0, N - 1)};
+      idx.insert(idx.end(), rest.begin(), rest.end());
+      return get(values[p]).at(idx);
+    };
+    Expr e = at(P - 1);
+    for (int p = P - 2; p >= 0; --p)
+      e = Halide::select(n < (p + 1) * N, at(p), e);
     return e;
   };
 
   std::string name = opName(op);
-  Func acc = newFunc(op, multi || residual || act != attn::Activation::none
-                             ? name + "_acc"
-                             : name,
-                     /*inlined=*/false, "gemm");
-  std::vector<Var> vs = makeVars(shape.size());
-  Var p("p");
-  std::vector<Var> accVars = vs;
-  if (multi)
-    accVars.insert(accVars.begin(), p);
-  Var o = vs.back();
-  def(acc, accVars, biases.empty() ? Expr(0.0f) : pick(biases, p, {o}));
-  RDom k(0, x.shape.back(), "k");
-  std::vector<Expr> xi(vs.begin(), vs.end() - 1);
-  xi.push_back(k);
-  defAdd(acc, accVars, x.at(xi) * pick(weights, p, {o, k}));
+  Var n("n"), k("k");
+  Func wt = newFunc(op, name + "_wt", /*inlined=*/false, "gemm.pack");
+  wt(n, k) = pick(weights, n, {k});
 
-  if (multi) {
-    for (unsigned i = 0; i < weights.size(); ++i) {
-      Func r = newFunc(op, name + "_" + std::to_string(i), /*inlined=*/true);
-      std::vector<Expr> idx = asExprs(vs);
-      idx.insert(idx.begin(), Expr((int)i));
-      def(r, vs, acc(reversed(idx)));
-      tensors[op->getResult(i)] = {r, shape};
-    }
-    return success();
-  }
-  if (!residual && act == attn::Activation::none) {
-    tensors[op->getResult(0)] = {acc, shape};
-    return success();
-  }
-  Func y = newFunc(op, name, /*inlined=*/false, "epilogue");
-  Expr e = applyActivation(act, acc(reversed(asExprs(vs))));
+  std::vector<Var> vs = makeVars(shape.size());
+  vs.back() = n;
+  Func acc = newFunc(op, name + "_acc", /*inlined=*/false, "gemm.acc");
+  def(acc, vs, 0.0f);
+  RDom rk(0, x.shape.back(), "rk");
+  std::vector<Expr> xi(vs.begin(), vs.end() - 1);
+  if (!xi.empty()) // rows past the end are computed by rounded-up tiles
+    xi.back() = Halide::min(xi.back(), x.shape[x.rank() - 2] - 1);
+  xi.push_back(rk);
+  defAdd(acc, vs, x.at(xi) * wt(n, rk));
+
+  Func y = newFunc(op, P > 1 ? name + "_all" : name, /*inlined=*/false,
+                   "gemm.out");
+  Expr e = acc(reversed(asExprs(vs)));
+  if (!biases.empty())
+    e = e + pick(biases, n, {});
+  e = applyActivation(act, e);
   if (residual)
     e = e + get(residual).at(asExprs(vs));
   def(y, vs, e);
-  tensors[op->getResult(0)] = {y, shape};
+  int64_t nTotal = *Halide::Internal::as_const_int(simplified(N * P));
+  out.gemms.push_back({op, wt, acc, y, rk,
+                       x.rank() >= 2 ? x.shape[x.rank() - 2] : Expr(),
+                       nTotal});
+
+  if (P == 1) {
+    tensors[op->getResult(0)] = {y, shape};
+    return success();
+  }
+  std::vector<Expr> partShape = shape;
+  partShape.back() = N;
+  for (int p = 0; p < P; ++p) {
+    Func r = newFunc(op, name + "_" + std::to_string(p), /*inlined=*/true);
+    std::vector<Expr> idx = asExprs(vs);
+    idx.back() = idx.back() + p * N;
+    def(r, vs, y(reversed(idx)));
+    tensors[op->getResult(p)] = {r, partShape};
+  }
   return success();
 }
 

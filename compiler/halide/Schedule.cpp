@@ -21,6 +21,8 @@
 
 #include "mlir/IR/BuiltinTypes.h"
 
+#include <set>
+
 using Halide::Func;
 using Halide::TailStrategy;
 using Halide::Var;
@@ -156,6 +158,59 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
       .unroll(ij);
 }
 
+/// A projection (see GemmKernel), after the well-known Halide GEMM:
+/// - y is tiled into n blocks of `n` outputs (parallel) and register tiles of
+///   `rm` rows x `rn` outputs; the epilogue (bias, activation, residual) is
+///   applied to each tile straight from the accumulators. Edge tiles shift
+///   inwards (overlapping their neighbour, recomputing it), so every tile has
+///   static extents; fewer rows than `rm` take a one-row specialisation.
+/// - the weight block is packed n-innermost once per n block, so the tile
+///   loads `rn` consecutive outputs with vector loads and broadcasts x;
+/// - the accumulator holds the n block for all rows, and its update runs k
+///   blocks of `k` outermost so that the panel slice and the rows of x stay
+///   in L1 while a register tile accumulates.
+static void scheduleGemm(attn::GemmKernel &g, attn::ScheduleAttr s) {
+  using Halide::RVar;
+  using Halide::Stage;
+  int V = (int)s.getVector();
+  int rm = (int)s.getTileSize("rm", 6);
+  int rn = std::max<int>(V, (int)std::min<int64_t>(s.getTileSize("rn", 4 * V),
+                                                   g.n / V * V));
+  int nc = (int)std::max<int64_t>(
+      rn, std::min<int64_t>(s.getTileSize("n", 128), g.n) / rn * rn);
+  int kc = (int)s.getTileSize("k", 256);
+  std::vector<Var> args = g.y.args(); // n, then the row dims
+  Var n = args[0], m = args[1];
+  Var no("no"), ni("ni"), nio("nio"), nii("nii"), niu("niu"), niv("niv"),
+      mo("mo"), mi("mi");
+  auto tile = [&](Stage st, int rows) {
+    st.split(n, no, ni, nc, TailStrategy::ShiftInwards)
+        .split(m, mo, mi, rows, TailStrategy::ShiftInwards)
+        .split(ni, nio, nii, rn, TailStrategy::ShiftInwards)
+        .split(nii, niu, niv, V)
+        .reorder(niv, niu, mi, nio, mo, no)
+        .vectorize(niv)
+        .unroll(niu)
+        .unroll(mi)
+        .parallel(no);
+  };
+  g.y.compute_root();
+  tile(g.y.specialize(g.rows >= rm), rm);
+  tile(g.y, 1);
+  g.wt.compute_at(g.y, no).vectorize(n, V);
+  RVar rko("rko"), rki("rki");
+  g.acc.compute_at(g.y, no).split(n, niu, niv, V).vectorize(niv).unroll(niu);
+  g.acc.update()
+      .split(RVar(g.k.x.name()), rko, rki, kc)
+      .split(n, nio, nii, rn)
+      .split(nii, niu, niv, V)
+      .split(m, mo, mi, rm, TailStrategy::RoundUp)
+      .reorder(niv, niu, mi, rki, nio, mo, rko)
+      .vectorize(niv)
+      .unroll(niu)
+      .unroll(mi);
+}
+
 /// The schedule attribute of the op that defined `f`, if any.
 static attn::ScheduleAttr scheduleOf(const attn::OpFunc &f) {
   return f.op ? f.op->getAttrOfType<attn::ScheduleAttr>("attn.schedule")
@@ -168,8 +223,16 @@ void attn::applySchedule(ModelPipeline &model, const Halide::Target &target) {
   for (AttentionKernel &a : model.attentions)
     if (auto s = a.op->getAttrOfType<ScheduleAttr>("attn.schedule"))
       scheduleAttention(a, s, target);
+  std::set<mlir::Operation *> tiledGemms;
+  for (GemmKernel &g : model.gemms) {
+    auto s = g.op->getAttrOfType<ScheduleAttr>("attn.schedule");
+    if (s && g.rows.defined() && g.n >= s.getVector()) {
+      scheduleGemm(g, s);
+      tiledGemms.insert(g.op);
+    }
+  }
   for (OpFunc &f : model.funcs) {
-    if (f.inlined || f.func.dimensions() == 0)
+    if (f.inlined || f.func.dimensions() == 0 || tiledGemms.count(f.op))
       continue;
     if (f.role == "attention" && f.op->hasAttr("attn.schedule"))
       continue;

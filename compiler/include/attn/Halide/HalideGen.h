@@ -36,10 +36,9 @@ struct OpFunc {
   mlir::Operation *op;
   bool inlined; ///< a cheap point-wise helper the schedule may inline
   /// What the Func is within its op, for ops whose schedule treats their
-  /// Funcs differently: "gemm" (a projection's accumulator; for
-  /// multi_linear its outermost dim is the projection), "epilogue" (bias /
-  /// activation / residual applied to a gemm's tile), or "" (the op's plain
-  /// result or helper).
+  /// Funcs together: "attention" (an AttentionKernel's), "gemm.pack",
+  /// "gemm.acc", "gemm.out" (a GemmKernel's), or "" (the op's plain result
+  /// or a helper).
   std::string role = "";
 };
 
@@ -57,6 +56,17 @@ struct AttentionKernel {
   Halide::RDom kv; ///< keys, bounded per query tile by the mask
 };
 
+/// The Funcs of one projection (linear, fused_linear, multi_linear), Halide
+/// dims innermost first: the packed weight `wt(n, k)`, the accumulator and
+/// the epilogue output `(n, rows...)` where the rows are x's leading dims.
+struct GemmKernel {
+  mlir::Operation *op;
+  Halide::Func wt, acc, y;
+  Halide::RDom k;
+  Halide::Expr rows; ///< extent of the innermost row dim (undefined: none)
+  int64_t n;         ///< outputs (static)
+};
+
 /// One model as a Halide pipeline plus everything needed to describe it.
 struct ModelPipeline {
   std::string name;         ///< the model's DSL name
@@ -68,6 +78,7 @@ struct ModelPipeline {
   std::vector<Halide::Func> outputs;   ///< table order
   std::vector<OpFunc> funcs;           ///< every Func the ops defined
   std::vector<AttentionKernel> attentions;
+  std::vector<GemmKernel> gemms;
   Halide::Pipeline pipeline;
 };
 
