@@ -275,14 +275,16 @@ std::vector<ModelCase> allCases() {
 //===----------------------------------------------------------------------===//
 
 const std::string &tempDir() {
-  static std::string dir = [] {
+  // Never destroyed: TempDirCleanup (a global constructed before it) uses it
+  // at exit, after function-local statics are gone.
+  static const std::string &dir = *new std::string([] {
     std::string tmpl =
         (fs::temp_directory_path() / "attn-e2e-XXXXXX").string();
     std::vector<char> buf(tmpl.begin(), tmpl.end());
     buf.push_back('\0');
     const char *d = mkdtemp(buf.data());
     return std::string(d ? d : "/tmp");
-  }();
+  }());
   return dir;
 }
 
