@@ -326,6 +326,13 @@ LogicalResult PipelineBuilder::lowerArgument(unsigned a) {
         t.shape.push_back(it->second);
       }
     }
+    // The runtime passes dense row-major tensors: say so, so that rows are
+    // a constant stride apart in the generated loops (Halide checks it).
+    Expr stride = 1;
+    for (int k = 0; k < rank; ++k) {
+      p.dim(k).set_stride(stride);
+      stride = stride * p.dim(k).extent();
+    }
     tensors[model.getArgument(a)] = t;
     params.push_back(p);
     out.args.push_back(p);
@@ -369,6 +376,11 @@ LogicalResult PipelineBuilder::lowerResults(func::ReturnOp ret) {
       desc.dims.push_back(-(int64_t)(it - out.syms.begin()) - 1);
       if (Expr e = symbolExtent(sym); e.defined())
         dim.set_extent(e);
+    }
+    Expr stride = 1;
+    for (int k = 0; k < rank; ++k) {
+      f.output_buffer().dim(k).set_stride(stride);
+      stride = stride * f.output_buffer().dim(k).extent();
     }
     out.outputs.push_back(f);
     out.tensors.push_back(desc);

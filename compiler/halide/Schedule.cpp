@@ -51,12 +51,17 @@ static void parallelOuter(Halide::Stage s, const std::vector<Var> &args,
 }
 
 /// compute_root; innermost dim vectorised, outermost parallel.
-static void scheduleRoot(Func f, const Halide::Target &target) {
+/// With `s` (the op's schedule), its vector width, and its outer dims run
+/// in parallel only if it names `rows` parallel; without, the defaults.
+static void scheduleRoot(Func f, const Halide::Target &target,
+                         attn::ScheduleAttr s = {}) {
   f.compute_root();
   std::vector<Var> args = f.args(); // args[0] is the innermost dim
-  int width = target.natural_vector_size(f.output_types()[0]);
+  int width = s ? (int)s.getVector()
+                : target.natural_vector_size(f.output_types()[0]);
   Var inner = args.front();
-  bool parallel = args.size() > 1, fuse = args.size() > 2;
+  bool parallel = args.size() > 1 && (!s || s.isParallel("rows")),
+       fuse = args.size() > 2;
   f.vectorize(inner, width, TailStrategy::GuardWithIf);
   if (parallel)
     parallelOuter(f, args, fuse);
@@ -94,6 +99,9 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
   int qkCols = (int)s.getTileSize("rkv", 8);
   int pvRows = (int)s.getTileSize("rq", 4);
   int kvBlock = (int)s.getTileSize("kv", 128);
+  // Register tiles are unrolled when the schedule unrolls them fully.
+  bool unrollQk = s.getUnrollFactor("rkv") >= qkCols;
+  bool unrollPv = s.getUnrollFactor("rq") >= pvRows;
   int qv = vectorFor(a.qt, V); // lanes over query rows
   Var ii("ii"), it("it"), j("j"), h("h"), b("b"), d("d"), e("e"), i("i");
   Var t("t"), io("io"), ij("ij"), iu("iu"), iv("iv"), jo("jo"), ji("ji"),
@@ -107,13 +115,15 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
       .split(i, it, ii, a.qt, TailStrategy::GuardWithIf)
       .fuse(it, h, t)
       .fuse(t, b, t)
-      .parallel(t)
       .vectorize(e, ve);
+  if (!s.getParallel().empty()) // the (b, h, query tile) tasks
+    a.out.parallel(t);
   a.otile.compute_at(a.out, t)
       .split(ii, io, ij, pvRows, TailStrategy::GuardWithIf)
       .reorder(e, ij, io)
-      .vectorize(e, ve)
-      .unroll(ij);
+      .vectorize(e, ve);
+  if (unrollPv)
+    a.otile.unroll(ij);
   a.qtile.compute_at(a.out, t).vectorize(ii, qv);
 
   a.scores.compute_at(a.out, t)
@@ -121,19 +131,21 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
       .split(ii, iu, iv, qv)
       .reorder(iv, iu, ji, jo)
       .vectorize(iv)
-      .unroll(iu)
-      .unroll(ji);
+      .unroll(iu);
   a.sacc.compute_at(a.scores, jo)
       .split(ii, iu, iv, qv)
       .vectorize(iv)
-      .unroll(iu)
-      .unroll(j);
+      .unroll(iu);
   a.sacc.update()
       .split(ii, iu, iv, qv)
       .reorder(iv, iu, j, RVar("rd$x"))
       .vectorize(iv)
-      .unroll(iu)
-      .unroll(j);
+      .unroll(iu);
+  if (unrollQk) {
+    a.scores.unroll(ji);
+    a.sacc.unroll(j);
+    a.sacc.update().unroll(j);
+  }
 
   a.rowMax.compute_at(a.out, t).vectorize(ii, qv);
   a.rowMax.update().reorder(ii, RVar(a.kv.x.name())).vectorize(ii, qv);
@@ -154,8 +166,9 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
       .split(ii, io, ij, pvRows, TailStrategy::GuardWithIf)
       .reorder(ei, eo, ij, kvi, io, kvo)
       .vectorize(ei)
-      .unroll(eo)
-      .unroll(ij);
+      .unroll(eo);
+  if (unrollPv)
+    a.oacc.update().unroll(ij);
 }
 
 /// A projection (see GemmKernel), after the well-known Halide GEMM:
@@ -179,6 +192,7 @@ static void scheduleGemm(attn::GemmKernel &g, attn::ScheduleAttr s) {
   int nc = (int)std::max<int64_t>(
       rn, std::min<int64_t>(s.getTileSize("n", 128), g.n) / rn * rn);
   int kc = (int)s.getTileSize("k", 256);
+  bool unrollRows = s.getUnrollFactor("rm") >= rm; // the register tile
   std::vector<Var> args = g.y.args(); // n, then the row dims
   Var n = args[0], m = args[1];
   Var no("no"), ni("ni"), nio("nio"), nii("nii"), niu("niu"), niv("niv"),
@@ -190,9 +204,11 @@ static void scheduleGemm(attn::GemmKernel &g, attn::ScheduleAttr s) {
         .split(nii, niu, niv, V)
         .reorder(niv, niu, mi, nio, mo, no)
         .vectorize(niv)
-        .unroll(niu)
-        .unroll(mi)
-        .parallel(no);
+        .unroll(niu);
+    if (unrollRows)
+      st.unroll(mi);
+    if (s.isParallel("n"))
+      st.parallel(no);
   };
   g.y.compute_root();
   tile(g.y.specialize(g.rows >= rm), rm);
@@ -207,8 +223,9 @@ static void scheduleGemm(attn::GemmKernel &g, attn::ScheduleAttr s) {
       .split(m, mo, mi, rm, TailStrategy::RoundUp)
       .reorder(niv, niu, mi, rki, nio, mo, rko)
       .vectorize(niv)
-      .unroll(niu)
-      .unroll(mi);
+      .unroll(niu);
+  if (unrollRows)
+    g.acc.update().unroll(mi);
 }
 
 /// The schedule attribute of the op that defined `f`, if any.
@@ -239,7 +256,7 @@ void attn::applySchedule(ModelPipeline &model, const Halide::Target &target) {
     ScheduleAttr s = scheduleOf(f);
     if (s && s.getCompute() == "inline")
       continue; // an index map: folded into every consumer
-    scheduleRoot(f.func, target);
+    scheduleRoot(f.func, target, s);
   }
   for (Func &f : model.outputs)
     if (f.dimensions() > 0)

@@ -161,7 +161,7 @@ private:
     int64_t dv = std::max<int64_t>(op.getValue().getType().getDimSize(3), 1);
     int64_t kv = floorPow2(std::max<int64_t>(t.l1Bytes * 2 / 3 / (4 * dv), 16));
     return make("root", {{"q", qt}, {"kv", kv}, {"rq", 4}, {"rkv", rkv}},
-                t.vector, {"b", "h", "q"}, {});
+                t.vector, {"b", "h", "q"}, {{"rq", 4}, {"rkv", rkv}});
   }
 
   ScheduleAttr rows() {
