@@ -46,25 +46,6 @@ double roundToFormat(double v, int precision, int minExp, double maxFinite) {
   return r;
 }
 
-const char *dtypeStr(DType t) {
-  switch (t) {
-  case DType::F32:
-    return "f32";
-  case DType::F16:
-    return "f16";
-  case DType::BF16:
-    return "bf16";
-  case DType::I32:
-    return "i32";
-  case DType::Bool:
-    return "bool";
-  }
-  return "?";
-}
-
-bool isFloatType(DType t) {
-  return t == DType::F32 || t == DType::F16 || t == DType::BF16;
-}
 
 } // namespace
 
@@ -113,14 +94,14 @@ std::string shapeString(const Shape &shape) {
 namespace {
 
 std::string typeString(const RefTensor &t) {
-  return std::string(dtypeStr(t.dtype)) + shapeString(t.shape);
+  return std::string(ast::dtypeName(t.dtype)) + shapeString(t.shape);
 }
 
 /// Sema's type as text ("f32[B, S, 768]" or "mask").
 std::string typeString(const ast::ValueType &t) {
   if (t.kind == ast::ValueType::Mask)
     return "mask";
-  std::string s = std::string(dtypeStr(t.dtype)) + "[";
+  std::string s = std::string(ast::dtypeName(t.dtype)) + "[";
   for (size_t i = 0; i < t.dims.size(); ++i)
     s +=
         (i ? ", " : "") +
@@ -550,7 +531,7 @@ private:
 
 bool Interpreter::bindType(const ast::TensorType &decl, const RefTensor &t,
                            const std::string &what, ast::Location loc) {
-  std::string declared = dtypeStr(decl.dtype);
+  std::string declared = ast::dtypeName(decl.dtype);
   declared += "[";
   for (size_t i = 0; i < decl.dims.size(); ++i)
     declared += (i ? ", " : "") + (decl.dims[i].isStatic()
@@ -983,9 +964,9 @@ bool Interpreter::evalBinary(const Expr &e, Value &out) {
     fallback = a.tensor.dtype;
   else if (a.tensor.dtype == b.tensor.dtype)
     fallback = a.tensor.dtype;
-  else if (!isFloatType(a.tensor.dtype))
+  else if (!ast::isFloat(a.tensor.dtype))
     fallback = b.tensor.dtype;
-  else if (!isFloatType(b.tensor.dtype))
+  else if (!ast::isFloat(b.tensor.dtype))
     fallback = a.tensor.dtype;
   else
     fallback = DType::F32;
@@ -1453,7 +1434,7 @@ bool Interpreter::callUnary(const Expr &e, Value &out) {
   RefTensor x;
   if (!evalTensor(*e.args[0], x))
     return false;
-  if (!isFloatType(x.dtype) && x.dtype != DType::I32)
+  if (!ast::isFloat(x.dtype) && x.dtype != DType::I32)
     return fail(e.loc,
                 e.name + " needs a numeric tensor, got " + typeString(x));
   const double kPi = 3.14159265358979323846;
