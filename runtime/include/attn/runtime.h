@@ -10,8 +10,8 @@
 |*    call that returns a status resets it: after ATTN_OK it is "". It stays  *|
 |*    valid until the next such call on that thread.                          *|
 |*  - Output handles are written only on success (otherwise set to NULL).     *|
-|*  - Handles are opaque. Each *_open/*_create/*_read has a matching          *|
-|*    *_close/*_free, which accepts NULL. Handles keep what they depend on    *|
+|*  - Handles are opaque. Each open, create or read call has a matching      *|
+|*    close or free call, which accepts NULL. Handles keep what they depend on*|
 |*    alive: a model keeps its library loaded and its bound weights mapped,   *|
 |*    so they can be closed in any order.                                     *|
 |*  - Nothing aborts the caller: no exception leaves these functions, and     *|
