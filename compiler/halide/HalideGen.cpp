@@ -435,12 +435,13 @@ Tensor PipelineBuilder::lowerUnary(Operation *op, std::function<Expr(Expr)> fn) 
 //===----------------------------------------------------------------------===//
 
 /// linear, fused_linear and multi_linear, as one GEMM over the rows of x:
-///   wt[k, n]    = w_p[n - p*N, k]   for p = n / N (weights packed n-innermost)
+///   wt[k, n]    = w_p[n - o_p, k]   for o_p <= n < o_p + N_p (packed
+///                                   n-innermost per block)
 ///   acc[..., n] = sum_k x[..., k] * wt[k, n]
-///   y[..., n]   = act(acc[..., n] + b_p[n - p*N]) + residual[..., n]
-/// multi_linear's P projections (one weight shape [N, K]) are one GEMM of
-/// P*N outputs, so every tile of x is read once for all of them; result p is
-/// the index map y[..., p*N + n].
+///   y[..., n]   = act(acc[..., n] + b_p[n - o_p]) + residual[..., n]
+/// multi_linear's P projections (output widths N_p, offsets o_p) are one
+/// GEMM of sum N_p outputs, so every tile of x is read once for all of them;
+/// result p is the index map y[..., o_p + n].
 LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
   SmallVector<Value> weights, biases;
   Value residual;
@@ -461,22 +462,27 @@ LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
     biases.append(m.getBiases().begin(), m.getBiases().end());
   }
   const Tensor &x = get(op->getOperand(0));
-  Expr N = get(weights.front()).shape[0];
   int P = (int)weights.size();
+  std::vector<Expr> widths, offsets = {Expr(0)};
+  for (Value w : weights) {
+    widths.push_back(get(w).shape[0]);
+    offsets.push_back(simplified(offsets.back() + widths.back()));
+  }
   std::vector<Expr> shape(x.shape.begin(), x.shape.end() - 1);
-  shape.push_back(simplified(N * P));
+  shape.push_back(offsets.back());
 
-  // Projection p's element at [n - p*N, ...], selected by n (clamped so
-  // that bounds inference stays inside every weight).
+  // Projection p's element at [n - o_p, ...] for the p that n falls in
+  // (clamped so that bounds inference stays inside every operand).
   auto pick = [&](ArrayRef<Value> values, Expr n, std::vector<Expr> rest) {
     auto at = [&](int p) {
-      std::vector<Expr> idx = {Halide::clamp(n - p * N, 0, N - 1)};
+      std::vector<Expr> idx = {
+          Halide::clamp(n - offsets[p], 0, widths[p] - 1)};
       idx.insert(idx.end(), rest.begin(), rest.end());
       return get(values[p]).at(idx);
     };
     Expr e = at(P - 1);
     for (int p = P - 2; p >= 0; --p)
-      e = Halide::select(n < (p + 1) * N, at(p), e);
+      e = Halide::select(n < offsets[p + 1], at(p), e);
     return e;
   };
 
@@ -505,7 +511,7 @@ LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
   if (residual)
     e = e + get(residual).at(asExprs(vs));
   def(y, vs, e);
-  int64_t nTotal = *Halide::Internal::as_const_int(simplified(N * P));
+  int64_t nTotal = *Halide::Internal::as_const_int(offsets.back());
   out.gemms.push_back({op, wt, acc, y, rk,
                        x.rank() >= 2 ? x.shape[x.rank() - 2] : Expr(),
                        nTotal});
@@ -514,13 +520,13 @@ LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
     tensors[op->getResult(0)] = {y, shape};
     return success();
   }
-  std::vector<Expr> partShape = shape;
-  partShape.back() = N;
   for (int p = 0; p < P; ++p) {
     Func r = newFunc(op, name + "_" + std::to_string(p), /*inlined=*/true);
     std::vector<Expr> idx = asExprs(vs);
-    idx.back() = idx.back() + p * N;
+    idx.back() = idx.back() + offsets[p];
     def(r, vs, y(reversed(idx)));
+    std::vector<Expr> partShape = shape;
+    partShape.back() = widths[p];
     tensors[op->getResult(p)] = {r, partShape};
   }
   return success();

@@ -27,12 +27,14 @@ bool availableBefore(Value v, Operation *op) {
 struct FuseProjectionsPass
     : attn::impl::AttnFuseProjectionsBase<FuseProjectionsPass> {
   void runOnOperation() override {
-    // Group plain projections by (input, block, weight type, has bias).
-    using Key = std::tuple<Value, Block *, Type, unsigned>;
+    // Group plain projections with a static output width by (input, block,
+    // has bias).
+    using Key = std::tuple<Value, Block *, unsigned>;
     llvm::MapVector<Key, SmallVector<LinearOp>> groups;
     getOperation()->walk([&](LinearOp op) {
-      Key key{op.getX(), op->getBlock(), op.getWeight().getType(),
-              op.getBias() ? 1u : 0u};
+      if (ShapedType::isDynamic(op.getWeight().getType().getDimSize(0)))
+        return;
+      Key key{op.getX(), op->getBlock(), op.getBias() ? 1u : 0u};
       groups[key].push_back(op);
     });
 

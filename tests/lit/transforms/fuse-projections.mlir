@@ -20,12 +20,10 @@ func.func @qkv(%x: tensor<?x?x8xf32>, %wq: tensor<8x8xf32>, %wk: tensor<8x8xf32>
 
 // -----
 
-// Negative: different weight shapes (GQA's 8-wide k/v vs 16-wide q) and a
-// mix of biased and unbiased projections are left alone; the two k/v
-// projections of equal shape still fuse.
+// GQA: projections of different widths (16-wide q, 4-wide k and v) fuse
+// too; a mix of biased and unbiased projections does not.
 // CHECK-LABEL: func.func @gqa
-// CHECK: attn.linear %{{.*}}, %{{.*}} : tensor<4x8xf32>, tensor<16x8xf32>
-// CHECK: attn.multi_linear %{{.*}}, %{{.*}}, %{{.*}} : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32> -> tensor<4x4xf32>, tensor<4x4xf32>
+// CHECK: attn.multi_linear %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<4x8xf32>, tensor<16x8xf32>, tensor<4x8xf32>, tensor<4x8xf32> -> tensor<4x16xf32>, tensor<4x4xf32>, tensor<4x4xf32>
 // CHECK: attn.linear %{{.*}}, %{{.*}}, %{{.*}} : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4xf32>
 func.func @gqa(%x: tensor<4x8xf32>, %wq: tensor<16x8xf32>, %wk: tensor<4x8xf32>, %wv: tensor<4x8xf32>, %b: tensor<4xf32>) -> (tensor<4x16xf32>, tensor<4x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>) {
   %q = attn.linear %x, %wq : tensor<4x8xf32>, tensor<16x8xf32> -> tensor<4x16xf32>

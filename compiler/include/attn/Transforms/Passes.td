@@ -48,10 +48,10 @@ def AttnFuseProjections : Pass<"attn-fuse-projections"> {
       linear(x, w_1, b_1), ..., linear(x, w_n, b_n)
         = multi_linear(x, [w_1 .. w_n], [b_1 .. b_n])
 
-    for n >= 2 plain `attn.linear`s in one block whose weights have the same
-    type and which all have a bias or all have none (q, k and v of multi-head
-    attention). The fused op is placed at the first projection; every weight
-    and bias must already be available there.
+    for n >= 2 plain `attn.linear`s in one block with static output widths
+    which all have a bias or all have none (q, k and v of multi-head
+    attention, also GQA's narrower k and v). The fused op is placed at the
+    first projection; every weight and bias must already be available there.
   }];
   let dependentDialects = ["::attn::AttnDialect"];
 }

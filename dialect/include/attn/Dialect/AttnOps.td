@@ -401,10 +401,11 @@ def Attn_MultiLinearOp : Attn_Op<"multi_linear",
   let summary = "Several projections of one input in one pass over it";
   let description = [{
     `result_i = x @ weights_i^T (+ biases_i)`. Produced by
-    `attn-fuse-projections` from `attn.linear`s of the same `x` whose weights
-    have the same shape (q, k and v of multi-head attention): every tile of
-    `x` is loaded once and used for all of them. Either every projection has
-    a bias or none does.
+    `attn-fuse-projections` from `attn.linear`s of the same `x` (q, k and v
+    of multi-head attention; the output widths may differ, as with GQA): the
+    backend computes them as one GEMM over the concatenated outputs, so every
+    tile of `x` is loaded once for all of them. Either every projection has a
+    bias or none does.
 
     ```mlir
     %q, %k, %v = attn.multi_linear %x, %wq, %wk, %wv biases(%bq, %bk, %bv : tensor<768xf32>, tensor<768xf32>, tensor<768xf32>) : tensor<?x?x768xf32>, tensor<768x768xf32>, tensor<768x768xf32>, tensor<768x768xf32> -> tensor<?x?x768xf32>, tensor<?x?x768xf32>, tensor<?x?x768xf32>
