@@ -14,6 +14,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include <chrono>
 #include <cmath>
 #include <random>
@@ -782,33 +785,10 @@ TEST(Reference, BertLayerFromTheDesignEvaluates) {
   // The example of DESIGN.md section 3 at B = 2, S = 5, with random weights
   // and g = 1, b = 0 in the last layer_norm: every output row has mean 0 and
   // variance ~1.
-  const char *src = R"(
-model bert_layer<B, S>(x: f32[B, S, 768], lengths: i32[B]) -> f32[B, S, 768] {
-  param wq: f32[768, 768]
-  param bq: f32[768]
-  param wk: f32[768, 768]
-  param bk: f32[768]
-  param wv: f32[768, 768]
-  param bv: f32[768]
-  param wo: f32[768, 768]
-  param bo: f32[768]
-  param ln1_g: f32[768]
-  param ln1_b: f32[768]
-  param w1: f32[3072, 768]
-  param b1: f32[3072]
-  param w2: f32[768, 3072]
-  param b2: f32[768]
-  param ln2_g: f32[768]
-  param ln2_b: f32[768]
-
-  q = split_heads(linear(x, wq, bq), heads=12)       # [B, 12, S, 64]
-  k = split_heads(linear(x, wk, bk), heads=12)
-  v = split_heads(linear(x, wv, bv), heads=12)
-  a = attention(q, k, v, mask=padding(lengths))
-  h = layer_norm(x + linear(merge_heads(a), wo, bo), ln1_g, ln1_b, eps=1e-12)
-  f = linear(gelu(linear(h, w1, b1)), w2, b2)
-  return layer_norm(h + f, ln2_g, ln2_b, eps=1e-12)
-})";
+  std::ifstream file(ATTN_EXAMPLES_DIR "/bert_layer.attn");
+  std::stringstream text;
+  text << file.rdbuf();
+  const std::string src = text.str();
   Tensors weights;
   unsigned seed = 100;
   auto add = [&](const char *name, std::vector<int64_t> shape) {

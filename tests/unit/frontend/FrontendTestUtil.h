@@ -7,12 +7,21 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <optional>
 #include <sstream>
 #include <string>
 
 namespace attn {
 namespace test {
+
+/// The whole text of `path` ("" if it cannot be read).
+inline std::string readFile(const std::string &path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 
 /// Parses (and with `check`, type-checks) `src` as the file "t.attn".
 struct Compiled {

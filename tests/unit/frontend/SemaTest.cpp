@@ -9,35 +9,8 @@ using namespace attn::test;
 
 namespace {
 
-const char *kBertLayer =
-    R"(# One BERT-base encoder layer (post-norm) with a padding mask.
-model bert_layer<B, S>(x: f32[B, S, 768], lengths: i32[B]) -> f32[B, S, 768] {
-  param wq: f32[768, 768]
-  param bq: f32[768]
-  param wk: f32[768, 768]
-  param bk: f32[768]
-  param wv: f32[768, 768]
-  param bv: f32[768]
-  param wo: f32[768, 768]
-  param bo: f32[768]
-  param ln1_g: f32[768]
-  param ln1_b: f32[768]
-  param w1: f32[3072, 768]
-  param b1: f32[3072]
-  param w2: f32[768, 3072]
-  param b2: f32[768]
-  param ln2_g: f32[768]
-  param ln2_b: f32[768]
-
-  q = split_heads(linear(x, wq, bq), heads=12)       # [B, 12, S, 64]
-  k = split_heads(linear(x, wk, bk), heads=12)
-  v = split_heads(linear(x, wv, bv), heads=12)
-  a = attention(q, k, v, mask=padding(lengths))
-  h = layer_norm(x + linear(merge_heads(a), wo, bo), ln1_g, ln1_b, eps=1e-12)
-  f = linear(gelu(linear(h, w1, b1)), w2, b2)
-  return layer_norm(h + f, ln2_g, ln2_b, eps=1e-12)
-}
-)";
+/// The DESIGN's BERT layer, as examples/bert_layer.attn holds it.
+const std::string kBertLayer = readFile(ATTN_EXAMPLES_DIR "/bert_layer.attn");
 
 void forEachExpr(const ast::Expr &e,
                  const std::function<void(const ast::Expr &)> &fn) {
