@@ -218,7 +218,8 @@ private:
   Mask lowerMask(Operation *op);
   Tensor lowerSoftmax(attn::SoftmaxOp op);
   Tensor lowerAttention(attn::AttentionOp op);
-  void kvBounds(Value mask, Expr iMin, Expr iMax, Expr b, Expr off, Expr &lo,
+  void kvBounds(Value mask, Expr iMin, Expr iMax, Expr b, Expr off,
+                bool withLengths, Expr &lo,
                 Expr &hi);
   Tensor lowerNorm(Operation *op);
   Tensor lowerRope(attn::RopeOp op);
@@ -723,27 +724,31 @@ Tensor PipelineBuilder::lowerSoftmax(attn::SoftmaxOp op) {
   return {f, x.shape};
 }
 
-/// 2^x for x <= 0 in 11 vector ops: k = trunc(x) (= ceil for x <= 0),
+/// 2^x for x <= 0 in 12 vector ops: k = trunc(x) (= ceil for x <= 0),
 /// f = x - k in (-1, 0], 2^f by a degree-5 polynomial (max relative error
-/// 9e-8 on [-1, 0]), and 2^k added to the exponent bits. x is clamped at
-/// -126, so a masked score gives 2^-126 (~1e-38), which normalises to 0.
+/// 9e-8 on [-1, 0]), and 2^k added to the exponent bits. Below -126 (2^x
+/// under the smallest normal float) the result is exactly 0: a masked score
+/// weighs nothing, and no denormal product ever reaches an accumulator
+/// (denormal arithmetic costs a microcode assist per instruction on x86).
 Expr exp2Poly(Expr x) {
-  x = Halide::max(x, -126.0f);
-  Expr k = Halide::cast<int>(x);
-  Expr f = x - Halide::cast<float>(k);
+  Expr xc = Halide::max(x, -126.0f);
+  Expr k = Halide::cast<int>(xc);
+  Expr f = xc - Halide::cast<float>(k);
   Expr p = 0.000943504273891449f;
   p = p * f + 0.009202161803841591f;
   p = p * f + 0.05529402941465378f;
   p = p * f + 0.2401788979768753f;
   p = p * f + 0.6931435465812683f;
   p = p * f + 1.0f;
-  return Halide::reinterpret<float>(Halide::reinterpret<int>(p) + (k << 23));
+  Expr r = Halide::reinterpret<float>(Halide::reinterpret<int>(p) + (k << 23));
+  return Halide::select(x < -126.0f, 0.0f, r);
 }
 
 /// The keys [lo, hi) that `mask` can keep for any query of the tile
 /// [iMin, iMax] of batch row b (off = Sk - Sq). Null bounds: unbounded.
 void PipelineBuilder::kvBounds(Value mask, Expr iMin, Expr iMax, Expr b,
-                               Expr off, Expr &lo, Expr &hi) {
+                               Expr off, bool withLengths, Expr &lo,
+                               Expr &hi) {
   auto tighten = [](Expr &bound, Expr e, bool upper) {
     bound = !bound.defined() ? e
             : upper          ? Halide::min(bound, e)
@@ -753,14 +758,14 @@ void PipelineBuilder::kvBounds(Value mask, Expr iMin, Expr iMax, Expr b,
   if (!def)
     return;
   if (auto both = dyn_cast<attn::MaskAndOp>(def)) {
-    kvBounds(both.getLhs(), iMin, iMax, b, off, lo, hi);
-    kvBounds(both.getRhs(), iMin, iMax, b, off, lo, hi);
+    kvBounds(both.getLhs(), iMin, iMax, b, off, withLengths, lo, hi);
+    kvBounds(both.getRhs(), iMin, iMax, b, off, withLengths, lo, hi);
   } else if (isa<attn::CausalOp>(def)) {
     tighten(hi, iMax + off + 1, true);
   } else if (auto w = dyn_cast<attn::SlidingWindowOp>(def)) {
     tighten(hi, iMax + off + 1, true);
     tighten(lo, iMin + off - (int)w.getWindow() + 1, false);
-  } else if (auto p = dyn_cast<attn::PaddingOp>(def)) {
+  } else if (auto p = dyn_cast<attn::PaddingOp>(def); p && withLengths) {
     tighten(hi, get(p.getLengths()).at({b}), true);
   }
 }
@@ -768,11 +773,18 @@ void PipelineBuilder::kvBounds(Value mask, Expr iMin, Expr iMax, Expr b,
 /// Flash-style attention, one query tile of `qt` rows at a time:
 ///   out[b, h, i, e] = sum_j softmax_j(scale q.k + bias, mask) v[b, h/g, j, e]
 /// with g = Hq / Hkv (GQA: query head h reads kv head h / g, no copy).
-/// Scores exist only for the current tile; the key loop of every reduction
-/// runs over the keys the mask can keep for the tile (causal attention does
-/// about half the work). Scores are kept in log2 units (the scale and log2 e
-/// are folded into the q tile once), so probabilities are 2^(s - max).
-/// A query row whose keys are all masked gives exactly 0.
+/// The keys are visited in blocks of `kvb` with an online softmax: for block
+/// r the tile's scores, their row max bm_r, P_r = 2^(s - bm_r), its row sum
+/// l_r and P_r V_r exist only for that block; a running state (O, m, l)
+/// absorbs each block,
+///   m' = max(m, bm_r),  O' = O 2^(m - m') + P_r V_r 2^(bm_r - m'),
+///   l' = l 2^(m - m') + l_r 2^(bm_r - m'),
+/// where one of the two factors is 1, so one exp per state element. Scores
+/// are in log2 units (scale and log2 e are folded into the q tile once).
+/// The block loop runs over the blocks the mask can keep for the tile, so
+/// causal attention does about half the work, and inside a block over the
+/// keys the tile can see (the last block and causal diagonal blocks are cut
+/// short). A query row whose keys are all masked gives exactly 0.
 Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   const Tensor &q = get(op.getQuery());
   const Tensor &k = get(op.getKey());
@@ -780,19 +792,24 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   std::string name = opName(op);
   auto sched = op->getAttrOfType<attn::ScheduleAttr>("attn.schedule");
   int qt = sched ? (int)sched.getTileSize("q", 16) : 16;
+  int kvb = sched ? (int)sched.getTileSize("kv", 64) : 64;
   const float log2e = 1.4426950408889634f;
   float scale = (float)op.getScaleOrDefault() * log2e;
 
-  Var ii("ii"), it("it"), j("j"), h("h"), b("b"), d("d"), e("e"), i("i");
+  Var ii("ii"), it("it"), jj("jj"), r("r"), h("h"), b("b"), d("d"), e("e"),
+      i("i");
   Expr Sq = q.shape[2], Sk = k.shape[2], D = q.shape[3];
   Expr off = Sk - Sq;
   Expr kh = h / simplified(q.shape[1] / k.shape[1]);
   Expr row = Halide::min(it * qt + ii, Sq - 1); // the last tile is clamped
-  Expr key = Halide::min(j, Sk - 1); // score tiles round up to a register tile
+  Expr j = r * kvb + jj;
+  // Clamped: bounds inference sees the block of keys only as an interval.
+  Expr key = Halide::clamp(j, 0, Sk - 1);
 
   attn::AttentionKernel a;
   a.op = op;
   a.qt = qt;
+  a.kvb = kvb;
   auto func = [&](const std::string &suffix) {
     return newFunc(op, name + suffix, /*inlined=*/false, "attention");
   };
@@ -801,12 +818,13 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
 
   a.sacc = func("_qk");
   RDom rd(0, D, "rd");
-  a.sacc(ii, j, it, h, b) = 0.0f;
-  a.sacc(ii, j, it, h, b) += a.qtile(ii, rd, it, h, b) * k.at({b, kh, key, rd});
+  a.sacc(ii, jj, r, it, h, b) = 0.0f;
+  a.sacc(ii, jj, r, it, h, b) +=
+      a.qtile(ii, rd, it, h, b) * k.at({b, kh, key, rd});
 
-  // Masked scores get a large finite negative added (not a select, which
-  // would let bounds inference trim the score tile by the condition).
-  Expr s = a.sacc(ii, j, it, h, b);
+  // Masked scores get a large finite negative added (not a select of the
+  // score, which would let bounds inference trim the tile by the condition).
+  Expr s = a.sacc(ii, jj, r, it, h, b);
   if (Value biasValue = op.getBias()) {
     const Tensor &t = get(biasValue);
     s = s + t.at(broadcastIndex(t.shape, {b, h, row, key})) * log2e;
@@ -816,43 +834,73 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
     s = s + Halide::select(masks[m]({b, h, row, key}, scoreShape), 0.0f,
                            kMaskedScore);
   a.scores = func("_scores");
-  a.scores(ii, j, it, h, b) = s;
+  a.scores(ii, jj, r, it, h, b) = s;
 
-  a.kv = RDom(0, Sk, "kv");
-  Expr lo, hi;
-  kvBounds(op.getMask(), it * qt, it * qt + qt - 1, b, off, lo, hi);
-  if (lo.defined() && hi.defined())
-    a.kv.where(a.kv.x >= lo && a.kv.x < hi);
-  else if (lo.defined())
-    a.kv.where(a.kv.x >= lo);
-  else if (hi.defined())
-    a.kv.where(a.kv.x < hi);
-
-  a.rowMax = func("_max");
-  a.rowMax(ii, it, h, b) = kMaskedScore;
-  a.rowMax(ii, it, h, b) =
-      Halide::max(a.rowMax(ii, it, h, b), a.scores(ii, a.kv, it, h, b));
+  // The keys [kLo, kHi) that the mask can keep for some row of the tile:
+  // the blocks that meet them are visited. Within a block only the keys
+  // [jLo, jHi) are, where these bounds leave out the padding lengths (bounds
+  // inference cannot bound a length read from memory, so a block cut by one
+  // is computed whole and masked): the last block and causal or window
+  // diagonal blocks are cut short.
+  auto keyRange = [&](bool withLengths, Expr &from, Expr &to) {
+    Expr lo, hi;
+    kvBounds(op.getMask(), it * qt, it * qt + qt - 1, b, off, withLengths, lo,
+             hi);
+    from = lo.defined() ? Halide::max(lo, 0) : Expr(0);
+    to = hi.defined() ? Halide::min(hi, Sk) : Sk;
+  };
+  Expr kLo, kHi, jLo, jHi;
+  keyRange(true, kLo, kHi);
+  keyRange(false, jLo, jHi);
+  // The where clauses trim the loops; the clamp tells bounds inference that
+  // only those keys of the block's scores are read, so only they are made.
+  RDom rj(0, kvb, "rj");
+  rj.where(r * kvb + rj >= jLo);
+  rj.where(r * kvb + rj < jHi);
+  Expr kAt = Halide::clamp(r * kvb + rj, jLo, jHi - 1), kj = kAt - r * kvb;
+  a.blockMax = func("_max");
+  a.blockMax(ii, r, it, h, b) = kMaskedScore;
+  a.blockMax(ii, r, it, h, b) = Halide::max(a.blockMax(ii, r, it, h, b),
+                                            a.scores(ii, kj, r, it, h, b));
 
   a.probs = func("_exp");
-  a.probs(ii, j, it, h, b) =
-      exp2Poly(a.scores(ii, j, it, h, b) - a.rowMax(ii, it, h, b));
+  a.probs(ii, jj, r, it, h, b) = exp2Poly(a.scores(ii, jj, r, it, h, b) -
+                                          a.blockMax(ii, r, it, h, b));
 
-  a.rowSum = func("_sum");
-  a.rowSum(ii, it, h, b) = 0.0f;
-  a.rowSum(ii, it, h, b) += a.probs(ii, a.kv, it, h, b);
+  a.blockSum = func("_sum");
+  a.blockSum(ii, r, it, h, b) = 0.0f;
+  a.blockSum(ii, r, it, h, b) += a.probs(ii, kj, r, it, h, b);
 
-  // 1 / sum, or 0 for a row that saw no kept key (its max stayed masked).
-  a.inv = func("_inv");
-  Expr seen = Halide::cast<float>(a.rowMax(ii, it, h, b) > kMaskedScore * 0.5f);
-  a.inv(ii, it, h, b) = seen / Halide::max(a.rowSum(ii, it, h, b), 1e-30f);
+  a.pv = func("_pv");
+  a.pv(e, ii, r, it, h, b) = 0.0f;
+  a.pv(e, ii, r, it, h, b) +=
+      a.probs(ii, kj, r, it, h, b) * v.at({b, kh, kAt, e});
 
-  a.oacc = func("_pv");
-  a.oacc(e, ii, it, h, b) = 0.0f;
-  a.oacc(e, ii, it, h, b) +=
-      a.probs(ii, a.kv, it, h, b) * v.at({b, kh, a.kv, e});
+  a.kv = RDom(0, (Sk + (kvb - 1)) / kvb, "kv");
+  a.kv.where(a.kv.x * kvb + kvb > kLo);
+  a.kv.where(a.kv.x * kvb < kHi);
 
+  // The online-softmax state (O, m, l); m starts masked, so the first block
+  // that keeps a key replaces the state (its factor 2^(m - m') is 0).
+  a.state = func("_state");
+  a.state(e, ii, it, h, b) = Halide::Tuple(0.0f, kMaskedScore, 0.0f);
+  Expr O = a.state(e, ii, it, h, b)[0], m = a.state(e, ii, it, h, b)[1],
+       l = a.state(e, ii, it, h, b)[2];
+  Expr bm = a.blockMax(ii, a.kv, it, h, b);
+  Expr bl = a.blockSum(ii, a.kv, it, h, b);
+  Expr bo = a.pv(e, ii, a.kv, it, h, b);
+  Expr delta = m - bm, f = exp2Poly(-Halide::abs(delta)),
+       keepOld = delta >= 0.0f;
+  a.state(e, ii, it, h, b) =
+      Halide::Tuple(Halide::select(keepOld, O + bo * f, O * f + bo),
+                    Halide::max(m, bm),
+                    Halide::select(keepOld, l + bl * f, l * f + bl));
+
+  // 1 / l, or 0 for a row that saw no kept key (its max stayed masked).
   a.otile = func("_o");
-  a.otile(e, ii, it, h, b) = a.oacc(e, ii, it, h, b) * a.inv(ii, it, h, b);
+  Expr seen = a.state(e, ii, it, h, b)[1] > kMaskedScore * 0.5f;
+  a.otile(e, ii, it, h, b) = Halide::select(
+      seen, a.state(e, ii, it, h, b)[0] / a.state(e, ii, it, h, b)[2], 0.0f);
 
   a.out = newFunc(op, name, /*inlined=*/false, "attention");
   a.out(e, i, h, b) = a.otile(e, i % qt, i / qt, h, b);

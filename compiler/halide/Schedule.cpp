@@ -86,26 +86,30 @@ static int vectorFor(int64_t n, int cap) {
 
 /// Flash-style attention (see AttentionKernel): one task per (b, h, query
 /// tile), run in parallel. Inside a task the q tile is transposed and scaled
-/// once; the scores of the tile are produced by a register tile of
-/// (qt / V vectors of queries) x `rkv` keys that keeps the whole d loop in
-/// registers; max, exp and sum run over key columns vectorised across the
-/// queries (no horizontal reductions); P V accumulates a register tile of
-/// `rq` query rows x the value head dim over blocks of `kv` keys, so that a
-/// block of V stays in L1 across the tile's rows.
+/// once and the online-softmax state (qt x Dv, three buffers) lives for the
+/// task; everything of one key block is computed inside the block loop of
+/// the state's update, so that a block's scores, probabilities and P V
+/// (qt x kvb and qt x Dv floats) stay in L1:
+/// - the scores by a register tile of (qt / V vectors of queries) x `rkv`
+///   keys that keeps the whole d loop in registers;
+/// - max, exp and sum over the block's keys, vectorised across the queries
+///   (no horizontal reductions);
+/// - P V by a register tile of `rq` query rows x the value head dim;
+/// - the state update, vectorised over the value head dim.
 static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
                               const Halide::Target &target) {
   using Halide::RVar;
   int V = (int)s.getVector();
   int qkCols = (int)s.getTileSize("rkv", 8);
   int pvRows = (int)s.getTileSize("rq", 4);
-  int kvBlock = (int)s.getTileSize("kv", 128);
   // Register tiles are unrolled when the schedule unrolls them fully.
   bool unrollQk = s.getUnrollFactor("rkv") >= qkCols;
   bool unrollPv = s.getUnrollFactor("rq") >= pvRows;
   int qv = vectorFor(a.qt, V); // lanes over query rows
-  Var ii("ii"), it("it"), j("j"), h("h"), b("b"), d("d"), e("e"), i("i");
+  Var ii("ii"), it("it"), jj("jj"), r("r"), h("h"), b("b"), e("e"), i("i");
   Var t("t"), io("io"), ij("ij"), iu("iu"), iv("iv"), jo("jo"), ji("ji"),
       eo("eo"), ei("ei");
+  RVar kv(a.kv.x.name()), rj("rj$x"), rd("rd$x");
   // The value head dim is static: vectorise it by what divides it.
   auto outType =
       llvm::cast<mlir::RankedTensorType>(a.op->getResult(0).getType());
@@ -118,16 +122,19 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
       .vectorize(e, ve);
   if (!s.getParallel().empty()) // the (b, h, query tile) tasks
     a.out.parallel(t);
-  a.otile.compute_at(a.out, t)
-      .split(ii, io, ij, pvRows, TailStrategy::GuardWithIf)
-      .reorder(e, ij, io)
-      .vectorize(e, ve);
-  if (unrollPv)
-    a.otile.unroll(ij);
+  a.otile.compute_at(a.out, t).vectorize(e, ve);
   a.qtile.compute_at(a.out, t).vectorize(ii, qv);
+  a.state.compute_at(a.out, t).vectorize(e, ve);
+  a.state.update().reorder(e, ii, kv).vectorize(e, ve);
 
-  a.scores.compute_at(a.out, t)
-      .split(j, jo, ji, qkCols, TailStrategy::RoundUp)
+  // One key block, inside the state's block loop. A block cut short (the
+  // last one, a causal diagonal) computes fewer keys, but its buffers keep
+  // the full block's static size: they stay on the stack.
+  Halide::LoopLevel block(a.state, kv);
+  int roundedBlock = (a.kvb + qkCols - 1) / qkCols * qkCols;
+  a.scores.compute_at(block)
+      .bound_storage(jj, roundedBlock)
+      .split(jj, jo, ji, qkCols, TailStrategy::RoundUp)
       .split(ii, iu, iv, qv)
       .reorder(iv, iu, ji, jo)
       .vectorize(iv)
@@ -138,37 +145,33 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
       .unroll(iu);
   a.sacc.update()
       .split(ii, iu, iv, qv)
-      .reorder(iv, iu, j, RVar("rd$x"))
+      .reorder(iv, iu, jj, rd)
       .vectorize(iv)
       .unroll(iu);
   if (unrollQk) {
     a.scores.unroll(ji);
-    a.sacc.unroll(j);
-    a.sacc.update().unroll(j);
+    a.sacc.unroll(jj);
+    a.sacc.update().unroll(jj);
   }
-
-  a.rowMax.compute_at(a.out, t).vectorize(ii, qv);
-  a.rowMax.update().reorder(ii, RVar(a.kv.x.name())).vectorize(ii, qv);
-  a.probs.compute_at(a.out, t)
+  for (Func f : {a.blockMax, a.blockSum}) {
+    f.compute_at(block).vectorize(ii, qv);
+    f.update().reorder(ii, rj).vectorize(ii, qv);
+  }
+  a.probs.compute_at(block)
+      .bound_storage(jj, a.kvb)
       .split(ii, iu, iv, qv)
-      .reorder(iv, iu, j)
+      .reorder(iv, iu, jj)
       .vectorize(iv)
       .unroll(iu);
-  a.rowSum.compute_at(a.out, t).vectorize(ii, qv);
-  a.rowSum.update().reorder(ii, RVar(a.kv.x.name())).vectorize(ii, qv);
-  a.inv.compute_at(a.out, t).vectorize(ii, qv);
-
-  RVar kvo("kvo"), kvi("kvi");
-  a.oacc.compute_at(a.out, t).vectorize(e, ve);
-  a.oacc.update()
-      .split(RVar(a.kv.x.name()), kvo, kvi, kvBlock)
+  a.pv.compute_at(block).vectorize(e, ve);
+  a.pv.update()
       .split(e, eo, ei, ve)
       .split(ii, io, ij, pvRows, TailStrategy::GuardWithIf)
-      .reorder(ei, eo, ij, kvi, io, kvo)
+      .reorder(ei, eo, ij, rj, io)
       .vectorize(ei)
       .unroll(eo);
   if (unrollPv)
-    a.oacc.update().unroll(ij);
+    a.pv.update().unroll(ij);
 }
 
 /// A projection (see GemmKernel), after the well-known Halide GEMM:

@@ -147,21 +147,33 @@ private:
                 t.vector, {"n"}, {{"rm", rm}});
   }
 
-  /// Flash attention (see the Halide backend's AttentionKernel): query
-  /// tiles of two vectors of rows; a q.k register tile of those rows x `rkv`
-  /// keys that uses the vector registers left after the loads; P.V
-  /// accumulates `rq` rows x Dv over blocks of `kv` keys whose V block fills
-  /// two thirds of L1.
+  /// Flash attention with an online softmax (see the Halide backend's
+  /// AttentionKernel), derived from the register file and L1:
+  /// - q.k register tile: `qv` vectors of query rows (3 with 32 registers,
+  ///   2 with 16) x `rkv` keys, the accumulators using all but 8 registers;
+  ///   the query tile is those qv vectors of rows;
+  /// - P.V register tile: `rq` rows x the value head dim (Dv / V vectors),
+  ///   again all but 8 registers, rq dividing the query tile;
+  /// - key blocks of `kv` keys (a multiple of rkv): the block's scores
+  ///   (q x kv floats) fill three quarters of L1, so that the state update
+  ///   after each block (one exp per output element) is amortised over as
+  ///   many keys as L1 allows.
   ScheduleAttr attention(AttentionOp op) {
     if (t.gpu)
       return make("root", {{"q", 64}, {"kv", 64}, {"rq", 4}, {"rkv", 1}}, 1,
                   {}, {}, gpuMapping({"b", "h", "q"}, {"rq", "d"}, {"k", "v"}));
-    int64_t qt = 2 * t.vector;
-    int64_t rkv = (t.registers - 8) / (qt / t.vector);
+    int64_t acc = t.registers - 8;
+    int64_t qv = t.registers >= 32 ? 3 : 2;
+    int64_t qt = qv * t.vector;
+    int64_t rkv = std::max<int64_t>(acc / qv, 1);
     int64_t dv = std::max<int64_t>(op.getValue().getType().getDimSize(3), 1);
-    int64_t kv = floorPow2(std::max<int64_t>(t.l1Bytes * 2 / 3 / (4 * dv), 16));
-    return make("root", {{"q", qt}, {"kv", kv}, {"rq", 4}, {"rkv", rkv}},
-                t.vector, {"b", "h", "q"}, {{"rq", 4}, {"rkv", rkv}});
+    int64_t dvVectors = (dv + t.vector - 1) / t.vector;
+    int64_t rq = std::max<int64_t>(std::min<int64_t>(acc / dvVectors, qt), 1);
+    while (qt % rq)
+      --rq;
+    int64_t kv = std::max<int64_t>(t.l1Bytes * 3 / 4 / (4 * qt) / rkv, 1) * rkv;
+    return make("root", {{"q", qt}, {"kv", kv}, {"rq", rq}, {"rkv", rkv}},
+                t.vector, {"b", "h", "q"}, {{"rq", rq}, {"rkv", rkv}});
   }
 
   ScheduleAttr rows() {

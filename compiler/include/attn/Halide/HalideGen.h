@@ -44,16 +44,20 @@ struct OpFunc {
 
 /// The Funcs of one flash-style attention op (HalideGen.cpp), kept so that
 /// Schedule.cpp can tile them as the op's schedule says. Halide dims
-/// (innermost first): the query tile `qtile(ii, d, it, h, b)`, scores and
-/// probabilities `(ii, j, it, h, b)`, row statistics `(ii, it, h, b)`, the
-/// output tile `(e, ii, it, h, b)` and the result `out(e, i, h, b)`, where
-/// query i = it * qt + ii.
+/// (innermost first): the query tile `qtile(ii, d, it, h, b)`; per block r
+/// of `kvb` keys, the scores and probabilities `(ii, jj, r, it, h, b)`, the
+/// block's row max and sum `(ii, r, it, h, b)` and its P V `(e, ii, r, it,
+/// h, b)`; the online-softmax state `(e, ii, it, h, b)` (a Tuple: output,
+/// running max, running sum) updated block by block over `kv`; the output
+/// tile `(e, ii, it, h, b)` and the result `out(e, i, h, b)`, where query
+/// i = it * qt + ii and key j = r * kvb + jj.
 struct AttentionKernel {
   mlir::Operation *op;
-  int qt; ///< queries per tile: the rows of scores that exist at once
-  Halide::Func qtile, sacc, scores, rowMax, probs, rowSum, inv, oacc, otile,
-      out;
-  Halide::RDom kv; ///< keys, bounded per query tile by the mask
+  int qt;  ///< queries per tile
+  int kvb; ///< keys per block: the scores that exist at once are qt x kvb
+  Halide::Func qtile, sacc, scores, blockMax, probs, blockSum, pv, state,
+      otile, out;
+  Halide::RDom kv; ///< key blocks, bounded per query tile by the mask
 };
 
 /// The Funcs of one projection (linear, fused_linear, multi_linear), Halide
