@@ -192,6 +192,7 @@ static void scheduleGemm(attn::GemmKernel &g, attn::ScheduleAttr s) {
   int nc = (int)std::max<int64_t>(
       rn, std::min<int64_t>(s.getTileSize("n", 128), g.n) / rn * rn);
   int kc = (int)s.getTileSize("k", 256);
+  const int kLine = 64 / 4; // f32 per cache line
   bool unrollRows = s.getUnrollFactor("rm") >= rm; // the register tile
   std::vector<Var> args = g.y.args(); // n, then the row dims
   Var n = args[0], m = args[1];
@@ -213,7 +214,15 @@ static void scheduleGemm(attn::GemmKernel &g, attn::ScheduleAttr s) {
   g.y.compute_root();
   tile(g.y.specialize(g.rows >= rm), rm);
   tile(g.y, 1);
-  g.wt.compute_at(g.y, no).vectorize(n, V);
+  // The pack is a transpose: each vector gathers V outputs at one k. Walk
+  // k in blocks of a cache line of W's rows, so that the lines a block
+  // reads are used whole while they are in L1.
+  Var wk = g.wt.args()[1], wko("wko"), wki("wki"), wno("wno"), wni("wni");
+  g.wt.compute_at(g.y, no)
+      .split(wk, wko, wki, kLine, TailStrategy::GuardWithIf)
+      .split(n, wno, wni, V, TailStrategy::GuardWithIf)
+      .reorder(wni, wki, wno, wko)
+      .vectorize(wni);
   RVar rko("rko"), rki("rki");
   g.acc.compute_at(g.y, no).split(n, niu, niv, V).vectorize(niv).unroll(niu);
   g.acc.update()
