@@ -143,8 +143,9 @@ private:
     int64_t rm = 6;
     int64_t kc =
         std::min<int64_t>(256, floorPow2(t.l1Bytes * 2 / 3 / (4 * rn)));
+    int64_t mc = std::max<int64_t>(1, t.l1Bytes / 4 / (4 * rn) / rm) * rm;
     return make("root",
-                {{"m", rm}, {"n", rn}, {"k", kc}, {"rm", rm}, {"rn", rn}},
+                {{"m", mc}, {"n", rn}, {"k", kc}, {"rm", rm}, {"rn", rn}},
                 t.vector, {"n"}, {{"rm", rm}});
   }
 
