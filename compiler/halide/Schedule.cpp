@@ -195,17 +195,23 @@ static void scheduleGemm(attn::GemmKernel &g, attn::ScheduleAttr s) {
   int nc = (int)std::max<int64_t>(
       rn, std::min<int64_t>(s.getTileSize("n", 128), g.n) / rn * rn);
   int kc = (int)s.getTileSize("k", 256);
+  const int kLine = 64 / 4; // f32 per cache line
   bool unrollRows = s.getUnrollFactor("rm") >= rm; // the register tile
   std::vector<Var> args = g.y.args(); // n, then the row dims
   Var n = args[0], m = args[1];
+  // Row blocks of `mc` rows (a multiple of rm): the accumulators of one
+  // block live in L1 and the block's epilogue runs right after its last k
+  // block, instead of one memory-bound pass over all rows at the end.
+  int mc = (int)std::max<int64_t>(rm, s.getTileSize("m", rm) / rm * rm);
   Var no("no"), ni("ni"), nio("nio"), nii("nii"), niu("niu"), niv("niv"),
-      mo("mo"), mi("mi");
-  auto tile = [&](Stage st, int rows) {
+      mb("mb"), mr("mr"), mo("mo"), mi("mi");
+  auto tile = [&](Stage st, int block, int rows) {
     st.split(n, no, ni, nc, TailStrategy::ShiftInwards)
-        .split(m, mo, mi, rows, TailStrategy::ShiftInwards)
+        .split(m, mb, mr, block, TailStrategy::ShiftInwards)
+        .split(mr, mo, mi, rows, TailStrategy::ShiftInwards)
         .split(ni, nio, nii, rn, TailStrategy::ShiftInwards)
         .split(nii, niu, niv, V)
-        .reorder(niv, niu, mi, nio, mo, no)
+        .reorder(niv, niu, mi, nio, mo, mb, no)
         .vectorize(niv)
         .unroll(niu);
     if (unrollRows)
@@ -214,11 +220,21 @@ static void scheduleGemm(attn::GemmKernel &g, attn::ScheduleAttr s) {
       st.parallel(no);
   };
   g.y.compute_root();
-  tile(g.y.specialize(g.rows >= rm), rm);
-  tile(g.y, 1);
-  g.wt.compute_at(g.y, no).vectorize(n, V);
+  if (mc > rm)
+    tile(g.y.specialize(g.rows >= mc), mc, rm);
+  tile(g.y.specialize(g.rows >= rm), rm, rm);
+  tile(g.y, 1, 1);
+  // The pack is a transpose: each vector gathers V outputs at one k. Walk
+  // k in blocks of a cache line of W's rows, so that the lines a block
+  // reads are used whole while they are in L1.
+  Var wk = g.wt.args()[1], wko("wko"), wki("wki"), wno("wno"), wni("wni");
+  g.wt.compute_at(g.y, no)
+      .split(wk, wko, wki, kLine, TailStrategy::GuardWithIf)
+      .split(n, wno, wni, V, TailStrategy::GuardWithIf)
+      .reorder(wni, wki, wno, wko)
+      .vectorize(wni);
   RVar rko("rko"), rki("rki");
-  g.acc.compute_at(g.y, no).split(n, niu, niv, V).vectorize(niv).unroll(niu);
+  g.acc.compute_at(g.y, mb).split(n, niu, niv, V).vectorize(niv).unroll(niu);
   g.acc.update()
       .split(RVar(g.k.x.name()), rko, rki, kc)
       .split(n, nio, nii, rn)

@@ -130,20 +130,22 @@ private:
 
   /// A register tile of 6 rows x `rn` outputs that uses 24 of 32 vector
   /// registers (AVX-512: 4 vectors wide) or 12 of 16 (AVX2: 2 vectors), so
-  /// the loads and broadcasts have room. k blocks: the packed panel slice
-  /// (k x rn) is at most twice L1 (it streams; the rows of x stay), capped at
-  /// 256. n blocks of two register tiles: many parallel tasks, and the packed
-  /// panel (K x n) stays in L2 up to K = 4096 on AVX-512. These are also the
-  /// sizes measured best for BERT's projections on this machine class.
+  /// the loads and broadcasts have room. n blocks of one register tile: the
+  /// block's packed panel (K x rn) is contiguous, and each parallel task owns
+  /// one. k blocks (Goto's kc): the panel slice (k x rn) fills at most two
+  /// thirds of L1, so that it stays there while every row tile of x streams
+  /// past it, capped at 256.
   ScheduleAttr gemm() {
     if (t.gpu)
       return make("root", {{"m", 64}, {"n", 64}, {"k", 16}, {"rm", 4}, {"rn", 4}},
                   1, {}, {}, gpuMapping({"m", "n"}, {"rm", "rn"}, {"x", "w"}));
     int64_t rn = (t.registers >= 32 ? 4 : 2) * t.vector;
     int64_t rm = 6;
-    int64_t kc = std::min<int64_t>(256, floorPow2(2 * t.l1Bytes / (4 * rn)));
+    int64_t kc =
+        std::min<int64_t>(256, floorPow2(t.l1Bytes * 2 / 3 / (4 * rn)));
+    int64_t mc = std::max<int64_t>(1, t.l1Bytes / 4 / (4 * rn) / rm) * rm;
     return make("root",
-                {{"m", rm}, {"n", 2 * rn}, {"k", kc}, {"rm", rm}, {"rn", rn}},
+                {{"m", mc}, {"n", rn}, {"k", kc}, {"rm", rm}, {"rn", rn}},
                 t.vector, {"n"}, {{"rm", rm}});
   }
 
