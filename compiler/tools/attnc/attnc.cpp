@@ -139,7 +139,8 @@ static cl::opt<std::string> scheduleFile(
 /// The scheduling target that --target names: avx512, avx2, cuda or opencl.
 static std::string scheduleTarget() {
   StringRef t = target;
-  if (t == "host") {
+  // "host" and "host-<features>" (e.g. host-profile) run on this CPU.
+  if (t == "host" || t.starts_with("host-")) {
     llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
     return features.lookup("avx512f") ? "avx512" : "avx2";
   }
