@@ -793,6 +793,9 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   auto sched = op->getAttrOfType<attn::ScheduleAttr>("attn.schedule");
   int qt = sched ? (int)sched.getTileSize("q", 16) : 16;
   int kvb = sched ? (int)sched.getTileSize("kv", 64) : 64;
+  // Without a schedule (--no-fusion) the whole-row variant, computed at
+  // root, is the unfused reference point.
+  int64_t rowKeys = sched ? sched.getTileSize("rows", 0) : INT32_MAX;
   const float log2e = 1.4426950408889634f;
   float scale = (float)op.getScaleOrDefault() * log2e;
 
@@ -902,8 +905,61 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   a.otile(e, ii, it, h, b) = Halide::select(
       seen, a.state(e, ii, it, h, b)[0] / a.state(e, ii, it, h, b)[2], 0.0f);
 
+  // The whole-row variant, for Sk <= rowKeys: a tile's scores and
+  // probabilities exist for all keys at once (qt x Sk floats each), so the
+  // softmax takes one max and one sum per row and no state update; while
+  // those rows stay in L2 this is faster, beyond it the blocked variant is.
+  // Both are in the pipeline; `out` is specialised on Sk and each branch
+  // computes only its own variant.
+  attn::AttentionKernel::Rows &w = a.rows;
+  Var jw("j");
+  Expr keyJ = Halide::min(jw, Sk - 1); // score tiles round up to a register tile
+  w.sacc = func("_rows_qk");
+  w.sacc(ii, jw, it, h, b) = 0.0f;
+  w.sacc(ii, jw, it, h, b) += a.qtile(ii, rd, it, h, b) * k.at({b, kh, keyJ, rd});
+  Expr sw = w.sacc(ii, jw, it, h, b);
+  if (Value biasValue = op.getBias()) {
+    const Tensor &t = get(biasValue);
+    sw = sw + t.at(broadcastIndex(t.shape, {b, h, row, keyJ})) * log2e;
+  }
+  if (Value m = op.getMask())
+    sw = sw + Halide::select(masks[m]({b, h, row, keyJ}, scoreShape), 0.0f,
+                             kMaskedScore);
+  w.scores = func("_rows_scores");
+  w.scores(ii, jw, it, h, b) = sw;
+  w.kv = RDom(0, Sk, "rkv");
+  w.kv.where(w.kv.x >= kLo && w.kv.x < kHi);
+  w.rowMax = func("_rows_max");
+  w.rowMax(ii, it, h, b) = kMaskedScore;
+  w.rowMax(ii, it, h, b) =
+      Halide::max(w.rowMax(ii, it, h, b), w.scores(ii, w.kv, it, h, b));
+  w.probs = func("_rows_exp");
+  w.probs(ii, jw, it, h, b) =
+      exp2Poly(w.scores(ii, jw, it, h, b) - w.rowMax(ii, it, h, b));
+  w.rowSum = func("_rows_sum");
+  w.rowSum(ii, it, h, b) = 0.0f;
+  w.rowSum(ii, it, h, b) += w.probs(ii, w.kv, it, h, b);
+  w.oacc = func("_rows_pv");
+  w.oacc(e, ii, it, h, b) = 0.0f;
+  w.oacc(e, ii, it, h, b) +=
+      w.probs(ii, w.kv, it, h, b) * v.at({b, kh, w.kv, e});
+  // 1 / sum, or 0 for a row that saw no kept key (its max stayed masked).
+  Expr seenRow = w.rowMax(ii, it, h, b) > kMaskedScore * 0.5f;
+  w.otile = func("_rows_o");
+  w.otile(e, ii, it, h, b) = Halide::select(
+      seenRow, w.oacc(e, ii, it, h, b) / w.rowSum(ii, it, h, b), 0.0f);
+
   a.out = newFunc(op, name, /*inlined=*/false, "attention");
-  a.out(e, i, h, b) = a.otile(e, i % qt, i / qt, h, b);
+  Expr blocked = a.otile(e, i % qt, i / qt, h, b),
+       whole = w.otile(e, i % qt, i / qt, h, b);
+  if (rowKeys >= INT32_MAX) {
+    a.out(e, i, h, b) = whole;
+  } else if (rowKeys <= 0) {
+    a.out(e, i, h, b) = blocked;
+  } else {
+    a.useRows = Sk <= (int)rowKeys;
+    a.out(e, i, h, b) = Halide::select(a.useRows, whole, blocked);
+  }
   out.attentions.push_back(a);
   return {a.out, {q.shape[0], q.shape[1], Sq, v.shape[3]}};
 }

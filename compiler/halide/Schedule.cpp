@@ -122,6 +122,8 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
       .vectorize(e, ve);
   if (!s.getParallel().empty()) // the (b, h, query tile) tasks
     a.out.parallel(t);
+  if (a.useRows.defined()) // each branch computes only its variant
+    a.out.specialize(a.useRows);
   a.otile.compute_at(a.out, t).vectorize(e, ve);
   a.qtile.compute_at(a.out, t).vectorize(ii, qv);
   a.state.compute_at(a.out, t).vectorize(e, ve);
@@ -172,6 +174,53 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
       .unroll(eo);
   if (unrollPv)
     a.pv.update().unroll(ij);
+
+  // The whole-row variant: the same register tiles over all keys of the
+  // tile; P V runs over blocks of kv keys so that a block of V stays in L1
+  // across the tile's rows.
+  attn::AttentionKernel::Rows &w = a.rows;
+  RVar key(w.kv.x.name()), kvo("kvo"), kvi("kvi");
+  Var j("j");
+  w.otile.compute_at(a.out, t).vectorize(e, ve);
+  w.scores.compute_at(a.out, t)
+      .split(j, jo, ji, qkCols, TailStrategy::RoundUp)
+      .split(ii, iu, iv, qv)
+      .reorder(iv, iu, ji, jo)
+      .vectorize(iv)
+      .unroll(iu);
+  w.sacc.compute_at(w.scores, jo)
+      .split(ii, iu, iv, qv)
+      .vectorize(iv)
+      .unroll(iu);
+  w.sacc.update()
+      .split(ii, iu, iv, qv)
+      .reorder(iv, iu, j, rd)
+      .vectorize(iv)
+      .unroll(iu);
+  if (unrollQk) {
+    w.scores.unroll(ji);
+    w.sacc.unroll(j);
+    w.sacc.update().unroll(j);
+  }
+  for (Func f : {w.rowMax, w.rowSum}) {
+    f.compute_at(a.out, t).vectorize(ii, qv);
+    f.update().reorder(ii, key).vectorize(ii, qv);
+  }
+  w.probs.compute_at(a.out, t)
+      .split(ii, iu, iv, qv)
+      .reorder(iv, iu, j)
+      .vectorize(iv)
+      .unroll(iu);
+  w.oacc.compute_at(a.out, t).vectorize(e, ve);
+  w.oacc.update()
+      .split(key, kvo, kvi, a.kvb)
+      .split(e, eo, ei, ve)
+      .split(ii, io, ij, pvRows, TailStrategy::GuardWithIf)
+      .reorder(ei, eo, ij, kvi, io, kvo)
+      .vectorize(ei)
+      .unroll(eo);
+  if (unrollPv)
+    w.oacc.update().unroll(ij);
 }
 
 /// A projection (see GemmKernel), after the well-known Halide GEMM:

@@ -159,7 +159,10 @@ private:
   /// - key blocks of `kv` keys (a multiple of rkv): the block's scores
   ///   (q x kv floats) fill three quarters of L1, so that the state update
   ///   after each block (one exp per output element) is amortised over as
-  ///   many keys as L1 allows.
+  ///   many keys as L1 allows;
+  /// - up to `rows` keys, the whole-row variant instead: a tile's scores and
+  ///   probabilities for all keys (2 x q x Sk floats) fit in half of L2, and
+  ///   one softmax pass per row beats the per-block state update.
   ScheduleAttr attention(AttentionOp op) {
     if (t.gpu)
       return make("root", {{"q", 64}, {"kv", 64}, {"rq", 4}, {"rkv", 1}}, 1,
@@ -174,7 +177,9 @@ private:
     while (qt % rq)
       --rq;
     int64_t kv = std::max<int64_t>(t.l1Bytes * 3 / 4 / (4 * qt) / rkv, 1) * rkv;
-    return make("root", {{"q", qt}, {"kv", kv}, {"rq", rq}, {"rkv", rkv}},
+    int64_t rows = t.l2Bytes / 2 / (2 * 4 * qt);
+    return make("root",
+                {{"q", qt}, {"kv", kv}, {"rq", rq}, {"rkv", rkv}, {"rows", rows}},
                 t.vector, {"b", "h", "q"}, {{"rq", rq}, {"rkv", rkv}});
   }
 

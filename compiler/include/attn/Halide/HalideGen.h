@@ -58,6 +58,15 @@ struct AttentionKernel {
   Halide::Func qtile, sacc, scores, blockMax, probs, blockSum, pv, state,
       otile, out;
   Halide::RDom kv; ///< key blocks, bounded per query tile by the mask
+  /// The whole-row variant (Sk <= the schedule's `rows`): scores and
+  /// probabilities `(ii, j, it, h, b)` for every key j, row max and sum
+  /// `(ii, it, h, b)`, P V and the output tile `(e, ii, it, h, b)`.
+  struct Rows {
+    Halide::Func sacc, scores, rowMax, probs, rowSum, oacc, otile;
+    Halide::RDom kv; ///< keys, bounded per query tile by the mask
+  } rows;
+  /// When both variants are built: true where `out` takes the whole-row one.
+  Halide::Expr useRows;
 };
 
 /// The Funcs of one projection (linear, fused_linear, multi_linear), Halide
