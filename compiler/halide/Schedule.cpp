@@ -84,6 +84,32 @@ static int vectorFor(int64_t n, int cap) {
   return w;
 }
 
+/// The q.k register tile of one of the attention variants: `scores(ii, j,
+/// ...)` (already placed) is computed in groups of `cols` keys, each from an
+/// accumulator `sacc` of (query vectors of `qv` lanes) x `cols` keys that
+/// keeps the whole d loop in registers; the mask and bias are added on the
+/// way out.
+static void scheduleScoreTile(Func scores, Func sacc, Var j, int cols, int qv,
+                              bool unroll) {
+  Var ii("ii"), jo("jo"), ji("ji"), iu("iu"), iv("iv");
+  scores.split(j, jo, ji, cols, TailStrategy::RoundUp)
+      .split(ii, iu, iv, qv)
+      .reorder(iv, iu, ji, jo)
+      .vectorize(iv)
+      .unroll(iu);
+  sacc.compute_at(scores, jo).split(ii, iu, iv, qv).vectorize(iv).unroll(iu);
+  sacc.update()
+      .split(ii, iu, iv, qv)
+      .reorder(iv, iu, j, Halide::RVar("rd$x"))
+      .vectorize(iv)
+      .unroll(iu);
+  if (unroll) {
+    scores.unroll(ji);
+    sacc.unroll(j);
+    sacc.update().unroll(j);
+  }
+}
+
 /// Flash-style attention (see AttentionKernel): one task per (b, h, query
 /// tile), run in parallel. Inside a task the q tile is transposed and scaled
 /// once and the online-softmax state (qt x Dv, three buffers) lives for the
@@ -134,27 +160,8 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
   // the full block's static size: they stay on the stack.
   Halide::LoopLevel block(a.state, kv);
   int roundedBlock = (a.kvb + qkCols - 1) / qkCols * qkCols;
-  a.scores.compute_at(block)
-      .bound_storage(jj, roundedBlock)
-      .split(jj, jo, ji, qkCols, TailStrategy::RoundUp)
-      .split(ii, iu, iv, qv)
-      .reorder(iv, iu, ji, jo)
-      .vectorize(iv)
-      .unroll(iu);
-  a.sacc.compute_at(a.scores, jo)
-      .split(ii, iu, iv, qv)
-      .vectorize(iv)
-      .unroll(iu);
-  a.sacc.update()
-      .split(ii, iu, iv, qv)
-      .reorder(iv, iu, jj, rd)
-      .vectorize(iv)
-      .unroll(iu);
-  if (unrollQk) {
-    a.scores.unroll(ji);
-    a.sacc.unroll(jj);
-    a.sacc.update().unroll(jj);
-  }
+  a.scores.compute_at(block).bound_storage(jj, roundedBlock);
+  scheduleScoreTile(a.scores, a.sacc, jj, qkCols, qv, unrollQk);
   for (Func f : {a.blockMax, a.blockSum}) {
     f.compute_at(block).vectorize(ii, qv);
     f.update().reorder(ii, rj).vectorize(ii, qv);
@@ -182,26 +189,8 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
   RVar key(w.kv.x.name()), kvo("kvo"), kvi("kvi");
   Var j("j");
   w.otile.compute_at(a.out, t).vectorize(e, ve);
-  w.scores.compute_at(a.out, t)
-      .split(j, jo, ji, qkCols, TailStrategy::RoundUp)
-      .split(ii, iu, iv, qv)
-      .reorder(iv, iu, ji, jo)
-      .vectorize(iv)
-      .unroll(iu);
-  w.sacc.compute_at(w.scores, jo)
-      .split(ii, iu, iv, qv)
-      .vectorize(iv)
-      .unroll(iu);
-  w.sacc.update()
-      .split(ii, iu, iv, qv)
-      .reorder(iv, iu, j, rd)
-      .vectorize(iv)
-      .unroll(iu);
-  if (unrollQk) {
-    w.scores.unroll(ji);
-    w.sacc.unroll(j);
-    w.sacc.update().unroll(j);
-  }
+  w.scores.compute_at(a.out, t);
+  scheduleScoreTile(w.scores, w.sacc, j, qkCols, qv, unrollQk);
   for (Func f : {w.rowMax, w.rowSum}) {
     f.compute_at(a.out, t).vectorize(ii, qv);
     f.update().reorder(ii, key).vectorize(ii, qv);
