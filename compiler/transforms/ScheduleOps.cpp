@@ -234,9 +234,21 @@ FailureOr<ScheduleAttr> applyOverride(ScheduleAttr s, StringRef key,
             "' (keys: compute, vector, parallel, tile.LOOP, unroll.LOOP)";
     return failure();
   }
-  return ScheduleAttr::getChecked(
-      [&]() { return emitError(UnknownLoc::get(ctx)); }, ctx, compute, tile,
-      vector, parallel, unroll, s.getGpu());
+  // A value the attribute's verifier rejects (a size of 0, say): its
+  // message becomes the override's error, reported at the op.
+  ScheduleAttr updated;
+  {
+    ScopedDiagnosticHandler capture(ctx, [&](Diagnostic &d) {
+      error = d.str();
+      return success();
+    });
+    updated = ScheduleAttr::getChecked(
+        [&]() { return emitError(UnknownLoc::get(ctx)); }, ctx, compute, tile,
+        vector, parallel, unroll, s.getGpu());
+  }
+  if (!updated)
+    return failure();
+  return updated;
 }
 
 struct SchedulePass : attn::impl::AttnScheduleBase<SchedulePass> {

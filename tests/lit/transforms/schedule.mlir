@@ -5,6 +5,9 @@
 // RUN: not attn-opt %s -split-input-file '-attn-schedule=overrides=nothing:vector=4' 2>&1 | FileCheck %s --check-prefix=NONAME
 // RUN: not attn-opt %s -split-input-file '-attn-schedule=overrides=attention:size=4' 2>&1 | FileCheck %s --check-prefix=BADKEY
 // RUN: not attn-opt %s -split-input-file '-attn-schedule=target=neon' 2>&1 | FileCheck %s --check-prefix=BADTARGET
+// A value the attribute rejects is an error at the op, not a crash:
+// RUN: not attn-opt %s -split-input-file '-attn-schedule=overrides=attention:tile.rows=0' 2>&1 | FileCheck %s --check-prefix=BADVALUE
+// RUN: not attn-opt %s -split-input-file '-attn-schedule=overrides=attention:vector=0' 2>&1 | FileCheck %s --check-prefix=BADVECTOR
 
 // AVX512-LABEL: func.func @block
 // AVX512: attn.linear {{.*}}attn.schedule = #attn.schedule<compute = "root", tile = {k = 128 : i64, m = 48 : i64, n = 64 : i64, rm = 6 : i64, rn = 64 : i64}, vector = 16, parallel = ["n"], unroll = {rm = 6 : i64}>
@@ -25,6 +28,8 @@
 // NONAME: error: schedule override 'nothing:vector=4' names no op
 // BADKEY: error: schedule override for attention_L{{[0-9]+}}: unknown schedule key or non-integer value in 'size=4'
 // BADTARGET: error: unknown schedule target 'neon'
+// BADVALUE: :9:{{[0-9]+}}: error: schedule override for attention_L{{[0-9]+}}: schedule size of loop 'rows' must be a positive integer
+// BADVECTOR: error: schedule override for attention_L{{[0-9]+}}: schedule vector width must be >= 1, got 0
 func.func @block(%x: tensor<?x?x8xf32>, %w: tensor<8x8xf32>) -> (tensor<?x2x?x4xf32>, tensor<?x2x?x4xf32>, tensor<?x2x?x4xf32>) {
   %q = attn.linear %x, %w : tensor<?x?x8xf32>, tensor<8x8xf32> -> tensor<?x?x8xf32> loc(#named_q)
   %h = attn.split_heads %q {heads = 2} : tensor<?x?x8xf32> -> tensor<?x2x?x4xf32>
