@@ -490,7 +490,36 @@ LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
   std::string name = opName(op);
   Var n("n"), k("k");
   Func wt = newFunc(op, name + "_wt", /*inlined=*/false, "gemm.pack");
-  wt(n, k) = pick(weights, n, {k});
+  // Several weights whose offsets are multiples of V (the schedule's
+  // vector width): the pack is wt3(ni, nb, k) with n = nb * V + ni, one
+  // update per weight over the vectors nb it owns, so that choosing the
+  // weight is one scalar branch per vector of V outputs. (A select would
+  // gather every weight's elements and keep one.) The pure step is undef.
+  auto sched = op->getAttrOfType<attn::ScheduleAttr>("attn.schedule");
+  int V = sched ? (int)sched.getVector() : 1;
+  bool perWeight = P > 1 && V > 1;
+  for (const Expr &o : offsets)
+    perWeight = perWeight && *Halide::Internal::as_const_int(o) % V == 0;
+  Func packed = wt;
+  int packLanes = 0;
+  if (!perWeight) {
+    wt(n, k) = pick(weights, n, {k});
+  } else {
+    Var ni("ni"), nb("nb");
+    Halide::Type wtype = halideType(
+        cast<RankedTensorType>(weights[0].getType()).getElementType());
+    packed(ni, nb, k) = Halide::undef(wtype);
+    for (int p = 0; p < P; ++p) {
+      RDom pk(0, x.shape.back(), "pk" + std::to_string(p));
+      pk.where(nb >= simplified(offsets[p] / V));
+      pk.where(nb < simplified(offsets[p + 1] / V));
+      packed(ni, nb, pk) = get(weights[p]).at(
+          {Halide::clamp(nb * V + ni - offsets[p], 0, widths[p] - 1), pk});
+    }
+    wt = Func(name + "_wtn");
+    wt(n, k) = packed(n % V, n / V, k);
+    packLanes = V;
+  }
 
   std::vector<Var> vs = makeVars(shape.size());
   vs.back() = n;
@@ -513,9 +542,9 @@ LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
     e = e + get(residual).at(asExprs(vs));
   def(y, vs, e);
   int64_t nTotal = *Halide::Internal::as_const_int(offsets.back());
-  out.gemms.push_back({op, wt, acc, y, rk,
+  out.gemms.push_back({op, packed, acc, y, rk,
                        x.rank() >= 2 ? x.shape[x.rank() - 2] : Expr(),
-                       nTotal});
+                       nTotal, packLanes});
 
   if (P == 1) {
     tensors[op->getResult(0)] = {y, shape};

@@ -227,12 +227,27 @@ static void scheduleGemm(attn::GemmKernel &g, attn::ScheduleAttr s) {
   // The pack is a transpose: each vector gathers V outputs at one k. Walk
   // k in blocks of a cache line of W's rows, so that the lines a block
   // reads are used whole while they are in L1.
-  Var wk = g.wt.args()[1], wko("wko"), wki("wki"), wno("wno"), wni("wni");
-  g.wt.compute_at(g.y, no)
-      .split(wk, wko, wki, kLine, TailStrategy::GuardWithIf)
-      .split(n, wno, wni, V, TailStrategy::GuardWithIf)
-      .reorder(wni, wki, wno, wko)
-      .vectorize(wni);
+  Var wko("wko"), wki("wki"), wno("wno"), wni("wni");
+  g.wt.compute_at(g.y, no);
+  if (!g.packLanes) {
+    Var wk = g.wt.args()[1];
+    g.wt.split(wk, wko, wki, kLine, TailStrategy::GuardWithIf)
+        .split(n, wno, wni, V, TailStrategy::GuardWithIf)
+        .reorder(wni, wki, wno, wko)
+        .vectorize(wni);
+  } else {
+    // wt(ni, nb, k), one update per weight (see GemmKernel): the same loop
+    // order, the vectors nb of V outputs in the place of wno.
+    Var ni = g.wt.args()[0], nb = g.wt.args()[1];
+    for (int u = 0; u < g.wt.num_update_definitions(); ++u) {
+      RVar pk(g.wt.update_args(u)[2].as<Halide::Internal::Variable>()->name);
+      RVar pko(pk.name() + "o"), pki(pk.name() + "i");
+      g.wt.update(u)
+          .split(pk, pko, pki, kLine, TailStrategy::GuardWithIf)
+          .reorder(ni, pki, nb, pko)
+          .vectorize(ni, g.packLanes);
+    }
+  }
   RVar rko("rko"), rki("rki");
   g.acc.compute_at(g.y, mb).split(n, niu, niv, V).vectorize(niv).unroll(niu);
   g.acc.update()

@@ -69,6 +69,9 @@ struct GemmKernel {
   Halide::RDom k;
   Halide::Expr rows; ///< extent of the innermost row dim (undefined: none)
   int64_t n;         ///< outputs (static)
+  /// 0: the pack is wt(n, k). V > 0: it is wt(ni, nb, k) with
+  /// n = nb * V + ni, defined by one update per weight (multi_linear).
+  int packLanes = 0;
 };
 
 /// One model as a Halide pipeline plus everything needed to describe it.
