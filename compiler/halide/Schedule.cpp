@@ -204,12 +204,16 @@ static void scheduleGemm(attn::GemmKernel &g, attn::ScheduleAttr s) {
   // block, instead of one memory-bound pass over all rows at the end.
   int mc = (int)std::max<int64_t>(rm, s.getTileSize("m", rm) / rm * rm);
   Var no("no"), ni("ni"), nio("nio"), nii("nii"), niu("niu"), niv("niv"),
-      mb("mb"), mr("mr"), mo("mo"), mi("mi");
+      mb("mb"), mr("mr"), mo("mo"), mi("mi"), mt("mt");
   auto tile = [&](Stage st, int block, int rows) {
-    st.split(n, no, ni, nc, TailStrategy::ShiftInwards)
-        .split(m, mb, mr, block, TailStrategy::ShiftInwards)
-        .split(mr, mo, mi, rows, TailStrategy::ShiftInwards)
-        .split(ni, nio, nii, rn, TailStrategy::ShiftInwards)
+    st.split(n, no, ni, nc, TailStrategy::ShiftInwards);
+    if (block > rows)
+      st.split(m, mt, mi, rows, TailStrategy::ShiftInwards)
+          .split(mt, mb, mo, block / rows, TailStrategy::GuardWithIf);
+    else
+      st.split(m, mb, mr, block, TailStrategy::ShiftInwards)
+          .split(mr, mo, mi, rows, TailStrategy::ShiftInwards);
+    st.split(ni, nio, nii, rn, TailStrategy::ShiftInwards)
         .split(nii, niu, niv, V)
         .reorder(niv, niu, mi, nio, mo, mb, no)
         .vectorize(niv)
@@ -249,7 +253,11 @@ static void scheduleGemm(attn::GemmKernel &g, attn::ScheduleAttr s) {
     }
   }
   RVar rko("rko"), rki("rki");
-  g.acc.compute_at(g.y, mb).split(n, niu, niv, V).vectorize(niv).unroll(niu);
+  g.acc.compute_at(g.y, mb)
+      .bound_storage(m, mc)
+      .split(n, niu, niv, V)
+      .vectorize(niv)
+      .unroll(niu);
   g.acc.update()
       .split(RVar(g.k.x.name()), rko, rki, kc)
       .split(n, nio, nii, rn)
