@@ -388,6 +388,17 @@ LogicalResult PipelineBuilder::lowerResults(func::ReturnOp ret) {
     }
     out.outputs.push_back(f);
     out.tensors.push_back(desc);
+    // A plain op result used only here may be computed in the output Func
+    // itself (Schedule.cpp inlines it) instead of being copied.
+    Value v = ret.getOperand(r);
+    Func source;
+    if (Operation *def = v.getDefiningOp(); def && v.hasOneUse())
+      for (const attn::OpFunc &of : out.funcs)
+        if (of.op == def && of.func.name() == value.func.name() &&
+            (of.role == "" || of.role == "norm") &&
+            !of.func.has_update_definition())
+          source = of.func;
+    out.outputSources.push_back(source);
   }
   return success();
 }
@@ -961,19 +972,22 @@ Tensor PipelineBuilder::lowerNorm(Operation *op) {
 
   Expr centre = 0.0f; // mean for layer_norm, 0 for rms_norm
   if (ln) {
-    Func mean = newFunc(op, name + "_mean");
+    Func mean = newFunc(op, name + "_mean", /*inlined=*/false, "norm.stat");
     def(mean, rows, 0.0f);
     defAdd(mean, rows, x.at(rowR) / width);
     centre = mean(rowIdx);
   }
-  Func sq = newFunc(op, name + (ln ? "_var" : "_ms"));
+  Func sq =
+      newFunc(op, name + (ln ? "_var" : "_ms"), /*inlined=*/false, "norm.stat");
   def(sq, rows, 0.0f);
   Expr centred = x.at(rowR) - centre; // two-pass variance
   defAdd(sq, rows, centred * centred / width);
 
-  Func f = newFunc(op, name);
+  Func f = newFunc(op, name, /*inlined=*/false, "norm");
   std::vector<Expr> idx = asExprs(vs);
-  Expr y = (x.at(idx) - centre) / Halide::sqrt(sq(rowIdx) + eps) *
+  // Times the row's 1 / sqrt (loop invariant along the row), not a division
+  // per element.
+  Expr y = (x.at(idx) - centre) * (1.0f / Halide::sqrt(sq(rowIdx) + eps)) *
            g.at({vs.back()});
   if (ln)
     y = y + get(ln.getBeta()).at({vs.back()});

@@ -37,8 +37,9 @@ struct OpFunc {
   bool inlined; ///< a cheap point-wise helper the schedule may inline
   /// What the Func is within its op, for ops whose schedule treats their
   /// Funcs together: "attention" (an AttentionKernel's), "gemm.pack",
-  /// "gemm.acc", "gemm.out" (a GemmKernel's), or "" (the op's plain result
-  /// or a helper).
+  /// "gemm.acc", "gemm.out" (a GemmKernel's), "norm" (a layer_norm or
+  /// rms_norm result) and "norm.stat" (its row mean / variance), or "" (the
+  /// op's plain result or a helper).
   std::string role = "";
 };
 
@@ -83,6 +84,9 @@ struct ModelPipeline {
   std::vector<TensorDesc> tensors;     ///< inputs, params, outputs
   std::vector<Halide::Argument> args;  ///< inputs and params, table order
   std::vector<Halide::Func> outputs;   ///< table order
+  /// Per output: the op Func it copies when that Func may be inlined into
+  /// it (a plain or norm result with no other use), else undefined.
+  std::vector<Halide::Func> outputSources;
   std::vector<OpFunc> funcs;           ///< every Func the ops defined
   std::vector<AttentionKernel> attentions;
   std::vector<GemmKernel> gemms;
