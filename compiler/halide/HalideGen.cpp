@@ -151,7 +151,12 @@ attn::TensorDesc::DType tableType(Type t) {
 /// arithmetic (about 2e-7 with f32 rounding); Halide has no erf.
 Expr erfApprox(Expr x) {
   Expr ax = Halide::abs(x);
-  Expr t = 1.0f / (1.0f + 0.3275911f * ax);
+  // 1 / d by the hardware's reciprocal estimate and one Newton step (about
+  // 2^-23 relative error, as the division): a vector division costs as much
+  // as the rest of the approximation.
+  Expr d = 1.0f + 0.3275911f * ax;
+  Expr t0 = Halide::fast_inverse(d);
+  Expr t = t0 * (2.0f - d * t0);
   Expr poly =
       t * (0.254829592f +
            t * (-0.284496736f +
@@ -388,6 +393,17 @@ LogicalResult PipelineBuilder::lowerResults(func::ReturnOp ret) {
     }
     out.outputs.push_back(f);
     out.tensors.push_back(desc);
+    // A plain op result used only here may be computed in the output Func
+    // itself (Schedule.cpp inlines it) instead of being copied.
+    Value v = ret.getOperand(r);
+    Func source;
+    if (Operation *def = v.getDefiningOp(); def && v.hasOneUse())
+      for (const attn::OpFunc &of : out.funcs)
+        if (of.op == def && of.func.name() == value.func.name() &&
+            (of.role == "" || of.role == "norm") &&
+            !of.func.has_update_definition())
+          source = of.func;
+    out.outputSources.push_back(source);
   }
   return success();
 }
@@ -490,7 +506,36 @@ LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
   std::string name = opName(op);
   Var n("n"), k("k");
   Func wt = newFunc(op, name + "_wt", /*inlined=*/false, "gemm.pack");
-  wt(n, k) = pick(weights, n, {k});
+  // Several weights whose offsets are multiples of V (the schedule's
+  // vector width): the pack is wt3(ni, nb, k) with n = nb * V + ni, one
+  // update per weight over the vectors nb it owns, so that choosing the
+  // weight is one scalar branch per vector of V outputs. (A select would
+  // gather every weight's elements and keep one.) The pure step is undef.
+  auto sched = op->getAttrOfType<attn::ScheduleAttr>("attn.schedule");
+  int V = sched ? (int)sched.getVector() : 1;
+  bool perWeight = P > 1 && V > 1;
+  for (const Expr &o : offsets)
+    perWeight = perWeight && *Halide::Internal::as_const_int(o) % V == 0;
+  Func packed = wt;
+  int packLanes = 0;
+  if (!perWeight) {
+    wt(n, k) = pick(weights, n, {k});
+  } else {
+    Var ni("ni"), nb("nb");
+    Halide::Type wtype = halideType(
+        cast<RankedTensorType>(weights[0].getType()).getElementType());
+    packed(ni, nb, k) = Halide::undef(wtype);
+    for (int p = 0; p < P; ++p) {
+      RDom pk(0, x.shape.back(), "pk" + std::to_string(p));
+      pk.where(nb >= simplified(offsets[p] / V));
+      pk.where(nb < simplified(offsets[p + 1] / V));
+      packed(ni, nb, pk) = get(weights[p]).at(
+          {Halide::clamp(nb * V + ni - offsets[p], 0, widths[p] - 1), pk});
+    }
+    wt = Func(name + "_wtn");
+    wt(n, k) = packed(n % V, n / V, k);
+    packLanes = V;
+  }
 
   std::vector<Var> vs = makeVars(shape.size());
   vs.back() = n;
@@ -513,9 +558,9 @@ LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
     e = e + get(residual).at(asExprs(vs));
   def(y, vs, e);
   int64_t nTotal = *Halide::Internal::as_const_int(offsets.back());
-  out.gemms.push_back({op, wt, acc, y, rk,
+  out.gemms.push_back({op, packed, acc, y, rk,
                        x.rank() >= 2 ? x.shape[x.rank() - 2] : Expr(),
-                       nTotal});
+                       nTotal, packLanes});
 
   if (P == 1) {
     tensors[op->getResult(0)] = {y, shape};
@@ -988,19 +1033,22 @@ Tensor PipelineBuilder::lowerNorm(Operation *op) {
 
   Expr centre = 0.0f; // mean for layer_norm, 0 for rms_norm
   if (ln) {
-    Func mean = newFunc(op, name + "_mean");
+    Func mean = newFunc(op, name + "_mean", /*inlined=*/false, "norm.stat");
     def(mean, rows, 0.0f);
     defAdd(mean, rows, x.at(rowR) / width);
     centre = mean(rowIdx);
   }
-  Func sq = newFunc(op, name + (ln ? "_var" : "_ms"));
+  Func sq =
+      newFunc(op, name + (ln ? "_var" : "_ms"), /*inlined=*/false, "norm.stat");
   def(sq, rows, 0.0f);
   Expr centred = x.at(rowR) - centre; // two-pass variance
   defAdd(sq, rows, centred * centred / width);
 
-  Func f = newFunc(op, name);
+  Func f = newFunc(op, name, /*inlined=*/false, "norm");
   std::vector<Expr> idx = asExprs(vs);
-  Expr y = (x.at(idx) - centre) / Halide::sqrt(sq(rowIdx) + eps) *
+  // Times the row's 1 / sqrt (loop invariant along the row), not a division
+  // per element.
+  Expr y = (x.at(idx) - centre) * (1.0f / Halide::sqrt(sq(rowIdx) + eps)) *
            g.at({vs.back()});
   if (ln)
     y = y + get(ln.getBeta()).at({vs.back()});

@@ -21,6 +21,7 @@
 
 #include "mlir/IR/BuiltinTypes.h"
 
+#include <map>
 #include <set>
 
 using Halide::Func;
@@ -242,12 +243,16 @@ static void scheduleGemm(attn::GemmKernel &g, attn::ScheduleAttr s) {
   // block, instead of one memory-bound pass over all rows at the end.
   int mc = (int)std::max<int64_t>(rm, s.getTileSize("m", rm) / rm * rm);
   Var no("no"), ni("ni"), nio("nio"), nii("nii"), niu("niu"), niv("niv"),
-      mb("mb"), mr("mr"), mo("mo"), mi("mi");
+      mb("mb"), mr("mr"), mo("mo"), mi("mi"), mt("mt");
   auto tile = [&](Stage st, int block, int rows) {
-    st.split(n, no, ni, nc, TailStrategy::ShiftInwards)
-        .split(m, mb, mr, block, TailStrategy::ShiftInwards)
-        .split(mr, mo, mi, rows, TailStrategy::ShiftInwards)
-        .split(ni, nio, nii, rn, TailStrategy::ShiftInwards)
+    st.split(n, no, ni, nc, TailStrategy::ShiftInwards);
+    if (block > rows)
+      st.split(m, mt, mi, rows, TailStrategy::ShiftInwards)
+          .split(mt, mb, mo, block / rows, TailStrategy::GuardWithIf);
+    else
+      st.split(m, mb, mr, block, TailStrategy::ShiftInwards)
+          .split(mr, mo, mi, rows, TailStrategy::ShiftInwards);
+    st.split(ni, nio, nii, rn, TailStrategy::ShiftInwards)
         .split(nii, niu, niv, V)
         .reorder(niv, niu, mi, nio, mo, mb, no)
         .vectorize(niv)
@@ -265,14 +270,33 @@ static void scheduleGemm(attn::GemmKernel &g, attn::ScheduleAttr s) {
   // The pack is a transpose: each vector gathers V outputs at one k. Walk
   // k in blocks of a cache line of W's rows, so that the lines a block
   // reads are used whole while they are in L1.
-  Var wk = g.wt.args()[1], wko("wko"), wki("wki"), wno("wno"), wni("wni");
-  g.wt.compute_at(g.y, no)
-      .split(wk, wko, wki, kLine, TailStrategy::GuardWithIf)
-      .split(n, wno, wni, V, TailStrategy::GuardWithIf)
-      .reorder(wni, wki, wno, wko)
-      .vectorize(wni);
+  Var wko("wko"), wki("wki"), wno("wno"), wni("wni");
+  g.wt.compute_at(g.y, no);
+  if (!g.packLanes) {
+    Var wk = g.wt.args()[1];
+    g.wt.split(wk, wko, wki, kLine, TailStrategy::GuardWithIf)
+        .split(n, wno, wni, V, TailStrategy::GuardWithIf)
+        .reorder(wni, wki, wno, wko)
+        .vectorize(wni);
+  } else {
+    // wt(ni, nb, k), one update per weight (see GemmKernel): the same loop
+    // order, the vectors nb of V outputs in the place of wno.
+    Var ni = g.wt.args()[0], nb = g.wt.args()[1];
+    for (int u = 0; u < g.wt.num_update_definitions(); ++u) {
+      RVar pk(g.wt.update_args(u)[2].as<Halide::Internal::Variable>()->name);
+      RVar pko(pk.name() + "o"), pki(pk.name() + "i");
+      g.wt.update(u)
+          .split(pk, pko, pki, kLine, TailStrategy::GuardWithIf)
+          .reorder(ni, pki, nb, pko)
+          .vectorize(ni, g.packLanes);
+    }
+  }
   RVar rko("rko"), rki("rki");
-  g.acc.compute_at(g.y, mb).split(n, niu, niv, V).vectorize(niv).unroll(niu);
+  g.acc.compute_at(g.y, mb)
+      .bound_storage(m, mc)
+      .split(n, niu, niv, V)
+      .vectorize(niv)
+      .unroll(niu);
   g.acc.update()
       .split(RVar(g.k.x.name()), rko, rki, kc)
       .split(n, nio, nii, rn)
@@ -283,6 +307,56 @@ static void scheduleGemm(attn::GemmKernel &g, attn::ScheduleAttr s) {
       .unroll(niu);
   if (unrollRows)
     g.acc.update().unroll(mi);
+}
+
+/// A norm (layer_norm, rms_norm) over the last dim: its rows in blocks of
+/// the schedule's `rows` (parallel), and each block's statistics (mean,
+/// variance) computed right before the block is normalised, so that its
+/// rows are read from L1 by the second and third pass. A statistic sums
+/// along the row in vectors (rfactor: V partial sums, added at the end)
+/// instead of vectorising across rows, which would gather.
+static void scheduleNorm(Func f, const std::vector<Func> &stats,
+                         const Halide::Target &target, attn::ScheduleAttr s) {
+  using Halide::RVar;
+  int V =
+      s ? (int)s.getVector() : target.natural_vector_size(f.output_types()[0]);
+  int rows = s ? (int)s.getTileSize("rows", 8) : 8;
+  bool parallel = !s || s.isParallel("rows");
+  std::vector<Var> args = f.args(); // the row's dim, then the row dims
+  f.compute_root().vectorize(args[0], V, TailStrategy::GuardWithIf);
+  Halide::LoopLevel at = Halide::LoopLevel::root();
+  if (args.size() > 1) {
+    Var rb("rb"), ri("ri");
+    f.split(args[1], rb, ri, rows, TailStrategy::GuardWithIf);
+    Var outer = rb;
+    for (size_t k = 2; k < args.size(); ++k) {
+      Var fused(outer.name() + "_" + args[k].name());
+      f.fuse(outer, args[k], fused);
+      outer = fused;
+    }
+    if (parallel)
+      f.parallel(outer);
+    at = Halide::LoopLevel(f, outer);
+  }
+  for (Func st : stats) {
+    st.compute_at(at);
+    if (args.size() > 1) // a block's rows: a constant size, on the stack
+      st.bound_storage(st.args()[0], rows);
+    if (V <= 1 || st.num_update_definitions() != 1 || st.rvars(0).size() != 1)
+      continue;
+    RVar ro("ro"), rv("rv");
+    Var u("u");
+    Func part = st.update().split(st.rvars(0)[0], ro, rv, V).rfactor(rv, u);
+    // rfactor puts u outermost: store the V partial sums of a row together.
+    std::vector<Var> storage = {u};
+    for (const Var &v : part.args())
+      if (v.name() != u.name())
+        storage.push_back(v);
+    part.compute_at(at).reorder_storage(storage).vectorize(u);
+    part.update().vectorize(u);
+    if (args.size() > 1)
+      part.bound_storage(st.args()[0], rows);
+  }
 }
 
 /// The schedule attribute of the op that defined `f`, if any.
@@ -305,9 +379,40 @@ void attn::applySchedule(ModelPipeline &model, const Halide::Target &target) {
       tiledGemms.insert(g.op);
     }
   }
+  // An op result that an output only copies is computed in the output
+  // Func: the op's Func is inlined and the output gets its schedule.
+  std::map<std::string, Func> computedIn; // op Func name -> output
+  for (size_t r = 0; r < model.outputs.size(); ++r)
+    if (r < model.outputSources.size() && model.outputSources[r].defined() &&
+        model.outputs[r].dimensions() > 0)
+      for (OpFunc &f : model.funcs)
+        if (f.func.name() == model.outputSources[r].name() && scheduleOf(f))
+          computedIn[f.func.name()] = model.outputs[r];
+  std::set<std::string> scheduledOutputs;
+  // Without a schedule attribute (--no-fusion) norms stay at root below.
   for (OpFunc &f : model.funcs) {
-    if (f.inlined || f.func.dimensions() == 0 || tiledGemms.count(f.op))
+    if (f.role != "norm" || f.func.dimensions() < 1 || !scheduleOf(f))
       continue;
+    std::vector<Func> stats;
+    for (OpFunc &g : model.funcs)
+      if (g.op == f.op && g.role == "norm.stat")
+        stats.push_back(g.func);
+    Func at = f.func;
+    if (auto it = computedIn.find(f.func.name()); it != computedIn.end()) {
+      at = it->second;
+      scheduledOutputs.insert(at.name());
+    }
+    scheduleNorm(at, stats, target, scheduleOf(f));
+  }
+  for (OpFunc &f : model.funcs) {
+    if (f.inlined || f.func.dimensions() == 0 || tiledGemms.count(f.op) ||
+        ((f.role == "norm" || f.role == "norm.stat") && scheduleOf(f)))
+      continue;
+    if (auto it = computedIn.find(f.func.name()); it != computedIn.end()) {
+      scheduleRoot(it->second, target, scheduleOf(f));
+      scheduledOutputs.insert(it->second.name());
+      continue;
+    }
     if (f.role == "attention" && f.op->hasAttr("attn.schedule"))
       continue;
     ScheduleAttr s = scheduleOf(f);
@@ -316,6 +421,6 @@ void attn::applySchedule(ModelPipeline &model, const Halide::Target &target) {
     scheduleRoot(f.func, target, s);
   }
   for (Func &f : model.outputs)
-    if (f.dimensions() > 0)
+    if (f.dimensions() > 0 && !scheduledOutputs.count(f.name()))
       scheduleRoot(f, target);
 }

@@ -37,8 +37,9 @@ struct OpFunc {
   bool inlined; ///< a cheap point-wise helper the schedule may inline
   /// What the Func is within its op, for ops whose schedule treats their
   /// Funcs together: "attention" (an AttentionKernel's), "gemm.pack",
-  /// "gemm.acc", "gemm.out" (a GemmKernel's), or "" (the op's plain result
-  /// or a helper).
+  /// "gemm.acc", "gemm.out" (a GemmKernel's), "norm" (a layer_norm or
+  /// rms_norm result) and "norm.stat" (its row mean / variance), or "" (the
+  /// op's plain result or a helper).
   std::string role = "";
 };
 
@@ -78,6 +79,9 @@ struct GemmKernel {
   Halide::RDom k;
   Halide::Expr rows; ///< extent of the innermost row dim (undefined: none)
   int64_t n;         ///< outputs (static)
+  /// 0: the pack is wt(n, k). V > 0: it is wt(ni, nb, k) with
+  /// n = nb * V + ni, defined by one update per weight (multi_linear).
+  int packLanes = 0;
 };
 
 /// One model as a Halide pipeline plus everything needed to describe it.
@@ -89,6 +93,9 @@ struct ModelPipeline {
   std::vector<TensorDesc> tensors;     ///< inputs, params, outputs
   std::vector<Halide::Argument> args;  ///< inputs and params, table order
   std::vector<Halide::Func> outputs;   ///< table order
+  /// Per output: the op Func it copies when that Func may be inlined into
+  /// it (a plain or norm result with no other use), else undefined.
+  std::vector<Halide::Func> outputSources;
   std::vector<OpFunc> funcs;           ///< every Func the ops defined
   std::vector<AttentionKernel> attentions;
   std::vector<GemmKernel> gemms;
