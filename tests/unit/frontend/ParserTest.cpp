@@ -149,6 +149,11 @@ struct SyntaxError {
   const char *error;
 };
 
+/// How a failing case names itself in the test output.
+void PrintTo(const SyntaxError &e, std::ostream *os) {
+  *os << "source \"" << e.src << "\" expecting \"" << e.error << "\"";
+}
+
 class ParserErrors : public ::testing::TestWithParam<SyntaxError> {};
 
 TEST_P(ParserErrors, FirstErrorOnly) {

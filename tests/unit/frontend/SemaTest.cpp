@@ -234,6 +234,11 @@ struct SemaError {
   std::string results = "f32[B, S, 768]";
 };
 
+/// How a failing case names itself in the test output.
+void PrintTo(const SemaError &e, std::ostream *os) {
+  *os << "expecting \"" << e.error << "\"";
+}
+
 class SemaErrors : public ::testing::TestWithParam<SemaError> {};
 
 TEST_P(SemaErrors, ExactMessage) {
