@@ -123,6 +123,15 @@ std::vector<Expr> broadcastShape(const std::vector<Expr> &a,
   return out;
 }
 
+/// The extent of dim k of the buffer `buffer`, by name only. A buffer's own
+/// constraints must not use Dimension::extent(): that Variable holds the
+/// buffer's Parameter, and a Parameter whose constraint refers to itself is
+/// a reference cycle that is never freed.
+Expr extentByName(const std::string &buffer, int k) {
+  return Halide::Internal::Variable::make(
+      Halide::Int(32), buffer + ".extent." + std::to_string(k));
+}
+
 Halide::Type halideType(Type t) {
   if (t.isF32())
     return Halide::Float(32);
@@ -340,7 +349,7 @@ LogicalResult PipelineBuilder::lowerArgument(unsigned a) {
     Expr stride = 1;
     for (int k = 0; k < rank; ++k) {
       p.dim(k).set_stride(stride);
-      stride = stride * p.dim(k).extent();
+      stride = stride * extentByName(p.name(), k);
     }
     tensors[model.getArgument(a)] = t;
     params.push_back(p);
@@ -389,7 +398,7 @@ LogicalResult PipelineBuilder::lowerResults(func::ReturnOp ret) {
     Expr stride = 1;
     for (int k = 0; k < rank; ++k) {
       f.output_buffer().dim(k).set_stride(stride);
-      stride = stride * f.output_buffer().dim(k).extent();
+      stride = stride * extentByName(f.name(), k);
     }
     out.outputs.push_back(f);
     out.tensors.push_back(desc);
