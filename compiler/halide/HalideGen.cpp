@@ -879,19 +879,22 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   a.sacc(ii, jj, r, it, h, b) +=
       a.qtile(ii, rd, it, h, b) * k.at({b, kh, key, rd});
 
-  // Masked scores get a large finite negative added (not a select of the
-  // score, which would let bounds inference trim the tile by the condition).
-  Expr s = a.sacc(ii, jj, r, it, h, b);
-  if (Value biasValue = op.getBias()) {
-    const Tensor &t = get(biasValue);
-    s = s + t.at(broadcastIndex(t.shape, {b, h, row, key})) * log2e;
-  }
+  // The score of `row` and key `at` (in log2 units) from its q.k product:
+  // plus the bias, and a large finite negative where masked (not a select of
+  // the score, which would let bounds inference trim the tile by the mask).
   std::vector<Expr> scoreShape = {q.shape[0], q.shape[1], Sq, Sk};
-  if (Value m = op.getMask())
-    s = s + Halide::select(masks[m]({b, h, row, key}, scoreShape), 0.0f,
-                           kMaskedScore);
+  auto score = [&](Expr qk, Expr at) {
+    if (Value biasValue = op.getBias()) {
+      const Tensor &t = get(biasValue);
+      qk = qk + t.at(broadcastIndex(t.shape, {b, h, row, at})) * log2e;
+    }
+    if (Value m = op.getMask())
+      qk = qk + Halide::select(masks[m]({b, h, row, at}, scoreShape), 0.0f,
+                               kMaskedScore);
+    return qk;
+  };
   a.scores = func("_scores");
-  a.scores(ii, jj, r, it, h, b) = s;
+  a.scores(ii, jj, r, it, h, b) = score(a.sacc(ii, jj, r, it, h, b), key);
 
   // The keys [kLo, kHi) that the mask can keep for some row of the tile:
   // the blocks that meet them are visited. Within a block only the keys
@@ -971,16 +974,8 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   w.sacc = func("_rows_qk");
   w.sacc(ii, jw, it, h, b) = 0.0f;
   w.sacc(ii, jw, it, h, b) += a.qtile(ii, rd, it, h, b) * k.at({b, kh, keyJ, rd});
-  Expr sw = w.sacc(ii, jw, it, h, b);
-  if (Value biasValue = op.getBias()) {
-    const Tensor &t = get(biasValue);
-    sw = sw + t.at(broadcastIndex(t.shape, {b, h, row, keyJ})) * log2e;
-  }
-  if (Value m = op.getMask())
-    sw = sw + Halide::select(masks[m]({b, h, row, keyJ}, scoreShape), 0.0f,
-                             kMaskedScore);
   w.scores = func("_rows_scores");
-  w.scores(ii, jw, it, h, b) = sw;
+  w.scores(ii, jw, it, h, b) = score(w.sacc(ii, jw, it, h, b), keyJ);
   w.kv = RDom(0, Sk, "rkv");
   w.kv.where(w.kv.x >= kLo && w.kv.x < kHi);
   w.rowMax = func("_rows_max");
