@@ -160,6 +160,18 @@ struct Case {
   void skip(const std::string &name, const std::string &why) {
     add(name).skip = why;
   }
+  /// A baseline competitor: `impl` is kept alive with the case, gets its own
+  /// output buffer, reports its workspace, and runs as `run(*impl, out)`.
+  template <class Impl, class Run>
+  void addBaseline(const std::string &name, std::shared_ptr<Impl> impl,
+                   Run run) {
+    keep.push_back(impl);
+    float *out = output();
+    Competitor &comp = add(name);
+    comp.out = out;
+    comp.workspace = impl->workspaceBytes();
+    comp.run = [impl, out, run]() { run(*impl, out); };
+  }
   const Named &input(const std::string &n) const {
     for (auto &x : inputs)
       if (x.name == n)
@@ -314,40 +326,29 @@ std::unique_ptr<Case> makeAttention(const std::string &group, int S, int Hq,
   c->outCount = nq;
 
   addAttnc(*c, o, threads);
-  {
-    auto impl = std::make_shared<BlasAttention>(s, threads);
-    c->keep.push_back(impl);
-    float *out = c->output();
-    Competitor &b = c->add("openblas_unfused");
-    b.out = out;
-    b.workspace = impl->workspaceBytes();
-    HeadView qv = s.qView(q), kv = s.kvView(k), vv = s.kvView(v),
-             ov = s.qView(out);
-    b.run = [=]() { impl->run(qv, kv, vv, ov); };
-  }
+  HeadView qv = s.qView(q), kv = s.kvView(k), vv = s.kvView(v);
+  c->addBaseline("openblas_unfused",
+                 std::make_shared<BlasAttention>(s, threads),
+                 [=](BlasAttention &impl, float *out) {
+                   impl.run(qv, kv, vv, s.qView(out));
+                 });
   if (causal && Hq != Hkv) {
     c->skip("onednn", "causal GQA not written for oneDNN");
   } else {
     try {
-      auto impl = std::make_shared<DnnlAttention>(s, threads);
-      c->keep.push_back(impl);
-      float *out = c->output();
-      Competitor &d = c->add("onednn");
-      d.out = out;
-      d.workspace = impl->workspaceBytes();
-      d.run = [=]() { impl->run(q, k, v, out); };
+      c->addBaseline("onednn", std::make_shared<DnnlAttention>(s, threads),
+                     [=](DnnlAttention &impl, float *out) {
+                       impl.run(q, k, v, out);
+                     });
     } catch (const std::exception &e) {
       c->skip("onednn", std::string("oneDNN setup failed: ") + e.what());
     }
   }
   if (S <= 512 || verifying) {
-    auto impl = std::make_shared<NaiveAttention>(s);
-    c->keep.push_back(impl);
-    float *out = c->output();
-    Competitor &n = c->add("naive");
-    n.out = out;
-    n.workspace = impl->workspaceBytes();
-    n.run = [=]() { impl->run(q, k, v, out); };
+    c->addBaseline("naive", std::make_shared<NaiveAttention>(s),
+                   [=](NaiveAttention &impl, float *out) {
+                     impl.run(q, k, v, out);
+                   });
   } else {
     c->skip("naive", "naive loops only run at S <= 512");
   }
@@ -375,22 +376,11 @@ std::unique_ptr<Case> makeGemm(int N, int K, int S, int threads,
   c->outCount = size_t(S) * N;
   addAttnc(*c, o, threads);
   GemmShape gs{S, N, K};
-  {
-    auto impl = std::make_shared<BlasGemm>(gs, threads);
-    c->keep.push_back(impl);
-    float *out = c->output();
-    Competitor &g = c->add("openblas_sgemm");
-    g.out = out;
-    g.run = [=]() { impl->run(x, w, b, out); };
-  }
+  c->addBaseline("openblas_sgemm", std::make_shared<BlasGemm>(gs, threads),
+                 [=](BlasGemm &impl, float *out) { impl.run(x, w, b, out); });
   try {
-    auto impl = std::make_shared<DnnlGemm>(gs, threads);
-    c->keep.push_back(impl);
-    float *out = c->output();
-    Competitor &g = c->add("onednn_matmul");
-    g.out = out;
-    g.workspace = impl->workspaceBytes();
-    g.run = [=]() { impl->run(x, w, b, out); };
+    c->addBaseline("onednn_matmul", std::make_shared<DnnlGemm>(gs, threads),
+                   [=](DnnlGemm &impl, float *out) { impl.run(x, w, b, out); });
   } catch (const std::exception &e) {
     c->skip("onednn_matmul", std::string("oneDNN setup failed: ") + e.what());
   }
@@ -467,17 +457,15 @@ std::unique_ptr<Case> makeLayer(BlasLayer::Kind kind, int S, int threads,
   c->outDims = {1, S, 768};
   c->outCount = size_t(S) * 768;
   addAttnc(*c, o, threads);
-  auto impl = std::make_shared<BlasLayer>(kind, S, threads);
-  c->keep.push_back(impl);
   LayerParams lp;
   for (auto &p : c->params)
     lp.items.push_back({p.name, static_cast<const float *>(p.data)});
-  float *out = c->output();
-  Competitor &b = c->add("openblas_layer");
-  b.out = out;
-  b.workspace = impl->workspaceBytes();
   const int32_t *len = bert ? lengths.get() : nullptr;
-  b.run = [=]() { impl->run(x, len, lp, out); };
+  c->addBaseline("openblas_layer",
+                 std::make_shared<BlasLayer>(kind, S, threads),
+                 [=](BlasLayer &impl, float *out) {
+                   impl.run(x, len, lp, out);
+                 });
   return c;
 }
 
