@@ -15,6 +15,7 @@
 //    inference never reads outside an input buffer.
 //
 //===----------------------------------------------------------------------===//
+#include "attn/Halide/Approx.h"
 #include "attn/Halide/HalideGen.h"
 #include "attn/Halide/Emit.h"
 #include "attn/Dialect/AttnOps.h"
@@ -156,24 +157,6 @@ attn::TensorDesc::DType tableType(Type t) {
   return attn::TensorDesc::Bool;
 }
 
-/// erf(x) by Abramowitz & Stegun 7.1.26: max abs error 1.5e-7 in exact
-/// arithmetic (about 2e-7 with f32 rounding); Halide has no erf.
-Expr erfApprox(Expr x) {
-  Expr ax = Halide::abs(x);
-  // 1 / d by the hardware's reciprocal estimate and one Newton step (about
-  // 2^-23 relative error, as the division): a vector division costs as much
-  // as the rest of the approximation.
-  Expr d = 1.0f + 0.3275911f * ax;
-  Expr t0 = Halide::fast_inverse(d);
-  Expr t = t0 * (2.0f - d * t0);
-  Expr poly =
-      t * (0.254829592f +
-           t * (-0.284496736f +
-                t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
-  Expr y = 1.0f - poly * Halide::exp(-ax * ax);
-  return Halide::select(x < 0.0f, -y, y);
-}
-
 /// The element-wise activations, as used by the unary ops and by the
 /// epilogues of fused projections.
 Expr applyActivation(attn::Activation act, Expr x) {
@@ -181,7 +164,7 @@ Expr applyActivation(attn::Activation act, Expr x) {
   case attn::Activation::none:
     return x;
   case attn::Activation::gelu:
-    return 0.5f * x * (1.0f + erfApprox(x * (float)M_SQRT1_2));
+    return 0.5f * x * (1.0f + attn::erfApprox(x * (float)M_SQRT1_2));
   case attn::Activation::gelu_tanh: {
     // 0.5 x (1 + tanh(u)) = x sigmoid(2u): Halide's exp vectorises, its
     // tanh is a scalar libm call per element.
@@ -778,26 +761,6 @@ Tensor PipelineBuilder::lowerSoftmax(attn::SoftmaxOp op) {
   return {f, x.shape};
 }
 
-/// 2^x for x <= 0 in 12 vector ops: k = trunc(x) (= ceil for x <= 0),
-/// f = x - k in (-1, 0], 2^f by a degree-5 polynomial (max relative error
-/// 9e-8 on [-1, 0]), and 2^k added to the exponent bits. Below -126 (2^x
-/// under the smallest normal float) the result is exactly 0: a masked score
-/// weighs nothing, and no denormal product ever reaches an accumulator
-/// (denormal arithmetic costs a microcode assist per instruction on x86).
-Expr exp2Poly(Expr x) {
-  Expr xc = Halide::max(x, -126.0f);
-  Expr k = Halide::cast<int>(xc);
-  Expr f = xc - Halide::cast<float>(k);
-  Expr p = 0.000943504273891449f;
-  p = p * f + 0.009202161803841591f;
-  p = p * f + 0.05529402941465378f;
-  p = p * f + 0.2401788979768753f;
-  p = p * f + 0.6931435465812683f;
-  p = p * f + 1.0f;
-  Expr r = Halide::reinterpret<float>(Halide::reinterpret<int>(p) + (k << 23));
-  return Halide::select(x < -126.0f, 0.0f, r);
-}
-
 /// The keys [lo, hi) that `mask` can keep for any query of the tile
 /// [iMin, iMax] of batch row b (off = Sk - Sq). Null bounds: unbounded.
 void PipelineBuilder::kvBounds(Value mask, Expr iMin, Expr iMax, Expr b,
@@ -924,7 +887,7 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
                                             a.scores(ii, kj, r, it, h, b));
 
   a.probs = func("_exp");
-  a.probs(ii, jj, r, it, h, b) = exp2Poly(a.scores(ii, jj, r, it, h, b) -
+  a.probs(ii, jj, r, it, h, b) = attn::exp2Approx(a.scores(ii, jj, r, it, h, b) -
                                           a.blockMax(ii, r, it, h, b));
 
   a.blockSum = func("_sum");
@@ -949,7 +912,7 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   Expr bm = a.blockMax(ii, a.kv, it, h, b);
   Expr bl = a.blockSum(ii, a.kv, it, h, b);
   Expr bo = a.pv(e, ii, a.kv, it, h, b);
-  Expr delta = m - bm, f = exp2Poly(-Halide::abs(delta)),
+  Expr delta = m - bm, f = attn::exp2Approx(-Halide::abs(delta)),
        keepOld = delta >= 0.0f;
   a.state(e, ii, it, h, b) =
       Halide::Tuple(Halide::select(keepOld, O + bo * f, O * f + bo),
@@ -984,7 +947,7 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
       Halide::max(w.rowMax(ii, it, h, b), w.scores(ii, w.kv, it, h, b));
   w.probs = func("_rows_exp");
   w.probs(ii, jw, it, h, b) =
-      exp2Poly(w.scores(ii, jw, it, h, b) - w.rowMax(ii, it, h, b));
+      attn::exp2Approx(w.scores(ii, jw, it, h, b) - w.rowMax(ii, it, h, b));
   w.rowSum = func("_rows_sum");
   w.rowSum(ii, it, h, b) = 0.0f;
   w.rowSum(ii, it, h, b) += w.probs(ii, w.kv, it, h, b);

@@ -86,19 +86,21 @@ static int vectorFor(int64_t n, int cap) {
 }
 
 /// The q.k register tile of one of the attention variants: `scores(ii, j,
-/// ...)` (already placed) is computed in groups of `cols` keys, each from an
-/// accumulator `sacc` of (query vectors of `qv` lanes) x `cols` keys that
-/// keeps the whole d loop in registers; the mask and bias are added on the
-/// way out.
+/// ...)` (already placed) is computed in groups of `cols` keys and `rows`
+/// query rows (the keys' rows of K stay in L1 across the row groups), each
+/// from an accumulator `sacc` of (rows / qv vectors of queries) x `cols`
+/// keys that keeps the whole d loop in registers; the mask and bias are
+/// added on the way out.
 static void scheduleScoreTile(Func scores, Func sacc, Var j, int cols, int qv,
-                              bool unroll) {
-  Var ii("ii"), jo("jo"), ji("ji"), iu("iu"), iv("iv");
+                              int rows, bool unroll) {
+  Var ii("ii"), jo("jo"), ji("ji"), iu("iu"), iv("iv"), io("io"), ir("ir");
   scores.split(j, jo, ji, cols, TailStrategy::RoundUp)
-      .split(ii, iu, iv, qv)
-      .reorder(iv, iu, ji, jo)
+      .split(ii, io, ir, rows, TailStrategy::GuardWithIf)
+      .split(ir, iu, iv, qv)
+      .reorder(iv, iu, ji, io, jo)
       .vectorize(iv)
       .unroll(iu);
-  sacc.compute_at(scores, jo).split(ii, iu, iv, qv).vectorize(iv).unroll(iu);
+  sacc.compute_at(scores, io).split(ii, iu, iv, qv).vectorize(iv).unroll(iu);
   sacc.update()
       .split(ii, iu, iv, qv)
       .reorder(iv, iu, j, Halide::RVar("rd$x"))
@@ -111,15 +113,54 @@ static void scheduleScoreTile(Func scores, Func sacc, Var j, int cols, int qv,
   }
 }
 
+/// Probabilities, their row sum and P V over keys `k` (an RVar of the sum's
+/// and P V's updates; `j` the probabilities' key dim), all at `level`, in
+/// sub-blocks of `pvKeys` keys: a sub-block's probabilities (qt x pvKeys
+/// floats) are made and consumed while in L1, by the row sum and P V fused
+/// into one loop over the sub-blocks (compute_with: siblings that read the
+/// same probabilities). P V is a register tile of `rows` query rows x the
+/// value head dim, vectorised by `ve`; exp and sum are vectorised across the
+/// queries by `qv`.
+static void scheduleProbsPv(Func probs, Func sum, Func pv,
+                            Halide::LoopLevel level, Halide::RVar k, Var j,
+                            int pvKeys, int rows, int ve, int qv, bool unroll) {
+  Var ii("ii"), iu("iu"), iv("iv"), e("e"), eo("eo"), ei("ei"), io("io"),
+      ij("ij");
+  Halide::RVar ko("ko"), ki("ki");
+  pv.compute_at(level).vectorize(e, ve);
+  pv.update()
+      .split(k, ko, ki, pvKeys)
+      .split(e, eo, ei, ve)
+      .split(ii, io, ij, rows, TailStrategy::GuardWithIf)
+      .reorder(ei, eo, ij, ki, io, ko)
+      .vectorize(ei)
+      .unroll(eo);
+  if (unroll)
+    pv.update().unroll(ij);
+  sum.compute_at(level).vectorize(ii, qv);
+  sum.update()
+      .split(k, ko, ki, pvKeys)
+      .reorder(ii, ki, ko)
+      .vectorize(ii, qv)
+      .compute_with(pv.update(), ko);
+  probs.compute_at(pv, ko)
+      .bound_storage(j, pvKeys)
+      .split(ii, iu, iv, qv)
+      .reorder(iv, iu, j)
+      .vectorize(iv)
+      .unroll(iu);
+}
+
 /// Flash-style attention (see AttentionKernel): one task per (b, h, query
 /// tile), run in parallel. Inside a task the q tile is transposed and scaled
 /// once and the online-softmax state (qt x Dv, three buffers) lives for the
 /// task; everything of one key block is computed inside the block loop of
-/// the state's update, so that a block's scores, probabilities and P V
-/// (qt x kvb and qt x Dv floats) stay in L1:
-/// - the scores by a register tile of (qt / V vectors of queries) x `rkv`
-///   keys that keeps the whole d loop in registers;
-/// - max, exp and sum over the block's keys, vectorised across the queries
+/// the state's update, so that a block's scores (qt x kvb floats) stay in
+/// L2:
+/// - the scores by register tiles of `rqk` query rows (rqk / V vectors) x
+///   `rkv` keys that keep the whole d loop in registers;
+/// - max over the block's keys, then exp, sum and P V per sub-block of `pv`
+///   keys (scheduleProbsPv), max, exp and sum vectorised across the queries
 ///   (no horizontal reductions);
 /// - P V by a register tile of `rq` query rows x the value head dim;
 /// - the state update, vectorised over the value head dim.
@@ -128,11 +169,21 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
   using Halide::RVar;
   int V = (int)s.getVector();
   int qkCols = (int)s.getTileSize("rkv", 8);
-  int pvRows = (int)s.getTileSize("rq", 4);
+  int qv = vectorFor(a.qt, V); // lanes over query rows
+  // Register tiles of more rows than the query tile (an override of q
+  // alone) shrink to it. q.k tiles split the query tile evenly, in whole
+  // vectors: rqk shrinks to the largest such divisor (a partial q.k row
+  // group computed wrong values in Halide 14 when the tile's key count was
+  // rounded up as well).
+  int pvRows = (int)std::min<int64_t>(s.getTileSize("rq", 4), a.qt);
+  int qkRows = (int)std::min<int64_t>(s.getTileSize("rqk", a.qt), a.qt);
+  qkRows = std::max(qkRows / qv * qv, qv);
+  while (a.qt % qkRows)
+    qkRows -= qv;
+  int pvKeys = (int)s.getTileSize("pv", a.kvb);
   // Register tiles are unrolled when the schedule unrolls them fully.
   bool unrollQk = s.getUnrollFactor("rkv") >= qkCols;
   bool unrollPv = s.getUnrollFactor("rq") >= pvRows;
-  int qv = vectorFor(a.qt, V); // lanes over query rows
   Var ii("ii"), it("it"), jj("jj"), r("r"), h("h"), b("b"), e("e"), i("i");
   Var t("t"), io("io"), ij("ij"), iu("iu"), iv("iv"), jo("jo"), ji("ji"),
       eo("eo"), ei("ei");
@@ -162,55 +213,25 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
   Halide::LoopLevel block(a.state, kv);
   int roundedBlock = (a.kvb + qkCols - 1) / qkCols * qkCols;
   a.scores.compute_at(block).bound_storage(jj, roundedBlock);
-  scheduleScoreTile(a.scores, a.sacc, jj, qkCols, qv, unrollQk);
-  for (Func f : {a.blockMax, a.blockSum}) {
-    f.compute_at(block).vectorize(ii, qv);
-    f.update().reorder(ii, rj).vectorize(ii, qv);
-  }
-  a.probs.compute_at(block)
-      .bound_storage(jj, a.kvb)
-      .split(ii, iu, iv, qv)
-      .reorder(iv, iu, jj)
-      .vectorize(iv)
-      .unroll(iu);
-  a.pv.compute_at(block).vectorize(e, ve);
-  a.pv.update()
-      .split(e, eo, ei, ve)
-      .split(ii, io, ij, pvRows, TailStrategy::GuardWithIf)
-      .reorder(ei, eo, ij, rj, io)
-      .vectorize(ei)
-      .unroll(eo);
-  if (unrollPv)
-    a.pv.update().unroll(ij);
+  scheduleScoreTile(a.scores, a.sacc, jj, qkCols, qv, qkRows, unrollQk);
+  a.blockMax.compute_at(block).vectorize(ii, qv);
+  a.blockMax.update().reorder(ii, rj).vectorize(ii, qv);
+  scheduleProbsPv(a.probs, a.blockSum, a.pv, block, rj, jj, pvKeys, pvRows,
+                  ve, qv, unrollPv);
 
   // The whole-row variant: the same register tiles over all keys of the
   // tile; P V runs over blocks of kv keys so that a block of V stays in L1
   // across the tile's rows.
   attn::AttentionKernel::Rows &w = a.rows;
-  RVar key(w.kv.x.name()), kvo("kvo"), kvi("kvi");
+  RVar key(w.kv.x.name());
   Var j("j");
   w.otile.compute_at(a.out, t).vectorize(e, ve);
   w.scores.compute_at(a.out, t);
-  scheduleScoreTile(w.scores, w.sacc, j, qkCols, qv, unrollQk);
-  for (Func f : {w.rowMax, w.rowSum}) {
-    f.compute_at(a.out, t).vectorize(ii, qv);
-    f.update().reorder(ii, key).vectorize(ii, qv);
-  }
-  w.probs.compute_at(a.out, t)
-      .split(ii, iu, iv, qv)
-      .reorder(iv, iu, j)
-      .vectorize(iv)
-      .unroll(iu);
-  w.oacc.compute_at(a.out, t).vectorize(e, ve);
-  w.oacc.update()
-      .split(key, kvo, kvi, a.kvb)
-      .split(e, eo, ei, ve)
-      .split(ii, io, ij, pvRows, TailStrategy::GuardWithIf)
-      .reorder(ei, eo, ij, kvi, io, kvo)
-      .vectorize(ei)
-      .unroll(eo);
-  if (unrollPv)
-    w.oacc.update().unroll(ij);
+  scheduleScoreTile(w.scores, w.sacc, j, qkCols, qv, qkRows, unrollQk);
+  w.rowMax.compute_at(a.out, t).vectorize(ii, qv);
+  w.rowMax.update().reorder(ii, key).vectorize(ii, qv);
+  scheduleProbsPv(w.probs, w.rowSum, w.oacc, Halide::LoopLevel(a.out, t), key,
+                  j, pvKeys, pvRows, ve, qv, unrollPv);
 }
 
 /// A projection (see GemmKernel), after the well-known Halide GEMM:

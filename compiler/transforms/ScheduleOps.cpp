@@ -150,21 +150,25 @@ private:
   }
 
   /// Flash attention with an online softmax (see the Halide backend's
-  /// AttentionKernel), derived from the register file and L1:
+  /// AttentionKernel), derived from the register file, L1 and L2:
   /// - q.k register tile: `qv` vectors of query rows (3 with 32 registers,
   ///   2 with 16) x `rkv` keys, the accumulators using all but 8 registers;
-  ///   the query tile is those qv vectors of rows;
+  ///   the query tile is those qv vectors of rows, and `rqk` (the rows of
+  ///   one register tile) is the whole tile;
   /// - P.V register tile: `rq` rows x the value head dim (Dv / V vectors),
   ///   again all but 8 registers, rq dividing the query tile;
-  /// - up to `rows` keys, the whole-row variant: a tile's scores and
-  ///   probabilities for all keys (2 x q x Sk floats) fit in half of L2, and
-  ///   one softmax pass per row needs no state update;
-  /// - beyond, key blocks of `kv` keys (a multiple of rkv) whose scores and
-  ///   probabilities fill a quarter of L2, so that the online-softmax state
-  ///   update after each block (one exp per output element) is amortised
-  ///   over about a thousand keys. (Blocks sized for L1 instead, 192 keys,
-  ///   measured 10-15% slower at S = 4096 and 8192: the per-block passes
-  ///   stream from L2 at full speed, the state update does not shrink.)
+  /// - exp, row sum and P.V run over sub-blocks of `pv` keys whose
+  ///   probabilities (q x pv floats) fill a quarter of L1, so they are
+  ///   written and read back while in L1;
+  /// - up to `rows` keys, the whole-row variant: a tile's scores for all
+  ///   keys (q x Sk floats) fill a quarter of L2 (the rest holds K and V),
+  ///   and one softmax pass per row needs no state update;
+  /// - beyond, key blocks of `kv` keys (a multiple of rkv) whose scores fill
+  ///   an eighth of L2, so that the online-softmax state update after each
+  ///   block (one exp per output element) is amortised over about a
+  ///   thousand keys. (Blocks sized for L1 instead, 192 keys, measured
+  ///   10-15% slower at S = 4096 and 8192: the per-block passes stream from
+  ///   L2 at full speed, the state update does not shrink.)
   ScheduleAttr attention(AttentionOp op) {
     if (t.gpu)
       return make("root", {{"q", 64}, {"kv", 64}, {"rq", 4}, {"rkv", 1}}, 1,
@@ -178,10 +182,17 @@ private:
     int64_t rq = std::max<int64_t>(std::min<int64_t>(acc / dvVectors, qt), 1);
     while (qt % rq)
       --rq;
-    int64_t rows = t.l2Bytes / 2 / (2 * 4 * qt);
-    int64_t kv = std::max<int64_t>(t.l2Bytes / 4 / (2 * 4 * qt) / rkv, 1) * rkv;
+    int64_t rows = t.l2Bytes / 4 / (4 * qt);
+    int64_t kv = std::max<int64_t>(t.l2Bytes / 8 / (4 * qt) / rkv, 1) * rkv;
+    int64_t pv = std::max<int64_t>(t.l1Bytes / 4 / (4 * qt), 1);
     return make("root",
-                {{"q", qt}, {"kv", kv}, {"rq", rq}, {"rkv", rkv}, {"rows", rows}},
+                {{"q", qt},
+                 {"kv", kv},
+                 {"pv", pv},
+                 {"rq", rq},
+                 {"rkv", rkv},
+                 {"rqk", qt},
+                 {"rows", rows}},
                 t.vector, {"b", "h", "q"}, {{"rq", rq}, {"rkv", rkv}});
   }
 
