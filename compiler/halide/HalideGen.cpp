@@ -385,14 +385,17 @@ LogicalResult PipelineBuilder::lowerResults(func::ReturnOp ret) {
     }
     out.outputs.push_back(f);
     out.tensors.push_back(desc);
-    // A plain op result used only here may be computed in the output Func
-    // itself (Schedule.cpp inlines it) instead of being copied.
+    // An op result used only here may be computed in the output Func itself
+    // (Schedule.cpp inlines it and gives the output its schedule) instead of
+    // being copied: a plain op, a norm, a projection's epilogue or the
+    // attention output.
     Value v = ret.getOperand(r);
     Func source;
     if (Operation *def = v.getDefiningOp(); def && v.hasOneUse())
       for (const attn::OpFunc &of : out.funcs)
         if (of.op == def && of.func.name() == value.func.name() &&
-            (of.role == "" || of.role == "norm") &&
+            (of.role == "" || of.role == "norm" || of.role == "gemm.out" ||
+             of.role == "attention") &&
             !of.func.has_update_definition())
           source = of.func;
     out.outputSources.push_back(source);

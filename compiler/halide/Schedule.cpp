@@ -193,11 +193,13 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
       llvm::cast<mlir::RankedTensorType>(a.op->getResult(0).getType());
   int ve = vectorFor(outType.getDimSize(3), V);
 
+  // out(e, i, h, b), by its own dims: it may be an output Func.
+  std::vector<Var> od = a.out.args();
   a.out.compute_root()
-      .split(i, it, ii, a.qt, TailStrategy::GuardWithIf)
-      .fuse(it, h, t)
-      .fuse(t, b, t)
-      .vectorize(e, ve);
+      .split(od[1], it, ii, a.qt, TailStrategy::GuardWithIf)
+      .fuse(it, od[2], t)
+      .fuse(t, od[3], t)
+      .vectorize(od[0], ve);
   if (!s.getParallel().empty()) // the (b, h, query tile) tasks
     a.out.parallel(t);
   if (a.useRows.defined()) // each branch computes only its variant
@@ -294,9 +296,9 @@ static void scheduleGemm(attn::GemmKernel &g, attn::ScheduleAttr s) {
   Var wko("wko"), wki("wki"), wno("wno"), wni("wni");
   g.wt.compute_at(g.y, no);
   if (!g.packLanes) {
-    Var wk = g.wt.args()[1];
+    Var wn = g.wt.args()[0], wk = g.wt.args()[1];
     g.wt.split(wk, wko, wki, kLine, TailStrategy::GuardWithIf)
-        .split(n, wno, wni, V, TailStrategy::GuardWithIf)
+        .split(wn, wno, wni, V, TailStrategy::GuardWithIf)
         .reorder(wni, wki, wno, wko)
         .vectorize(wni);
   } else {
@@ -312,17 +314,19 @@ static void scheduleGemm(attn::GemmKernel &g, attn::ScheduleAttr s) {
           .vectorize(ni, g.packLanes);
     }
   }
+  // The accumulator's own dims: y may be an output Func with other names.
   RVar rko("rko"), rki("rki");
+  Var an = g.acc.args()[0], am = g.acc.args()[1];
   g.acc.compute_at(g.y, mb)
-      .bound_storage(m, mc)
-      .split(n, niu, niv, V)
+      .bound_storage(am, mc)
+      .split(an, niu, niv, V)
       .vectorize(niv)
       .unroll(niu);
   g.acc.update()
       .split(RVar(g.k.x.name()), rko, rki, kc)
-      .split(n, nio, nii, rn)
+      .split(an, nio, nii, rn)
       .split(nii, niu, niv, V)
-      .split(m, mo, mi, rm, TailStrategy::RoundUp)
+      .split(am, mo, mi, rm, TailStrategy::RoundUp)
       .reorder(niv, niu, mi, rki, nio, mo, rko)
       .vectorize(niv)
       .unroll(niu);
@@ -387,19 +391,6 @@ static attn::ScheduleAttr scheduleOf(const attn::OpFunc &f) {
 }
 
 void attn::applySchedule(ModelPipeline &model, const Halide::Target &target) {
-  // Attention without a schedule attribute (--no-fusion) keeps every Func
-  // at root below, scores included: the unfused reference point.
-  for (AttentionKernel &a : model.attentions)
-    if (auto s = a.op->getAttrOfType<ScheduleAttr>("attn.schedule"))
-      scheduleAttention(a, s, target);
-  std::set<mlir::Operation *> tiledGemms;
-  for (GemmKernel &g : model.gemms) {
-    auto s = g.op->getAttrOfType<ScheduleAttr>("attn.schedule");
-    if (s && g.rows.defined() && g.n >= s.getVector()) {
-      scheduleGemm(g, s);
-      tiledGemms.insert(g.op);
-    }
-  }
   // An op result that an output only copies is computed in the output
   // Func: the op's Func is inlined and the output gets its schedule.
   std::map<std::string, Func> computedIn; // op Func name -> output
@@ -410,6 +401,32 @@ void attn::applySchedule(ModelPipeline &model, const Halide::Target &target) {
         if (f.func.name() == model.outputSources[r].name() && scheduleOf(f))
           computedIn[f.func.name()] = model.outputs[r];
   std::set<std::string> scheduledOutputs;
+  // The output a kernel's last Func is computed in, or that Func itself.
+  auto placed = [&](Func f) {
+    auto it = computedIn.find(f.name());
+    if (it == computedIn.end())
+      return f;
+    scheduledOutputs.insert(it->second.name());
+    return it->second;
+  };
+  // Attention without a schedule attribute (--no-fusion) keeps every Func
+  // at root below, scores included: the unfused reference point.
+  for (AttentionKernel &a : model.attentions)
+    if (auto s = a.op->getAttrOfType<ScheduleAttr>("attn.schedule")) {
+      AttentionKernel k = a;
+      k.out = placed(a.out);
+      scheduleAttention(k, s, target);
+    }
+  std::set<mlir::Operation *> tiledGemms;
+  for (GemmKernel &g : model.gemms) {
+    auto s = g.op->getAttrOfType<ScheduleAttr>("attn.schedule");
+    if (s && g.rows.defined() && g.n >= s.getVector()) {
+      GemmKernel k = g;
+      k.y = placed(g.y);
+      scheduleGemm(k, s);
+      tiledGemms.insert(g.op);
+    }
+  }
   // Without a schedule attribute (--no-fusion) norms stay at root below.
   for (OpFunc &f : model.funcs) {
     if (f.role != "norm" || f.func.dimensions() < 1 || !scheduleOf(f))
@@ -418,28 +435,17 @@ void attn::applySchedule(ModelPipeline &model, const Halide::Target &target) {
     for (OpFunc &g : model.funcs)
       if (g.op == f.op && g.role == "norm.stat")
         stats.push_back(g.func);
-    Func at = f.func;
-    if (auto it = computedIn.find(f.func.name()); it != computedIn.end()) {
-      at = it->second;
-      scheduledOutputs.insert(at.name());
-    }
-    scheduleNorm(at, stats, target, scheduleOf(f));
+    scheduleNorm(placed(f.func), stats, target, scheduleOf(f));
   }
   for (OpFunc &f : model.funcs) {
     if (f.inlined || f.func.dimensions() == 0 || tiledGemms.count(f.op) ||
-        ((f.role == "norm" || f.role == "norm.stat") && scheduleOf(f)))
-      continue;
-    if (auto it = computedIn.find(f.func.name()); it != computedIn.end()) {
-      scheduleRoot(it->second, target, scheduleOf(f));
-      scheduledOutputs.insert(it->second.name());
-      continue;
-    }
-    if (f.role == "attention" && f.op->hasAttr("attn.schedule"))
+        ((f.role == "norm" || f.role == "norm.stat") && scheduleOf(f)) ||
+        (f.role == "attention" && scheduleOf(f)))
       continue;
     ScheduleAttr s = scheduleOf(f);
-    if (s && s.getCompute() == "inline")
+    if (s && s.getCompute() == "inline" && !computedIn.count(f.func.name()))
       continue; // an index map: folded into every consumer
-    scheduleRoot(f.func, target, s);
+    scheduleRoot(placed(f.func), target, s);
   }
   for (Func &f : model.outputs)
     if (f.dimensions() > 0 && !scheduledOutputs.count(f.name()))
