@@ -19,9 +19,14 @@
 // round-robin: repetition r calls every competitor that still needs samples,
 // starting at a rotating position, so drift hits all of them alike. Reported:
 // median, min, max over the timed calls; GFLOP/s; % of 147 GFLOP/s per
-// thread; the baseline's median / this median; workspace (buffers a
+// thread; the baseline's median / this median, and the median over rounds
+// of the baseline's time / this time in the same round (paired: the
+// machine's drift between rounds cancels); workspace (buffers a
 // competitor allocates up front) and the heap high-water mark during timed
-// calls (memcount.cpp). Before timing, each group is verified at a small size
+// calls (memcount.cpp). In runs with T > 1 threads attnc_fused is also
+// timed at one thread (attn_library_set_num_threads) right after each of
+// its timed calls: the median of those ratios is the same-run 2T/1T
+// speedup. Before timing, each group is verified at a small size
 // against the double-precision interpreter of tests/reference, which
 // evaluates the same .attn model the attnc libraries are compiled from.
 //
@@ -127,8 +132,16 @@ struct Competitor {
   std::function<void()> run;
   const float *out = nullptr;
   size_t workspace = 0;
-  // results
-  std::vector<double> times, cpuShare;
+  // attnc libraries: sets the library's Halide thread count. In a run with
+  // T > 1 threads, attnc_fused is also timed at one thread right after each
+  // of its timed calls (same process, same round), for a 2T/1T ratio that
+  // machine drift between the 1- and 2-thread processes cannot skew.
+  std::function<void(int)> setThreads;
+  // results: times[i] was taken in round rounds[i]; times1[i] is the
+  // one-thread call that followed it (when measured)
+  std::vector<double> times, cpuShare, times1;
+  std::vector<int> rounds;
+  double warmup = 0; // seconds of the warm-up call
   long peakExtra = 0;
   int reps = 0;
   std::string error;
@@ -282,6 +295,7 @@ void addAttnc(Case &c, const Options &o, int threads) {
         wrap(Named{"out", ATTN_F32, c.outDims, static_cast<void *>(out)});
     Competitor &comp = c.add(name);
     comp.out = out;
+    comp.setThreads = [lib](int n) { attn_library_set_num_threads(lib, n); };
     comp.run = [model, ins, outT]() {
       attn_tensor *outs[1] = {outT};
       if (attn_model_run_into(model, int32_t(ins.size()), ins.data(), 1,
@@ -667,6 +681,7 @@ json runCase(Case &c, int threads, const Options &o) {
       continue;
     }
     double t = now() - t0;
+    p->warmup = t;
     p->reps = std::clamp(int(o.budget / std::max(t, 1e-6)), minReps, maxReps);
     if (t > 4.0)
       p->reps = t > 10.0 ? 1 : 2; // very slow competitors at large S
@@ -693,14 +708,55 @@ json runCase(Case &c, int threads, const Options &o) {
       }
       const double wall = now() - t0;
       p->times.push_back(wall);
+      p->rounds.push_back(r);
       p->cpuShare.push_back((cpuNow() - c0) / (wall * threads));
       p->peakExtra = std::max(p->peakExtra, memPeakBytes() - before);
+      // Changing the count restarts the library's thread pool, so the next
+      // multi-thread call spawns its workers again (tens of microseconds):
+      // only calls of 10 ms and more get a one-thread twin.
+      if (threads > 1 && p->setThreads && p->name == "attnc_fused" &&
+          p->warmup >= 0.01) {
+        // As in the one-thread process: the calling thread, which does all
+        // the work, stays on the first CPU of the run's set.
+        cpu_set_t all, first;
+        CPU_ZERO(&first);
+        sched_getaffinity(0, sizeof all, &all);
+        for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+          if (CPU_ISSET(cpu, &all)) {
+            CPU_SET(cpu, &first);
+            break;
+          }
+        sched_setaffinity(0, sizeof first, &first);
+        p->setThreads(1);
+        t0 = now();
+        try {
+          p->run();
+        } catch (const std::exception &e) {
+          p->error = e.what();
+        }
+        p->times1.push_back(now() - t0);
+        p->setThreads(threads);
+        sched_setaffinity(0, sizeof all, &all);
+      }
     }
 
   double baseMed = 0;
+  const Competitor *base = nullptr;
   for (Competitor *p : live)
-    if (p->name == c.baseline && p->error.empty() && !p->times.empty())
+    if (p->name == c.baseline && p->error.empty() && !p->times.empty()) {
       baseMed = median(p->times);
+      base = p;
+    }
+  // The baseline's time / this time within each round both ran in: drift
+  // of the machine's speed between rounds cancels.
+  auto pairedRatios = [&](const Competitor &p) {
+    std::vector<double> q;
+    for (size_t i = 0; base && i < p.times.size(); ++i)
+      for (size_t j = 0; j < base->times.size(); ++j)
+        if (base->rounds[j] == p.rounds[i])
+          q.push_back(base->times[j] / p.times[i]);
+    return q;
+  };
   json rows = json::array();
   const double peak = kPeakPerCore * threads;
   for (auto &p : c.comps) {
@@ -732,6 +788,17 @@ json runCase(Case &c, int threads, const Options &o) {
     r["pct_peak"] = 100.0 * gflops / peak;
     if (baseMed > 0)
       r["speedup_vs_baseline"] = baseMed / med;
+    if (auto q = pairedRatios(*p); !q.empty()) {
+      r["paired_speedup_vs_baseline"] = median(q);
+      r["pairs"] = q.size();
+    }
+    if (!p->times1.empty()) {
+      std::vector<double> q;
+      for (size_t i = 0; i < p->times1.size(); ++i)
+        q.push_back(p->times1[i] / p->times[i]);
+      r["one_thread_median_ms"] = median(p->times1) * 1e3;
+      r["speedup_vs_1_thread_same_run"] = median(q);
+    }
     r["workspace_bytes"] = p->workspace;
     r["call_peak_alloc_bytes"] = p->peakExtra;
     r["extra_bytes"] = p->workspace + size_t(std::max(0L, p->peakExtra));

@@ -181,10 +181,17 @@ std::string tableSource(const std::vector<attn::ModelPipeline> &models,
   os << "};\n\n"
      << "static void set_error_handler(attn_error_handler handler) {\n"
      << "  halide_set_error_handler(handler);\n}\n\n"
+     // Halide 14's pool only spawns workers up to the count: workers it
+     // already has keep taking tasks whatever the count is set to later. So
+     // the pool is shut down first (its workers joined) and restarts with
+     // the new count on the next run.
+     << "static int set_num_threads(int n) {\n"
+     << "  halide_shutdown_thread_pool();\n"
+     << "  return halide_set_num_threads(n);\n}\n\n"
      << "static const attn_library_desc library = {\n"
      << "  ATTN_ABI_VERSION, " << cString(target.to_string()) << ", "
      << models.size() << ", models,\n"
-     << "  halide_set_num_threads, set_error_handler};\n\n"
+     << "  set_num_threads, set_error_handler};\n\n"
      << "const attn_library_desc *attn_library_v1(void) { return &library; "
         "}\n";
   return os.str();

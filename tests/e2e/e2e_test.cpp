@@ -1269,4 +1269,55 @@ TEST(ErrorsSymbolicWeight, ConflictsWithInput) {
   EXPECT_TRUE(ok) << ok.status().message;
 }
 
+//===----------------------------------------------------------------------===//
+// Thread count of a loaded library
+//===----------------------------------------------------------------------===//
+
+/// The process's thread count (/proc/self/status), -1 if unreadable.
+int processThreads() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("Threads:", 0) == 0)
+      return std::atoi(line.c_str() + 8);
+  return -1;
+}
+
+/// attn_library_set_num_threads takes effect after the library has run
+/// (Halide 14 keeps the workers it spawned; the library restarts its pool),
+/// and the results stay right at every count.
+TEST_F(Errors, SetNumThreadsAfterARun) {
+  if (processThreads() < 0)
+    GTEST_SKIP() << "no /proc/self/status";
+  // B=3, S=129: the projection and attention have several parallel tasks.
+  SizeSet big;
+  big.syms = {{"B", 3}, {"S", 129}};
+  Workload wb;
+  ASSERT_TRUE(prepare(mc, lm, big, 1, wb));
+  auto runOk = [&] {
+    auto outs = lm.model->run(views(wb.inputs));
+    ASSERT_TRUE(outs) << outs.status().message;
+    std::vector<double> vals = toDoubles((*outs)[0]);
+    Tolerance tol = toleranceFor(DType::F32, reductionLength(*lm.ast, big),
+                                 rmsOf(wb.expected[0].data));
+    std::string report;
+    EXPECT_TRUE(attn::compare(wb.expected[0], vals.data(), vals.size(),
+                              tol.rtol, tol.atol, report))
+        << report;
+  };
+  ASSERT_TRUE(lm.lib->setNumThreads(1).ok());
+  const int base = processThreads();
+  runOk();
+  EXPECT_EQ(processThreads(), base) << "one thread: no worker";
+  ASSERT_TRUE(lm.lib->setNumThreads(3).ok());
+  runOk();
+  EXPECT_EQ(processThreads(), base + 2) << "three threads: two workers";
+  // Down again after the pool exists: its workers are stopped.
+  ASSERT_TRUE(lm.lib->setNumThreads(1).ok());
+  EXPECT_EQ(processThreads(), base);
+  runOk();
+  EXPECT_EQ(processThreads(), base) << "one thread after three: no worker";
+  ASSERT_TRUE(lm.lib->setNumThreads(0).ok()); // back to the default
+}
+
 } // namespace

@@ -70,7 +70,9 @@ typedef struct attn_library_desc {
   const char *target;  /* the Halide target string it was compiled for */
   int32_t num_models;
   const attn_model_desc *models;
-  /* Sets the number of worker threads of the library's own Halide runtime. */
+  /* Sets the number of worker threads of the library's own Halide runtime,
+   * from its next run on: attnc's libraries stop their workers here (Halide
+   * 14 keeps the workers it has whatever the count says). */
   int (*set_num_threads)(int n);
   /* Routes the library's Halide runtime errors to `handler` instead of
    * stderr. The pipeline still returns a non-zero code; nothing aborts. */

@@ -163,7 +163,9 @@ ATTN_RT_API void attn_library_close(attn_library *library);
 ATTN_RT_API const attn_library_desc *
 attn_library_get_desc(const attn_library *library);
 /* Sets the worker thread count of the library's Halide runtime (0 = its
- * default, the number of cores or HL_NUM_THREADS). */
+ * default, the number of cores or HL_NUM_THREADS). It stops the library's
+ * worker threads, which start again with the new count on the next run, so
+ * it must not be called while a model of this library is running. */
 ATTN_RT_API attn_status attn_library_set_num_threads(attn_library *library,
                                                      int n);
 
