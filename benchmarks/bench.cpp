@@ -32,6 +32,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "baselines/baselines.h"
+#include "baselines/fast_kernels.h"
 #include "memcount.h"
 
 #include "Compare.h"
@@ -877,6 +878,25 @@ std::string cpuModel() {
   return "?";
 }
 
+/// The machine's FMA peak with `threads` threads, GFLOP/s: the median of 9
+/// runs of bench_fma_peak (16 independent chains of the widest FMA
+/// fast_kernels.c is compiled for, about 30 ms each) on every thread at once.
+double measurePeak(int threads) {
+  const long iters = 8000000;
+  const double flops = double(iters) * 16 * bench_fma_lanes() * 2 * threads;
+  std::vector<double> g;
+  float sink = 0;
+  for (int r = 0; r < 9; ++r) {
+    const double t0 = now();
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+    sink += bench_fma_peak(iters);
+    g.push_back(flops / (now() - t0) * 1e-9);
+  }
+  if (sink == 42.0f) // keeps the calls
+    std::printf(" ");
+  return median(g);
+}
+
 int runOne(int threads, const Options &o, char **argv) {
   if (setRunEnv(threads)) {
     execv("/proc/self/exe", argv);
@@ -908,6 +928,12 @@ int runOne(int threads, const Options &o, char **argv) {
         std::printf("verify %s: %s\n", g.c_str(), e.what());
       }
   }
+  const double peakBefore = measurePeak(threads);
+  // With more threads, the one-thread peak in the same process: the
+  // machine's own scaling, the ceiling of any kernel's.
+  const double peak1 = threads > 1 ? measurePeak(1) : peakBefore;
+  std::printf("peak (FMA loop, %d thread(s)): %.1f GFLOP/s; 1 thread %.1f\n",
+              threads, peakBefore, peak1);
   const double t0 = now();
   const std::string loadBefore = readFile("/proc/loadavg");
   for (auto &s : specs) {
@@ -921,6 +947,9 @@ int runOne(int threads, const Options &o, char **argv) {
       std::printf("%s: %s\n", s.label.c_str(), e.what());
     }
   }
+  const double peakAfter = measurePeak(threads);
+  std::printf("peak (FMA loop, %d thread(s)) after the cases: %.1f GFLOP/s\n",
+              threads, peakAfter);
   char date[64];
   std::time_t tt = std::time(nullptr);
   std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S%z", std::localtime(&tt));
@@ -931,6 +960,9 @@ int runOne(int threads, const Options &o, char **argv) {
       {"date", date},
       {"openblas", blasConfig()},
       {"peak_gflops_per_core", kPeakPerCore},
+      // This run's FMA peak for all its threads, before and after the cases.
+      {"peak_measured_gflops",
+       {{"before", peakBefore}, {"after", peakAfter}, {"one_thread", peak1}}},
       {"budget_s", o.budget},
       {"seconds", now() - t0},
       // The machine is shared: other jobs' load shows here.
