@@ -781,6 +781,13 @@ json runCase(Case &c, int threads, const Options &o) {
     r["min_ms"] = *std::min_element(p->times.begin(), p->times.end()) * 1e3;
     r["max_ms"] = *std::max_element(p->times.begin(), p->times.end()) * 1e3;
     r["reps"] = p->times.size();
+    // Every timed call and its repetition (round), for paired comparisons
+    // of any two competitors (benchmarks/ab.py).
+    json ms = json::array();
+    for (double t : p->times)
+      ms.push_back(t * 1e3);
+    r["times_ms"] = ms;
+    r["rounds"] = p->rounds;
     // Process CPU time / (wall time x threads), median over the calls: well
     // below 1 means the run was descheduled (a loaded machine) or threads
     // sat idle.

@@ -133,8 +133,12 @@ private:
   /// the loads and broadcasts have room. n blocks of one register tile: the
   /// block's packed panel (K x rn) is contiguous, and each parallel task owns
   /// one. k blocks (Goto's kc): the panel slice (k x rn) fills at most two
-  /// thirds of L1, so that it stays there while every row tile of x streams
-  /// past it, capped at 256.
+  /// thirds of L1, capped at 256. Row blocks (`m`, whose accumulators live
+  /// in memory across the k blocks and get the epilogue after the last) are
+  /// one register tile: blocks of L1/4 of accumulators (48 rows on
+  /// AVX-512), which kept the panel slice in L1 across 8 row tiles, measured
+  /// 4-12% slower at the BERT GEMMs, S=512 (attn-bench, paired
+  /// repetitions): their accumulators and the slice overfill L1.
   ScheduleAttr gemm() {
     if (t.gpu)
       return make("root", {{"m", 64}, {"n", 64}, {"k", 16}, {"rm", 4}, {"rn", 4}},
@@ -143,7 +147,7 @@ private:
     int64_t rm = 6;
     int64_t kc =
         std::min<int64_t>(256, floorPow2(t.l1Bytes * 2 / 3 / (4 * rn)));
-    int64_t mc = std::max<int64_t>(1, t.l1Bytes / 4 / (4 * rn) / rm) * rm;
+    int64_t mc = rm;
     return make("root",
                 {{"m", mc}, {"n", rn}, {"k", kc}, {"rm", rm}, {"rn", rn}},
                 t.vector, {"n"}, {{"rm", rm}});

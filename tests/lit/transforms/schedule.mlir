@@ -10,7 +10,7 @@
 // RUN: not attn-opt %s -split-input-file '-attn-schedule=overrides=attention:vector=0' 2>&1 | FileCheck %s --check-prefix=BADVECTOR
 
 // AVX512-LABEL: func.func @block
-// AVX512: attn.linear {{.*}}attn.schedule = #attn.schedule<compute = "root", tile = {k = 128 : i64, m = 48 : i64, n = 64 : i64, rm = 6 : i64, rn = 64 : i64}, vector = 16, parallel = ["n"], unroll = {rm = 6 : i64}>
+// AVX512: attn.linear {{.*}}attn.schedule = #attn.schedule<compute = "root", tile = {k = 128 : i64, m = 6 : i64, n = 64 : i64, rm = 6 : i64, rn = 64 : i64}, vector = 16, parallel = ["n"], unroll = {rm = 6 : i64}>
 // AVX512: attn.split_heads {{.*}}compute = "inline"
 // Attention: 3 vectors of queries x 8 keys (24 of 32 registers), P.V rows
 // of Dv = 4 lanes (one vector each, 24 rows); the whole-row variant up to
@@ -21,7 +21,7 @@
 // AVX512: attn.softmax {{.*}}tile = {rows = 8 : i64}, vector = 16, parallel = ["rows"]
 // An explicit schedule is kept.
 // AVX512: attn.relu {{.*}}compute = "fused"
-// AVX2: attn.linear {{.*}}tile = {k = 256 : i64, m = 126 : i64, n = 16 : i64, rm = 6 : i64, rn = 16 : i64}, vector = 8
+// AVX2: attn.linear {{.*}}tile = {k = 256 : i64, m = 6 : i64, n = 16 : i64, rm = 6 : i64, rn = 16 : i64}, vector = 8
 // AVX2: attn.attention {{.*}}tile = {kv = 2048 : i64, pv = 128 : i64, q = 16 : i64, rkv = 4 : i64, rows = 4096 : i64, rq = 8 : i64, rqk = 16 : i64}, vector = 8
 // CUDA: attn.attention {{.*}}gpu = {blocks = ["b", "h", "q"], shared = ["k", "v"], threads = ["rq", "d"]}
 // OVERRIDE: attn.linear {{.*}}unroll = {rm = 4 : i64}
