@@ -790,7 +790,8 @@ void PipelineBuilder::kvBounds(Value mask, Expr iMin, Expr iMax, Expr b,
   }
 }
 
-/// Flash-style attention, one query tile of `qt` rows at a time:
+/// Flash-style attention, one query tile at a time (`qb` rows in the
+/// blocked variant below, `q` in the whole-row one):
 ///   out[b, h, i, e] = sum_j softmax_j(scale q.k + bias, mask) v[b, h/g, j, e]
 /// with g = Hq / Hkv (GQA: query head h reads kv head h / g, no copy).
 /// The keys are visited in blocks of `kvb` with an online softmax: for block
@@ -816,6 +817,8 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   // Without a schedule (--no-fusion) the whole-row variant, computed at
   // root, is the unfused reference point.
   int64_t rowKeys = sched ? sched.getTileSize("rows", 0) : INT32_MAX;
+  int qtb = sched && rowKeys < INT32_MAX ? (int)sched.getTileSize("qb", qt)
+                                         : qt;
   const float log2e = 1.4426950408889634f;
   float scale = (float)op.getScaleOrDefault() * log2e;
 
@@ -824,7 +827,9 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   Expr Sq = q.shape[2], Sk = k.shape[2], D = q.shape[3];
   Expr off = Sk - Sq;
   Expr kh = h / simplified(q.shape[1] / k.shape[1]);
-  Expr row = Halide::min(it * qt + ii, Sq - 1); // the last tile is clamped
+  // Query row ii of tile it, of `rows` rows (the last tile is clamped).
+  auto queryRow = [&](int rows) { return Halide::min(it * rows + ii, Sq - 1); };
+  Expr row = queryRow(qtb);
   Expr j = r * kvb + jj;
   // Clamped: bounds inference sees the block of keys only as an interval.
   Expr key = Halide::clamp(j, 0, Sk - 1);
@@ -832,6 +837,7 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   attn::AttentionKernel a;
   a.op = op;
   a.qt = qt;
+  a.qtb = qtb;
   a.kvb = kvb;
   auto func = [&](const std::string &suffix) {
     return newFunc(op, name + suffix, /*inlined=*/false, "attention");
@@ -849,7 +855,7 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   // plus the bias, and a large finite negative where masked (not a select of
   // the score, which would let bounds inference trim the tile by the mask).
   std::vector<Expr> scoreShape = {q.shape[0], q.shape[1], Sq, Sk};
-  auto score = [&](Expr qk, Expr at) {
+  auto score = [&](Expr qk, Expr at, Expr row) {
     if (Value biasValue = op.getBias()) {
       const Tensor &t = get(biasValue);
       qk = qk + t.at(broadcastIndex(t.shape, {b, h, row, at})) * log2e;
@@ -860,7 +866,7 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
     return qk;
   };
   a.scores = func("_scores");
-  a.scores(ii, jj, r, it, h, b) = score(a.sacc(ii, jj, r, it, h, b), key);
+  a.scores(ii, jj, r, it, h, b) = score(a.sacc(ii, jj, r, it, h, b), key, row);
 
   // The keys [kLo, kHi) that the mask can keep for some row of the tile:
   // the blocks that meet them are visited. Within a block only the keys
@@ -868,16 +874,16 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   // inference cannot bound a length read from memory, so a block cut by one
   // is computed whole and masked): the last block and causal or window
   // diagonal blocks are cut short.
-  auto keyRange = [&](bool withLengths, Expr &from, Expr &to) {
+  auto keyRange = [&](int rows, bool withLengths, Expr &from, Expr &to) {
     Expr lo, hi;
-    kvBounds(op.getMask(), it * qt, it * qt + qt - 1, b, off, withLengths, lo,
-             hi);
+    kvBounds(op.getMask(), it * rows, it * rows + rows - 1, b, off,
+             withLengths, lo, hi);
     from = lo.defined() ? Halide::max(lo, 0) : Expr(0);
     to = hi.defined() ? Halide::min(hi, Sk) : Sk;
   };
   Expr kLo, kHi, jLo, jHi;
-  keyRange(true, kLo, kHi);
-  keyRange(false, jLo, jHi);
+  keyRange(qtb, true, kLo, kHi);
+  keyRange(qtb, false, jLo, jHi);
   // The where clauses trim the loops; the clamp tells bounds inference that
   // only those keys of the block's scores are read, so only they are made.
   RDom rj(0, kvb, "rj");
@@ -936,14 +942,19 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   // computes only its own variant.
   attn::AttentionKernel::Rows &w = a.rows;
   Var jw("j");
+  Expr rowW = queryRow(qt);
   Expr keyJ = Halide::min(jw, Sk - 1); // score tiles round up to a register tile
+  w.qtile = func("_rows_q");
+  w.qtile(ii, d, it, h, b) = q.at({b, h, rowW, d}) * scale;
   w.sacc = func("_rows_qk");
   w.sacc(ii, jw, it, h, b) = 0.0f;
-  w.sacc(ii, jw, it, h, b) += a.qtile(ii, rd, it, h, b) * k.at({b, kh, keyJ, rd});
+  w.sacc(ii, jw, it, h, b) += w.qtile(ii, rd, it, h, b) * k.at({b, kh, keyJ, rd});
   w.scores = func("_rows_scores");
-  w.scores(ii, jw, it, h, b) = score(w.sacc(ii, jw, it, h, b), keyJ);
+  w.scores(ii, jw, it, h, b) = score(w.sacc(ii, jw, it, h, b), keyJ, rowW);
+  Expr wLo, wHi;
+  keyRange(qt, true, wLo, wHi);
   w.kv = RDom(0, Sk, "rkv");
-  w.kv.where(w.kv.x >= kLo && w.kv.x < kHi);
+  w.kv.where(w.kv.x >= wLo && w.kv.x < wHi);
   w.rowMax = func("_rows_max");
   w.rowMax(ii, it, h, b) = kMaskedScore;
   w.rowMax(ii, it, h, b) =
@@ -965,7 +976,7 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
       seenRow, w.oacc(e, ii, it, h, b) / w.rowSum(ii, it, h, b), 0.0f);
 
   a.out = newFunc(op, name, /*inlined=*/false, "attention");
-  Expr blocked = a.otile(e, i % qt, i / qt, h, b),
+  Expr blocked = a.otile(e, i % qtb, i / qtb, h, b),
        whole = w.otile(e, i % qt, i / qt, h, b);
   if (rowKeys >= INT32_MAX) {
     a.out(e, i, h, b) = whole;

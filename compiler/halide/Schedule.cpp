@@ -169,21 +169,32 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
   using Halide::RVar;
   int V = (int)s.getVector();
   int qkCols = (int)s.getTileSize("rkv", 8);
-  int qv = vectorFor(a.qt, V); // lanes over query rows
-  // Register tiles of more rows than the query tile (an override of q
-  // alone) shrink to it. q.k tiles split the query tile evenly, in whole
-  // vectors: rqk shrinks to the largest such divisor (a partial q.k row
-  // group, GuardWithIf inside the rounded-up key split, gave wrong results
-  // in the e2e suite; not root-caused).
-  int pvRows = (int)std::min<int64_t>(s.getTileSize("rq", 4), a.qt);
-  int qkRows = (int)std::min<int64_t>(s.getTileSize("rqk", a.qt), a.qt);
-  qkRows = std::max(qkRows / qv * qv, qv);
-  while (a.qt % qkRows)
-    qkRows -= qv;
+  // Per variant (query tile of `tile` rows): the lanes over query rows, and
+  // the register tiles' rows. Register tiles of more rows than the query
+  // tile (an override of q alone) shrink to it. q.k tiles split the query
+  // tile evenly, in whole vectors: rqk shrinks to the largest such divisor
+  // (a partial q.k row group, GuardWithIf inside the rounded-up key split,
+  // gave wrong results in the e2e suite; not root-caused).
+  struct Rows {
+    int qv, pvRows, qkRows;
+  };
+  auto rowsFor = [&](int tile) {
+    Rows r;
+    r.qv = vectorFor(tile, V);
+    r.pvRows = (int)std::min<int64_t>(s.getTileSize("rq", 4), tile);
+    r.qkRows = (int)std::min<int64_t>(s.getTileSize("rqk", tile), tile);
+    r.qkRows = std::max(r.qkRows / r.qv * r.qv, r.qv);
+    while (tile % r.qkRows)
+      r.qkRows -= r.qv;
+    return r;
+  };
+  const Rows wr = rowsFor(a.qt), br = rowsFor(a.qtb);
   int pvKeys = (int)s.getTileSize("pv", a.kvb);
   // Register tiles are unrolled when the schedule unrolls them fully.
   bool unrollQk = s.getUnrollFactor("rkv") >= qkCols;
-  bool unrollPv = s.getUnrollFactor("rq") >= pvRows;
+  auto unrollPv = [&](const Rows &r) {
+    return s.getUnrollFactor("rq") >= r.pvRows;
+  };
   Var ii("ii"), it("it"), jj("jj"), e("e"), t("t");
   RVar kv(a.kv.x.name()), rj("rj$x"), rd("rd$x");
   // The value head dim is static: vectorise it by what divides it.
@@ -191,19 +202,24 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
       llvm::cast<mlir::RankedTensorType>(a.op->getResult(0).getType());
   int ve = vectorFor(outType.getDimSize(3), V);
 
-  // out(e, i, h, b), by its own dims: it may be an output Func.
+  // out(e, i, h, b), by its own dims: it may be an output Func. Tasks of
+  // (b, h, query tile), run in parallel; each branch of the specialisation
+  // on Sk computes only its own variant, with its own query tile.
   std::vector<Var> od = a.out.args();
-  a.out.compute_root()
-      .split(od[1], it, ii, a.qt, TailStrategy::GuardWithIf)
-      .fuse(it, od[2], t)
-      .fuse(t, od[3], t)
-      .vectorize(od[0], ve);
-  if (!s.getParallel().empty()) // the (b, h, query tile) tasks
-    a.out.parallel(t);
-  if (a.useRows.defined()) // each branch computes only its variant
-    a.out.specialize(a.useRows);
+  auto tileOut = [&](Halide::Stage st, int rows) {
+    st.split(od[1], it, ii, rows, TailStrategy::GuardWithIf)
+        .fuse(it, od[2], t)
+        .fuse(t, od[3], t)
+        .vectorize(od[0], ve);
+    if (!s.getParallel().empty())
+      st.parallel(t);
+  };
+  a.out.compute_root();
+  if (a.useRows.defined())
+    tileOut(a.out.specialize(a.useRows), a.qt);
+  tileOut(a.out, a.qtb); // the blocked variant (HalideGen: qtb = qt if alone)
   a.otile.compute_at(a.out, t).vectorize(e, ve);
-  a.qtile.compute_at(a.out, t).vectorize(ii, qv);
+  a.qtile.compute_at(a.out, t).vectorize(ii, br.qv);
   a.state.compute_at(a.out, t).vectorize(e, ve);
   a.state.update().reorder(e, ii, kv).vectorize(e, ve);
 
@@ -213,11 +229,11 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
   Halide::LoopLevel block(a.state, kv);
   int roundedBlock = (a.kvb + qkCols - 1) / qkCols * qkCols;
   a.scores.compute_at(block).bound_storage(jj, roundedBlock);
-  scheduleScoreTile(a.scores, a.sacc, jj, qkCols, qv, qkRows, unrollQk);
-  a.blockMax.compute_at(block).vectorize(ii, qv);
-  a.blockMax.update().reorder(ii, rj).vectorize(ii, qv);
-  scheduleProbsPv(a.probs, a.blockSum, a.pv, block, rj, jj, pvKeys, pvRows,
-                  ve, qv, unrollPv);
+  scheduleScoreTile(a.scores, a.sacc, jj, qkCols, br.qv, br.qkRows, unrollQk);
+  a.blockMax.compute_at(block).vectorize(ii, br.qv);
+  a.blockMax.update().reorder(ii, rj).vectorize(ii, br.qv);
+  scheduleProbsPv(a.probs, a.blockSum, a.pv, block, rj, jj, pvKeys, br.pvRows,
+                  ve, br.qv, unrollPv(br));
 
   // The whole-row variant: the same register tiles over all keys of the
   // tile; P V runs over blocks of kv keys so that a block of V stays in L1
@@ -226,12 +242,13 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
   RVar key(w.kv.x.name());
   Var j("j");
   w.otile.compute_at(a.out, t).vectorize(e, ve);
+  w.qtile.compute_at(a.out, t).vectorize(ii, wr.qv);
   w.scores.compute_at(a.out, t);
-  scheduleScoreTile(w.scores, w.sacc, j, qkCols, qv, qkRows, unrollQk);
-  w.rowMax.compute_at(a.out, t).vectorize(ii, qv);
-  w.rowMax.update().reorder(ii, key).vectorize(ii, qv);
+  scheduleScoreTile(w.scores, w.sacc, j, qkCols, wr.qv, wr.qkRows, unrollQk);
+  w.rowMax.compute_at(a.out, t).vectorize(ii, wr.qv);
+  w.rowMax.update().reorder(ii, key).vectorize(ii, wr.qv);
   scheduleProbsPv(w.probs, w.rowSum, w.oacc, Halide::LoopLevel(a.out, t), key,
-                  j, pvKeys, pvRows, ve, qv, unrollPv);
+                  j, pvKeys, wr.pvRows, ve, wr.qv, unrollPv(wr));
 }
 
 /// A projection (see GemmKernel), after the well-known Halide GEMM:

@@ -17,15 +17,15 @@
 // 2730 keys (48 x 2730 floats = a quarter of a 2 MiB L2), beyond it blocks
 // of 1360 keys (an eighth of L2); probabilities in sub-blocks of 64 keys
 // (48 x 64 floats = a quarter of a 48 KiB L1).
-// AVX512: attn.attention {{.*}}tile = {kv = 1360 : i64, pv = 64 : i64, q = 48 : i64, rkv = 8 : i64, rows = 2730 : i64, rq = 24 : i64, rqk = 48 : i64}, vector = 16, parallel = ["b", "h", "q"]
+// AVX512: attn.attention {{.*}}tile = {kv = 2048 : i64, pv = 64 : i64, q = 48 : i64, qb = 96 : i64, rkv = 8 : i64, rows = 2730 : i64, rq = 24 : i64, rqk = 48 : i64}, vector = 16, parallel = ["b", "h", "q"]
 // AVX512: attn.softmax {{.*}}tile = {rows = 8 : i64}, vector = 16, parallel = ["rows"]
 // An explicit schedule is kept.
 // AVX512: attn.relu {{.*}}compute = "fused"
 // AVX2: attn.linear {{.*}}tile = {k = 256 : i64, m = 6 : i64, n = 16 : i64, rm = 6 : i64, rn = 16 : i64}, vector = 8
-// AVX2: attn.attention {{.*}}tile = {kv = 2048 : i64, pv = 128 : i64, q = 16 : i64, rkv = 4 : i64, rows = 4096 : i64, rq = 8 : i64, rqk = 16 : i64}, vector = 8
+// AVX2: attn.attention {{.*}}tile = {kv = 2048 : i64, pv = 128 : i64, q = 16 : i64, qb = 32 : i64, rkv = 4 : i64, rows = 4096 : i64, rq = 8 : i64, rqk = 16 : i64}, vector = 8
 // CUDA: attn.attention {{.*}}gpu = {blocks = ["b", "h", "q"], shared = ["k", "v"], threads = ["rq", "d"]}
 // OVERRIDE: attn.linear {{.*}}unroll = {rm = 4 : i64}
-// OVERRIDE: attn.attention {{.*}}tile = {kv = 1360 : i64, pv = 64 : i64, q = 16 : i64, rkv = 8 : i64, rows = 2730 : i64, rq = 24 : i64, rqk = 48 : i64}, vector = 8, parallel = ["b", "h"]
+// OVERRIDE: attn.attention {{.*}}tile = {kv = 2048 : i64, pv = 64 : i64, q = 16 : i64, qb = 96 : i64, rkv = 8 : i64, rows = 2730 : i64, rq = 24 : i64, rqk = 48 : i64}, vector = 8, parallel = ["b", "h"]
 // NONAME: error: schedule override 'nothing:vector=4' names no op
 // BADKEY: error: schedule override for attention_L{{[0-9]+}}: unknown schedule key or non-integer value in 'size=4'
 // BADTARGET: error: unknown schedule target 'neon'

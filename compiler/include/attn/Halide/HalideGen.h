@@ -51,19 +51,21 @@ struct OpFunc {
 /// h, b)`; the online-softmax state `(e, ii, it, h, b)` (a Tuple: output,
 /// running max, running sum) updated block by block over `kv`; the output
 /// tile `(e, ii, it, h, b)` and the result `out(e, i, h, b)`, where query
-/// i = it * qt + ii and key j = r * kvb + jj.
+/// i = it * qtb + ii and key j = r * kvb + jj.
 struct AttentionKernel {
   mlir::Operation *op;
-  int qt;  ///< queries per tile
-  int kvb; ///< keys per block: the scores that exist at once are qt x kvb
+  int qt;  ///< queries per tile of the whole-row variant
+  int qtb; ///< queries per tile of the blocked variant
+  int kvb; ///< keys per block: the scores that exist at once are qtb x kvb
   Halide::Func qtile, sacc, scores, blockMax, probs, blockSum, pv, state,
       otile, out;
   Halide::RDom kv; ///< key blocks, bounded per query tile by the mask
-  /// The whole-row variant (Sk <= the schedule's `rows`): scores and
-  /// probabilities `(ii, j, it, h, b)` for every key j, row max and sum
-  /// `(ii, it, h, b)`, P V and the output tile `(e, ii, it, h, b)`.
+  /// The whole-row variant (Sk <= the schedule's `rows`), tiles of qt
+  /// queries (i = it * qt + ii): the scaled query tile `(ii, d, it, h, b)`,
+  /// scores and probabilities `(ii, j, it, h, b)` for every key j, row max
+  /// and sum `(ii, it, h, b)`, P V and the output tile `(e, ii, it, h, b)`.
   struct Rows {
-    Halide::Func sacc, scores, rowMax, probs, rowSum, oacc, otile;
+    Halide::Func qtile, sacc, scores, rowMax, probs, rowSum, oacc, otile;
     Halide::RDom kv; ///< keys, bounded per query tile by the mask
   } rows;
   /// When both variants are built: true where `out` takes the whole-row one.
