@@ -1072,18 +1072,21 @@ protected:
     return r.take();
   }
 
-  /// A good run after the bad ones must still match the reference.
-  void expectStillWorks() {
-    auto outs = lm.model->run(goodInputs());
+  /// A run on `wl`'s inputs (sizes `s`) matches the reference.
+  void expectMatches(const SizeSet &s, const Workload &wl) {
+    auto outs = lm.model->run(views(wl.inputs));
     ASSERT_TRUE(outs) << outs.status().message;
     std::vector<double> vals = toDoubles((*outs)[0]);
-    Tolerance tol = toleranceFor(DType::F32, reductionLength(*lm.ast, good),
-                                 rmsOf(w.expected[0].data));
+    Tolerance tol = toleranceFor(DType::F32, reductionLength(*lm.ast, s),
+                                 rmsOf(wl.expected[0].data));
     std::string report;
-    EXPECT_TRUE(attn::compare(w.expected[0], vals.data(), vals.size(),
+    EXPECT_TRUE(attn::compare(wl.expected[0], vals.data(), vals.size(),
                               tol.rtol, tol.atol, report))
         << report;
   }
+
+  /// A good run after the bad ones must still match the reference.
+  void expectStillWorks() { expectMatches(good, w); }
 
   std::string file;
   ModelCase mc;
@@ -1294,17 +1297,7 @@ TEST_F(Errors, SetNumThreadsAfterARun) {
   big.syms = {{"B", 3}, {"S", 129}};
   Workload wb;
   ASSERT_TRUE(prepare(mc, lm, big, 1, wb));
-  auto runOk = [&] {
-    auto outs = lm.model->run(views(wb.inputs));
-    ASSERT_TRUE(outs) << outs.status().message;
-    std::vector<double> vals = toDoubles((*outs)[0]);
-    Tolerance tol = toleranceFor(DType::F32, reductionLength(*lm.ast, big),
-                                 rmsOf(wb.expected[0].data));
-    std::string report;
-    EXPECT_TRUE(attn::compare(wb.expected[0], vals.data(), vals.size(),
-                              tol.rtol, tol.atol, report))
-        << report;
-  };
+  auto runOk = [&] { expectMatches(big, wb); };
   ASSERT_TRUE(lm.lib->setNumThreads(1).ok());
   const int base = processThreads();
   runOk();
