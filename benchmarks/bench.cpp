@@ -143,6 +143,10 @@ struct Competitor {
   std::vector<double> times, cpuShare, times1;
   std::vector<int> rounds;
   double warmup = 0; // seconds of the warm-up call
+  // A helper is timed with the others but reported only through a ratio:
+  // attention_causal runs the non-causal attnc library on the same inputs,
+  // for causal / non-causal paired per repetition.
+  bool helper = false;
   long peakExtra = 0;
   int reps = 0;
   std::string error;
@@ -225,9 +229,21 @@ std::string firstLines(const std::string &text, int n) {
   return out;
 }
 
-void addAttnc(Case &c, const Options &o, int threads) {
-  for (auto &[name, variant] : kAttncVariants) {
-    const std::string base = o.libdir + "/" + variant + "/" + c.modelName;
+/// Adds the attnc competitors of `c` (its model from every variant's
+/// library), or with `otherModel` set, that model's fused library alone as
+/// the helper competitor `helperName` (see Competitor::helper).
+void addAttnc(Case &c, const Options &o, int threads,
+              const std::string &otherModel = "",
+              const std::string &helperName = "") {
+  for (auto [name, variant] : kAttncVariants) {
+    if (!otherModel.empty()) {
+      if (variant != "fused")
+        continue;
+      name = helperName;
+    }
+    const std::string base =
+        o.libdir + "/" + variant + "/" +
+        (otherModel.empty() ? c.modelName : otherModel);
     const std::string so = base + ".so";
     if (o.libdir.empty() || !fileExists(so)) {
       std::string why = "no library " + so;
@@ -296,6 +312,7 @@ void addAttnc(Case &c, const Options &o, int threads) {
         wrap(Named{"out", ATTN_F32, c.outDims, static_cast<void *>(out)});
     Competitor &comp = c.add(name);
     comp.out = out;
+    comp.helper = !otherModel.empty();
     comp.setThreads = [lib](int n) { attn_library_set_num_threads(lib, n); };
     comp.run = [model, ins, outT]() {
       attn_tensor *outs[1] = {outT};
@@ -341,6 +358,8 @@ std::unique_ptr<Case> makeAttention(const std::string &group, int S, int Hq,
   c->outCount = nq;
 
   addAttnc(*c, o, threads);
+  if (causal && Hq == Hkv && !verifying) // (its output is not causal)
+    addAttnc(*c, o, threads, "attention", "attnc_fused_noncausal");
   HeadView qv = s.qView(q), kv = s.kvView(k), vv = s.kvView(v);
   c->addBaseline("openblas_unfused",
                  std::make_shared<BlasAttention>(s, threads),
@@ -748,19 +767,34 @@ json runCase(Case &c, int threads, const Options &o) {
       baseMed = median(p->times);
       base = p;
     }
-  // The baseline's time / this time within each round both ran in: drift
-  // of the machine's speed between rounds cancels.
-  auto pairedRatios = [&](const Competitor &p) {
+  // a's time / b's time within each round both ran in: drift of the
+  // machine's speed between rounds cancels.
+  auto paired = [](const Competitor &a, const Competitor &b) {
     std::vector<double> q;
-    for (size_t i = 0; base && i < p.times.size(); ++i)
-      for (size_t j = 0; j < base->times.size(); ++j)
-        if (base->rounds[j] == p.rounds[i])
-          q.push_back(base->times[j] / p.times[i]);
+    for (size_t i = 0; i < b.times.size(); ++i)
+      for (size_t j = 0; j < a.times.size(); ++j)
+        if (a.rounds[j] == b.rounds[i])
+          q.push_back(a.times[j] / b.times[i]);
     return q;
   };
+  auto pairedRatios = [&](const Competitor &p) {
+    return base ? paired(*base, p) : std::vector<double>();
+  };
+  const Competitor *helper = nullptr; // see Competitor::helper
+  for (Competitor *p : live)
+    if (p->helper && p->error.empty() && !p->times.empty())
+      helper = p;
   json rows = json::array();
   const double peak = kPeakPerCore * threads;
   for (auto &p : c.comps) {
+    if (p->helper) {
+      if (p->error.empty() && !p->times.empty())
+        std::printf("%-24s T=%d %-18s %10.3f ms  (helper: reported as a "
+                    "ratio)\n",
+                    c.label.c_str(), threads, p->name.c_str(),
+                    median(p->times) * 1e3);
+      continue;
+    }
     json r = {{"group", c.group}, {"case", c.label}, {"S", c.S},
               {"threads", threads}, {"competitor", p->name},
               {"baseline", c.baseline}, {"flops", c.flops}};
@@ -799,6 +833,12 @@ json runCase(Case &c, int threads, const Options &o) {
     if (auto q = pairedRatios(*p); !q.empty()) {
       r["paired_speedup_vs_baseline"] = median(q);
       r["pairs"] = q.size();
+    }
+    if (helper && p->name == "attnc_fused") {
+      // This (causal) time / the non-causal library's, paired.
+      r["noncausal_median_ms"] = median(helper->times) * 1e3;
+      if (auto q = paired(*p, *helper); !q.empty())
+        r["paired_time_vs_noncausal"] = median(q);
     }
     if (!p->times1.empty()) {
       std::vector<double> q;
