@@ -665,6 +665,27 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+std::string pinToFirst(int t);
+
+/// Times one call of `p` with one thread (Competitor::times1), as in the
+/// one-thread process: the calling thread, which does all the work, pinned
+/// to the first CPU of the run's set; then restores `threads` and the set.
+void timeOneThreadTwin(Competitor &p, int threads) {
+  cpu_set_t all;
+  sched_getaffinity(0, sizeof all, &all);
+  pinToFirst(1);
+  p.setThreads(1);
+  const double t0 = now();
+  try {
+    p.run();
+  } catch (const std::exception &e) {
+    p.error = e.what();
+  }
+  p.times1.push_back(now() - t0);
+  p.setThreads(threads);
+  sched_setaffinity(0, sizeof all, &all);
+}
+
 json runCase(Case &c, int threads, const Options &o) {
   std::vector<Competitor *> live;
   if (!o.competitors.empty()) {
@@ -735,29 +756,8 @@ json runCase(Case &c, int threads, const Options &o) {
       // multi-thread call spawns its workers again (tens of microseconds):
       // only calls of 10 ms and more get a one-thread twin.
       if (threads > 1 && p->setThreads && p->name == "attnc_fused" &&
-          p->warmup >= 0.01) {
-        // As in the one-thread process: the calling thread, which does all
-        // the work, stays on the first CPU of the run's set.
-        cpu_set_t all, first;
-        CPU_ZERO(&first);
-        sched_getaffinity(0, sizeof all, &all);
-        for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
-          if (CPU_ISSET(cpu, &all)) {
-            CPU_SET(cpu, &first);
-            break;
-          }
-        sched_setaffinity(0, sizeof first, &first);
-        p->setThreads(1);
-        t0 = now();
-        try {
-          p->run();
-        } catch (const std::exception &e) {
-          p->error = e.what();
-        }
-        p->times1.push_back(now() - t0);
-        p->setThreads(threads);
-        sched_setaffinity(0, sizeof all, &all);
-      }
+          p->warmup >= 0.01)
+        timeOneThreadTwin(*p, threads);
     }
 
   double baseMed = 0;
@@ -932,15 +932,13 @@ double measurePeak(int threads) {
   const long iters = 8000000;
   const double flops = double(iters) * 16 * bench_fma_lanes() * 2 * threads;
   std::vector<double> g;
-  float sink = 0;
+  static volatile float sink; // keeps the calls
   for (int r = 0; r < 9; ++r) {
     const double t0 = now();
-#pragma omp parallel num_threads(threads) reduction(+ : sink)
-    sink += bench_fma_peak(iters);
+#pragma omp parallel num_threads(threads)
+    sink = bench_fma_peak(iters);
     g.push_back(flops / (now() - t0) * 1e-9);
   }
-  if (sink == 42.0f) // keeps the calls
-    std::printf(" ");
   return median(g);
 }
 

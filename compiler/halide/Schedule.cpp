@@ -177,6 +177,7 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
   // gave wrong results in the e2e suite; not root-caused).
   struct Rows {
     int qv, pvRows, qkRows;
+    bool unrollPv; // the P V register tile is unrolled fully
   };
   auto rowsFor = [&](int tile) {
     Rows r;
@@ -186,15 +187,13 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
     r.qkRows = std::max(r.qkRows / r.qv * r.qv, r.qv);
     while (tile % r.qkRows)
       r.qkRows -= r.qv;
+    r.unrollPv = s.getUnrollFactor("rq") >= r.pvRows;
     return r;
   };
   const Rows wr = rowsFor(a.qt), br = rowsFor(a.qtb);
   int pvKeys = (int)s.getTileSize("pv", a.kvb);
   // Register tiles are unrolled when the schedule unrolls them fully.
   bool unrollQk = s.getUnrollFactor("rkv") >= qkCols;
-  auto unrollPv = [&](const Rows &r) {
-    return s.getUnrollFactor("rq") >= r.pvRows;
-  };
   Var ii("ii"), it("it"), jj("jj"), e("e"), t("t");
   RVar kv(a.kv.x.name()), rj("rj$x"), rd("rd$x");
   // The value head dim is static: vectorise it by what divides it.
@@ -233,7 +232,7 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
   a.blockMax.compute_at(block).vectorize(ii, br.qv);
   a.blockMax.update().reorder(ii, rj).vectorize(ii, br.qv);
   scheduleProbsPv(a.probs, a.blockSum, a.pv, block, rj, jj, pvKeys, br.pvRows,
-                  ve, br.qv, unrollPv(br));
+                  ve, br.qv, br.unrollPv);
 
   // The whole-row variant: the same register tiles over all keys of the
   // tile; P V runs over blocks of kv keys so that a block of V stays in L1
@@ -248,7 +247,7 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
   w.rowMax.compute_at(a.out, t).vectorize(ii, wr.qv);
   w.rowMax.update().reorder(ii, key).vectorize(ii, wr.qv);
   scheduleProbsPv(w.probs, w.rowSum, w.oacc, Halide::LoopLevel(a.out, t), key,
-                  j, pvKeys, wr.pvRows, ve, wr.qv, unrollPv(wr));
+                  j, pvKeys, wr.pvRows, ve, wr.qv, wr.unrollPv);
 }
 
 /// A projection (see GemmKernel), after the well-known Halide GEMM:

@@ -147,9 +147,8 @@ private:
     int64_t rm = 6;
     int64_t kc =
         std::min<int64_t>(256, floorPow2(t.l1Bytes * 2 / 3 / (4 * rn)));
-    int64_t mc = rm;
     return make("root",
-                {{"m", mc}, {"n", rn}, {"k", kc}, {"rm", rm}, {"rn", rn}},
+                {{"m", rm}, {"n", rn}, {"k", kc}, {"rm", rm}, {"rn", rn}},
                 t.vector, {"n"}, {{"rm", rm}});
   }
 
