@@ -53,8 +53,18 @@ Expr erfApprox(Expr x) {
       t * (0.254829592f +
            t * (-0.284496736f +
                 t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
-  Expr y = 1.0f - poly * Halide::exp(-ax * ax);
+  // e^(-x^2) = 2^(-x^2 log2 e): exp2Approx is exact at 0 and 0 from
+  // x^2 >= 87 on, where erf is 1 in f32 anyway.
+  Expr y = 1.0f - poly * exp2Approx(ax * ax * -1.4426950408889634f);
   return Halide::select(x < 0.0f, -y, y);
+}
+
+/// 1 / (1 + e^-z) from e = 2^(-|z| log2 e) in [0, 1], which cannot
+/// overflow: 1 / (1 + e) for z >= 0 and e / (1 + e) below, one division
+/// (exact at the ends: 1 from z >= 17 on, 0.5 at 0).
+Expr sigmoidApprox(Expr z) {
+  Expr e = exp2Approx(Halide::abs(z) * -1.4426950408889634f);
+  return Halide::select(z >= 0.0f, 1.0f, e) / (1.0f + e);
 }
 
 } // namespace attn
