@@ -59,12 +59,4 @@ Expr erfApprox(Expr x) {
   return Halide::select(x < 0.0f, -y, y);
 }
 
-/// 1 / (1 + e^-z) from e = 2^(-|z| log2 e) in [0, 1], which cannot
-/// overflow: 1 / (1 + e) for z >= 0 and e / (1 + e) below, one division
-/// (exact at the ends: 1 from z >= 17 on, 0.5 at 0).
-Expr sigmoidApprox(Expr z) {
-  Expr e = exp2Approx(Halide::abs(z) * -1.4426950408889634f);
-  return Halide::select(z >= 0.0f, 1.0f, e) / (1.0f + e);
-}
-
 } // namespace attn

@@ -24,11 +24,6 @@ Halide::Expr exp2Approx(Halide::Expr x);
 /// case, 7.6e-7, is near 0, where 1 - poly * exp(-x^2) cancels).
 Halide::Expr erfApprox(Halide::Expr x);
 
-/// The logistic sigmoid 1 / (1 + e^-z), relative error <= 3e-7 + 1e-7 |z|
-/// (the f32 rounding of z log2 e) down to z = -86.9; exactly 0 from z <= -87
-/// (e^-87 < 2^-125.5) and 1 from z >= 17.
-Halide::Expr sigmoidApprox(Halide::Expr z);
-
 } // namespace attn
 
 #endif // ATTN_HALIDE_APPROX_H
