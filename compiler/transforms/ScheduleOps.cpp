@@ -154,10 +154,15 @@ private:
 
   /// Flash attention with an online softmax (see the Halide backend's
   /// AttentionKernel), derived from the register file, L1 and L2:
-  /// - q.k register tile: `qv` vectors of query rows (3 with 32 registers,
-  ///   2 with 16) x `rkv` keys, the accumulators using all but 8 registers;
-  ///   the query tile is those qv vectors of rows, and `rqk` (the rows of
-  ///   one register tile) is the whole tile;
+  /// - q.k register tile: `qv` vectors of query rows x `rkv` keys, the
+  ///   accumulators using at most all but 8 registers, shaped for the most
+  ///   FMAs per load (4 x 6 with 32 registers, 2 x 4 with 16); the query
+  ///   tile is those qv vectors of rows, and `rqk` (the rows of one register
+  ///   tile) is the whole tile. (4 x 6 replaced 3 x 8, 48 rows: as fast per
+  ///   key, and a tile of 64 rows divides the usual sequence lengths, where
+  ///   48 computed a partial last tile whole: attention 11% faster at S =
+  ///   128, 3% at 512, 1-6% at 2048-8192, causal and GQA 1-2%; at S = 1000
+  ///   it is 1.5% slower, the partial tile being the larger one);
   /// - P.V register tile: `rq` rows x the value head dim (Dv / V vectors),
   ///   again all but 8 registers, rq dividing the query tile;
   /// - exp, row sum and P.V run over sub-blocks of `pv` keys whose
@@ -172,11 +177,12 @@ private:
   ///   tiles of rows share each block of K and V), which halves that
   ///   traffic (measured 5% faster at S = 4096, 8% at 8192; the same tile in
   ///   the whole-row variant was 5-35% slower at S <= 2048, so that one
-  ///   keeps `q`). Key blocks of `kv` keys (a multiple of rkv) whose scores
-  ///   (qb x kv) and keys and values (kv x (Dk + Dv)) fill at most half of
-  ///   L2, rounded down to a power of two (1024 on AVX-512 with D = 64:
-  ///   6% faster at S = 8192 than the 1168 that fill half, the same at
-  ///   4096), so that the online-softmax state update after each block (one
+  ///   keeps `q`). Key blocks of `kv` keys whose scores (qb x kv) and keys
+  ///   and values (kv x (Dk + Dv)) fill at most half of L2, rounded down to
+  ///   a power of two (1024 on AVX-512 with D = 64: 6% faster at S = 8192
+  ///   than the 1168 that fill half, the same at 4096; 1-4% faster than
+  ///   1020, a multiple of rkv = 6, whose register tiles would not run past
+  ///   the block), so that the online-softmax state update after each block (one
   ///   exp per output element) is amortised over about a thousand keys. (Blocks
   ///   sized for L1 instead, 192 keys, measured 10-15% slower at S = 4096
   ///   and 8192: the per-block passes stream from L2 at full speed, the
@@ -186,9 +192,16 @@ private:
       return make("root", {{"q", 64}, {"kv", 64}, {"rq", 4}, {"rkv", 1}}, 1,
                   {}, {}, gpuMapping({"b", "h", "q"}, {"rq", "d"}, {"k", "v"}));
     int64_t acc = t.registers - 8;
-    int64_t qv = t.registers >= 32 ? 3 : 2;
+    // Per d the q.k tile loads qv vectors and broadcasts rkv keys for
+    // qv * rkv FMAs: the most FMAs per load within acc accumulators, the
+    // fewer rows on a tie (4 x 6 with 24, 2 x 4 with 8).
+    int64_t qv = 1, rkv = acc;
+    for (int64_t v = 2; v <= acc; ++v) {
+      int64_t k = acc / v;
+      if (v * k * (qv + rkv) > qv * rkv * (v + k))
+        qv = v, rkv = k;
+    }
     int64_t qt = qv * t.vector;
-    int64_t rkv = std::max<int64_t>(acc / qv, 1);
     int64_t dv = std::max<int64_t>(op.getValue().getType().getDimSize(3), 1);
     int64_t dvVectors = (dv + t.vector - 1) / t.vector;
     int64_t rq = std::max<int64_t>(std::min<int64_t>(acc / dvVectors, qt), 1);
@@ -198,7 +211,7 @@ private:
     int64_t qb = 2 * qt;
     int64_t dk = std::max<int64_t>(op.getKey().getType().getDimSize(3), 1);
     int64_t kv = std::max<int64_t>(
-        floorPow2(t.l2Bytes / 2 / (4 * (qb + dk + dv))) / rkv * rkv, rkv);
+        floorPow2(t.l2Bytes / 2 / (4 * (qb + dk + dv))), rkv);
     int64_t pv = std::max<int64_t>(t.l1Bytes / 4 / (4 * qt), 1);
     return make("root",
                 {{"q", qt},
