@@ -686,6 +686,8 @@ void timeOneThreadTwin(Competitor &p, int threads) {
   sched_setaffinity(0, sizeof all, &all);
 }
 
+double measurePeak(int threads, int runs = 9, long iters = 8000000);
+
 json runCase(Case &c, int threads, const Options &o) {
   std::vector<Competitor *> live;
   if (!o.competitors.empty()) {
@@ -732,7 +734,12 @@ json runCase(Case &c, int threads, const Options &o) {
   for (Competitor *p : live)
     rounds = std::max(rounds, p->error.empty() ? p->reps : 0);
   const size_t n = live.size();
-  for (int r = 0; r < rounds; ++r)
+  // The FMA loop at the start of every round (the median of 3 runs of about
+  // 4 ms, touching no memory): the peak the machine offers during that
+  // round, for each call's share of it (pct_round_peak).
+  std::vector<double> roundPeak;
+  for (int r = 0; r < rounds; ++r) {
+    roundPeak.push_back(measurePeak(threads, 3, 1000000));
     for (size_t i = 0; i < n; ++i) {
       Competitor *p = live[(i + r) % n];
       if (!p->error.empty() || int(p->times.size()) >= p->reps)
@@ -759,6 +766,7 @@ json runCase(Case &c, int threads, const Options &o) {
           p->warmup >= 0.01)
         timeOneThreadTwin(*p, threads);
     }
+  }
 
   double baseMed = 0;
   const Competitor *base = nullptr;
@@ -828,6 +836,14 @@ json runCase(Case &c, int threads, const Options &o) {
     r["cpu_share"] = median(p->cpuShare);
     r["gflops"] = gflops;
     r["pct_peak"] = 100.0 * gflops / peak;
+    // Each call's GFLOP/s over the FMA loop's of its round, median over the
+    // calls: % of the peak measured alongside, robust to the machine's
+    // speed drifting between rounds (not to phases that slow memory only).
+    std::vector<double> share;
+    for (size_t i = 0; i < p->times.size(); ++i)
+      share.push_back(100.0 * c.flops / p->times[i] * 1e-9 /
+                      roundPeak[p->rounds[i]]);
+    r["pct_round_peak"] = median(share);
     if (baseMed > 0)
       r["speedup_vs_baseline"] = baseMed / med;
     if (auto q = pairedRatios(*p); !q.empty()) {
@@ -925,15 +941,15 @@ std::string cpuModel() {
   return "?";
 }
 
-/// The machine's FMA peak with `threads` threads, GFLOP/s: the median of 9
-/// runs of bench_fma_peak (16 independent chains of the widest FMA
-/// fast_kernels.c is compiled for, about 30 ms each) on every thread at once.
-double measurePeak(int threads) {
-  const long iters = 8000000;
+/// The machine's FMA peak with `threads` threads, GFLOP/s: the median of
+/// `runs` runs of bench_fma_peak (16 independent chains of the widest FMA
+/// fast_kernels.c is compiled for; 8M iterations take about 30 ms) on every
+/// thread at once.
+double measurePeak(int threads, int runs, long iters) {
   const double flops = double(iters) * 16 * bench_fma_lanes() * 2 * threads;
   std::vector<double> g;
   static volatile float sink; // keeps the calls
-  for (int r = 0; r < 9; ++r) {
+  for (int r = 0; r < runs; ++r) {
     const double t0 = now();
 #pragma omp parallel num_threads(threads)
     sink = bench_fma_peak(iters);

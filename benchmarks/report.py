@@ -93,11 +93,18 @@ def targets(results, runs=()):
         lines.append((f"fused attention >= 110 GFLOP/s at S={S}",
                       fmt(g, ".1f") + " GFLOP/s" if r else "not measured",
                       verdict(None if g is None else g >= 110)))
+        # Judged on the FMA loop timed at the start of each round (median
+        # over the calls of their share of their round's), shown beside the
+        # share of the run's peak (before / after all cases).
         p = r.get("pct_measured_peak") if r else None
+        q = r.get("pct_round_peak") if r else None
+        shown = fmt(p, ".1f") + "% of this run's FMA peak" \
+            if p is not None else "not measured"
+        if q is not None:
+            shown = f"{q:.1f}% of the FMA loop in the same rounds ({shown})"
+            p = q
         lines.append((f"fused attention >= 75% of the measured peak at S={S}",
-                      fmt(p, ".1f") + "% of this run's FMA peak"
-                      if p is not None else "not measured",
-                      verdict(None if p is None else p >= 75)))
+                      shown, verdict(None if p is None else p >= 75)))
     def judged(r, key="speedup_vs_baseline",
                paired="paired_speedup_vs_baseline",
                labels=("paired", "of medians")):
@@ -200,7 +207,10 @@ Conventions:
   differs from day to day. The peak is attn-bench's FMA loop (16
   independent chains of 512-bit FMAs per thread, 9 runs of ~30 ms, median);
   in the 2-thread run the one-thread peak in brackets is measured in the
-  same process, so their ratio is the machine's own 2-thread scaling.
+  same process, so their ratio is the machine's own 2-thread scaling. The
+  loop also runs at the start of every round; the "75% of the measured
+  peak" target is judged on each call's share of its round's reading
+  (median over the calls; `pct_round_peak` in results.json).
 - **vs base**: baseline median / competitor median (> 1 = faster than the
   baseline). Baselines: attention `openblas_unfused` (per head sgemm QK^T with
   the scale in alpha, libmvec softmax, sgemm PV, heads over OpenMP, OpenBLAS
