@@ -161,7 +161,7 @@ private:
   ///   tile) is the whole tile. (4 x 6 replaced 3 x 8, 48 rows: as fast per
   ///   key, and a tile of 64 rows divides the usual sequence lengths, where
   ///   48 computed a partial last tile whole: attention 11% faster at S =
-  ///   128, 3% at 512, 1-6% at 2048-8192, causal and GQA 1-2%; at S = 1000
+  ///   128, 3% at 512, 0-6% at 2048-8192, causal and GQA 1-2%; at S = 1000
   ///   it is 1.5% slower, the partial tile being the larger one);
   /// - P.V register tile: `rq` rows x the value head dim (Dv / V vectors),
   ///   again all but 8 registers, rq dividing the query tile;
@@ -182,16 +182,16 @@ private:
   ///   a power of two (1024 on AVX-512 with D = 64: 6% faster at S = 8192
   ///   than the 1168 that fill half, the same at 4096; 1-4% faster than
   ///   1020, a multiple of rkv = 6, whose register tiles would not run past
-  ///   the block), so that the online-softmax state update after each block (one
-  ///   exp per output element) is amortised over about a thousand keys. (Blocks
-  ///   sized for L1 instead, 192 keys, measured 10-15% slower at S = 4096
-  ///   and 8192: the per-block passes stream from L2 at full speed, the
-  ///   state update does not shrink.)
+  ///   the block), so that the online-softmax state update after each block
+  ///   (one exp per output element) is amortised over about a thousand keys.
+  ///   (Blocks sized for L1 instead, 192 keys, measured 10-15% slower at
+  ///   S = 4096 and 8192: the per-block passes stream from L2 at full speed,
+  ///   the state update does not shrink.)
   ScheduleAttr attention(AttentionOp op) {
     if (t.gpu)
       return make("root", {{"q", 64}, {"kv", 64}, {"rq", 4}, {"rkv", 1}}, 1,
                   {}, {}, gpuMapping({"b", "h", "q"}, {"rq", "d"}, {"k", "v"}));
-    int64_t acc = t.registers - 8;
+    int64_t acc = std::max<int64_t>(t.registers - 8, 1);
     // Per d the q.k tile loads qv vectors and broadcasts rkv keys for
     // qv * rkv FMAs: the most FMAs per load within acc accumulators, the
     // fewer rows on a tie (4 x 6 with 24, 2 x 4 with 8).
