@@ -768,21 +768,21 @@ json runCase(Case &c, int threads, const Options &o) {
     }
   }
 
-  double baseMed = 0;
   const Competitor *base = nullptr;
   for (Competitor *p : live)
-    if (p->name == c.baseline && p->error.empty() && !p->times.empty()) {
-      baseMed = median(p->times);
+    if (p->name == c.baseline && p->error.empty() && !p->times.empty())
       base = p;
-    }
-  // a's time / b's time within each round both ran in: drift of the
-  // machine's speed between rounds cancels.
-  auto paired = [](const Competitor &a, const Competitor &b) {
-    std::vector<double> q;
+  const double baseMed = base ? median(base->times) : 0;
+  // a's time / b's time within each round both ran in (a competitor runs
+  // at most once per round): drift of the machine's speed between rounds
+  // cancels.
+  auto paired = [rounds](const Competitor &a, const Competitor &b) {
+    std::vector<double> inRound(rounds, 0.0), q;
+    for (size_t j = 0; j < a.times.size(); ++j)
+      inRound[a.rounds[j]] = a.times[j];
     for (size_t i = 0; i < b.times.size(); ++i)
-      for (size_t j = 0; j < a.times.size(); ++j)
-        if (a.rounds[j] == b.rounds[i])
-          q.push_back(a.times[j] / b.times[i]);
+      if (double t = inRound[b.rounds[i]]; t > 0)
+        q.push_back(t / b.times[i]);
     return q;
   };
   auto pairedRatios = [&](const Competitor &p) {

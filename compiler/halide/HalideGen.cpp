@@ -842,8 +842,13 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   auto func = [&](const std::string &suffix) {
     return newFunc(op, name + suffix, /*inlined=*/false, "attention");
   };
-  a.qtile = func("_q");
-  a.qtile(ii, d, it, h, b) = q.at({b, h, row, d}) * scale;
+  // The query tile of a variant, transposed (rows innermost) and scaled once.
+  auto queryTile = [&](const std::string &suffix, Expr at) {
+    Func f = func(suffix);
+    f(ii, d, it, h, b) = q.at({b, h, at, d}) * scale;
+    return f;
+  };
+  a.qtile = queryTile("_q", row);
 
   a.sacc = func("_qk");
   RDom rd(0, D, "rd");
@@ -944,8 +949,7 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   Var jw("j");
   Expr rowW = queryRow(qt);
   Expr keyJ = Halide::min(jw, Sk - 1); // score tiles round up to a register tile
-  w.qtile = func("_rows_q");
-  w.qtile(ii, d, it, h, b) = q.at({b, h, rowW, d}) * scale;
+  w.qtile = queryTile("_rows_q", rowW);
   w.sacc = func("_rows_qk");
   w.sacc(ii, jw, it, h, b) = 0.0f;
   w.sacc(ii, jw, it, h, b) += w.qtile(ii, rd, it, h, b) * k.at({b, kh, keyJ, rd});

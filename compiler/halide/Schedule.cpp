@@ -175,12 +175,12 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
   // tile evenly, in whole vectors: rqk shrinks to the largest such divisor
   // (a partial q.k row group, GuardWithIf inside the rounded-up key split,
   // gave wrong results in the e2e suite; not root-caused).
-  struct Rows {
+  struct RegisterTiles {
     int qv, pvRows, qkRows;
     bool unrollPv; // the P V register tile is unrolled fully
   };
-  auto rowsFor = [&](int tile) {
-    Rows r;
+  auto tilesFor = [&](int tile) {
+    RegisterTiles r;
     r.qv = vectorFor(tile, V);
     r.pvRows = (int)std::min<int64_t>(s.getTileSize("rq", 4), tile);
     r.qkRows = (int)std::min<int64_t>(s.getTileSize("rqk", tile), tile);
@@ -190,7 +190,7 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
     r.unrollPv = s.getUnrollFactor("rq") >= r.pvRows;
     return r;
   };
-  const Rows wr = rowsFor(a.qt), br = rowsFor(a.qtb);
+  const RegisterTiles wr = tilesFor(a.qt), br = tilesFor(a.qtb);
   int pvKeys = (int)s.getTileSize("pv", a.kvb);
   // Register tiles are unrolled when the schedule unrolls them fully.
   bool unrollQk = s.getUnrollFactor("rkv") >= qkCols;
