@@ -198,6 +198,15 @@ int main(int argc, char **argv) {
   registerMLIRContextCLOptions();
   registerPassManagerCLOptions();
   registerDefaultTimingManagerCLOptions();
+  // --help lists attnc's own options and MLIR's (printing IR between passes,
+  // timing, debug info), not the hundreds of LLVM backend options linked in;
+  // those are hidden from --help but still accepted.
+  static cl::OptionCategory mlirCategory(
+      "MLIR options (print the IR between passes, timing, locations)");
+  for (auto &entry : cl::getRegisteredOptions())
+    if (entry.first.starts_with("mlir-"))
+      entry.second->addCategory(mlirCategory);
+  cl::HideUnrelatedOptions({&attncCategory, &mlirCategory});
   cl::ParseCommandLineOptions(argc, argv, "attnc: attention compiler\n");
 
   std::string error;
