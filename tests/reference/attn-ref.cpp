@@ -72,6 +72,14 @@ static int fail(const std::string &msg) {
   return 1;
 }
 
+static const char *usage =
+    "usage: attn-ref FILE.attn [--model NAME] [--weights W.safetensors]\n"
+    "                --input NAME=FILE.npy ... [--check GOT.npy ...]\n"
+    "                [--rtol R] [--atol A]\n"
+    "Evaluates the model in double precision (the independent reference).\n"
+    "With --check, compares the i-th output with the i-th GOT.npy, prints a\n"
+    "report and exits 1 if one differs beyond the tolerances.\n";
+
 int main(int argc, char **argv) {
   std::string file, modelName, weightsPath;
   std::vector<std::pair<std::string, std::string>> inputs;
@@ -82,6 +90,10 @@ int main(int argc, char **argv) {
     auto next = [&]() -> std::string {
       return i + 1 < argc ? argv[++i] : std::string();
     };
+    if (a == "-h" || a == "--help") {
+      std::fputs(usage, stdout);
+      return 0;
+    }
     if (a == "--model")
       modelName = next();
     else if (a == "--weights")
@@ -104,8 +116,7 @@ int main(int argc, char **argv) {
       return fail("unknown argument '" + a + "'");
   }
   if (file.empty())
-    return fail("usage: attn-ref FILE.attn [--model NAME] [--weights W] "
-                "--input NAME=FILE.npy ... [--check GOT.npy ...]");
+    return fail(std::string("no model file given\n") + usage);
 
   std::ifstream in(file);
   if (!in)
