@@ -276,19 +276,11 @@ void bindWeights(attn_model &m, const attn_weights &w) {
                formatType(*m.desc, p));
     bindTensor(*m.desc, p, t, paramLabel(p), "param " + quote(p.name), b);
   }
-  std::vector<std::string> used;
-  for (int32_t i = 0; i < m.numParams; ++i)
-    used.push_back(weightName(m.param(i)));
-  std::string extra;
-  int numExtra = 0;
-  for (const std::string &name : w.names)
-    if (std::find(used.begin(), used.end(), name) == used.end())
-      extra += (numExtra++ ? ", " : "") + quote(name);
-  if (numExtra)
-    fail(ATTN_ERR_INVALID_ARGUMENT,
-         w.path + " has " + std::to_string(numExtra) +
-             (numExtra > 1 ? " tensors" : " tensor") + " that model " +
-             quote(m.desc->name) + " does not use: " + extra);
+  // Tensors the model does not use are ignored, as Hugging Face's
+  // from_pretrained ignores unexpected keys: a whole checkpoint binds to a
+  // model of one of its layers, and buffers a checkpoint carries (GPT-2's
+  // attn.bias, Llama's rotary_emb.inv_freq) do no harm. A misspelt weights
+  // name still fails, as a missing weight.
   std::vector<attn_tensor> bound;
   for (int32_t i = 0; i < m.numParams; ++i)
     bound.push_back(alignedView(*found[i]));

@@ -144,6 +144,35 @@ std::string joinNames(const std::vector<const attn_tensor_desc *> &ts) {
   return s;
 }
 
+/// Tensors of the weights file that no param uses are ignored by the
+/// runtime (as Hugging Face ignores unexpected keys); say so on stderr, as
+/// from_pretrained warns, naming the first few.
+void noteUnusedWeights(const attn::Weights &weights,
+                       const std::vector<const attn_tensor_desc *> &params,
+                       const std::string &path, const std::string &model) {
+  std::vector<std::string> unused;
+  for (const std::string &name : weights.names())
+    if (std::none_of(params.begin(), params.end(),
+                     [&](const attn_tensor_desc *p) {
+                       return name == (p->weight_name ? p->weight_name
+                                                      : p->name);
+                     }))
+      unused.push_back(name);
+  if (unused.empty())
+    return;
+  std::string list;
+  const size_t shown = 5;
+  for (size_t i = 0; i < unused.size() && i < shown; ++i)
+    list += (i ? ", '" : "'") + unused[i] + "'";
+  if (unused.size() > shown)
+    list += ", ... (" + std::to_string(unused.size() - shown) + " more)";
+  std::fprintf(stderr,
+               "attn-run: note: %s holds %zu tensor%s that %s does not use "
+               "(ignored): %s\n",
+               path.c_str(), unused.size(), unused.size() > 1 ? "s" : "",
+               model.c_str(), list.c_str());
+}
+
 int run(const Options &o) {
   auto lib = attn::Library::open(o.library);
   if (!lib)
@@ -167,6 +196,7 @@ int run(const Options &o) {
       die(weights.status().message);
     if (attn::Status st = model->bindWeights(*weights); !st)
       die(st.message);
+    noteUnusedWeights(*weights, params, o.weights, modelName);
   } else if (!params.empty()) {
     die(modelName + " has " + std::to_string(params.size()) + " params (" +
         joinNames(params) + "); pass --weights W.safetensors");

@@ -199,9 +199,11 @@ ATTN_RT_API int attn_model_format_type(const attn_model *model,
                                        char *buf, size_t size);
 
 /* Binds every param to the tensor of its weights name in `weights`. Fails,
- * binding nothing, if a weight is missing, has the wrong dtype or shape, or
- * if the file holds tensors the model does not use. The model keeps the
- * file mapped. Symbolic dims of params are bound by the weights. */
+ * binding nothing, if a weight is missing or has the wrong dtype or shape.
+ * Tensors of the file that the model does not use are ignored (as Hugging
+ * Face's from_pretrained does), so a whole checkpoint binds to a model of
+ * one of its layers. The model keeps the file mapped. Symbolic dims of
+ * params are bound by the weights. */
 ATTN_RT_API attn_status attn_model_bind_weights(attn_model *model,
                                                 const attn_weights *weights);
 /* Binds one param by its model name to caller data (borrowed: `tensor` and

@@ -58,3 +58,28 @@ run(1 ${ATTN_RUN} ${LIB} --input x=${WORK}/in/x.npy
 if(NOT err MATCHES "pass --weights")
   message(FATAL_ERROR "unexpected message: ${err}")
 endif()
+
+# A weights file holding a tensor the model does not use (a checkpoint with
+# more than the model): bound as Hugging Face does, the extra one ignored
+# with a note on stderr, and the model runs with w = [1, 2, 3, 4].
+set(json "{\"extra.bias\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[4,20]}}")
+string(LENGTH "${json}" n)
+math(EXPR pad "(8 - ${n} % 8) % 8")
+string(REPEAT " " ${pad} spaces)
+string(APPEND json "${spaces}")
+math(EXPR n "${n} + ${pad}")
+math(EXPR n_hex "${n}" OUTPUT_FORMAT HEXADECIMAL) # < 256: one byte
+string(SUBSTRING "${n_hex}" 2 -1 n_hex)
+string(LENGTH "${n_hex}" digits)
+if(digits EQUAL 1)
+  set(n_hex "0${n_hex}")
+endif()
+execute_process(COMMAND printf
+  "\\x${n_hex}\\x00\\x00\\x00\\x00\\x00\\x00\\x00%s\\x00\\x00\\x00\\x00\\x00\\x00\\x80\\x3f\\x00\\x00\\x00\\x40\\x00\\x00\\x40\\x40\\x00\\x00\\x80\\x40"
+  "${json}" OUTPUT_FILE ${WORK}/w_extra.safetensors)
+run(0 ${ATTN_RUN} ${LIB} --weights ${WORK}/w_extra.safetensors
+  --input x=${WORK}/in/x.npy --input lengths=${WORK}/in/lengths.npy
+  --output ${WORK}/y_extra.npy)
+if(NOT err MATCHES "note: .*w_extra.safetensors holds 1 tensor that model 'axpy' does not use \\(ignored\\): 'extra.bias'")
+  message(FATAL_ERROR "no note on the unused tensor: ${err}")
+endif()
