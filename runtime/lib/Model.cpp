@@ -389,6 +389,15 @@ void run(attn_model &m, int32_t numInputs, const attn_tensor *const *inputs,
                " for these inputs");
   }
 
+  // Every output empty (a size of 0, as PyTorch allows): nothing to compute,
+  // and the pipeline is not called (its clamped reads of empty inputs would
+  // fail its bounds checks).
+  bool allEmpty = m.numOutputs > 0;
+  for (const attn_tensor &o : outs)
+    allEmpty &= std::find(o.dims.begin(), o.dims.end(), 0) != o.dims.end();
+  if (allEmpty)
+    return;
+
   // One halide_buffer_t per tensor, in table order.
   int32_t n = md.num_tensors;
   std::vector<halide_buffer_t> bufs(n);
@@ -425,10 +434,26 @@ void run(attn_model &m, int32_t numInputs, const attn_tensor *const *inputs,
   while (!captured.empty() &&
          (captured.back() == '\n' || captured.back() == ' '))
     captured.pop_back();
-  fail(ATTN_ERR_PIPELINE,
-       "model " + modelName + " failed (Halide error code " +
-           std::to_string(rc) + "): " +
-           (captured.empty() ? "the library reported no message" : captured));
+  std::string message =
+      captured.empty() ? "the library reported no message" : captured;
+  // A size of 0 that leaves an output non-empty (attention over no keys)
+  // fails inside the pipeline, which needs the sizes it reduces over to be
+  // at least 1: say so, with the pipeline's own message after.
+  std::string zero;
+  for (int32_t k = 0; k < md.num_syms; ++k)
+    if (b.value[k] == 0)
+      zero += std::string(zero.empty() ? "" : ", ") + md.sym_names[k] +
+              "=0 (from " + b.binder[k] + ")";
+  if (!zero.empty())
+    fail(ATTN_ERR_SHAPE,
+         "model " + modelName + ": " + zero +
+             " with an output that is not empty; sizes of 0 are supported "
+             "only when every output is empty (the pipeline failed with "
+             "Halide error code " +
+             std::to_string(rc) + ": " + message + ")");
+  fail(ATTN_ERR_PIPELINE, "model " + modelName +
+                              " failed (Halide error code " +
+                              std::to_string(rc) + "): " + message);
 }
 
 std::unique_ptr<LibraryImpl> dlopenLibrary(const char *pathC) {

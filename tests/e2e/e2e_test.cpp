@@ -1272,6 +1272,38 @@ TEST(ErrorsSymbolicWeight, ConflictsWithInput) {
   EXPECT_TRUE(ok) << ok.status().message;
 }
 
+TEST_F(Errors, EmptyOutputsRunWithoutThePipeline) {
+  // S=0 or B=0: every output is empty, as in PyTorch; nothing to compute.
+  for (std::vector<int64_t> xs : {std::vector<int64_t>{2, 0, 16}, {0, 5, 16}}) {
+    attn::Tensor x = make(ATTN_F32, xs);
+    attn::Tensor l = make(ATTN_I32, {xs[0]});
+    auto r = lm.model->run({attn::TensorView(x.get()), attn::TensorView(l.get())});
+    ASSERT_TRUE(r) << r.status().message;
+    EXPECT_EQ((*r)[0].shape(), xs);
+  }
+  expectStillWorks();
+}
+
+TEST(ErrorsZeroSize, AttentionOverNoKeys) {
+  // Sk=0 with Sq=3: the output is not empty, and the generated code needs
+  // at least one key; the error names the size, not only Halide's bounds.
+  if (referenceOnly())
+    GTEST_SKIP() << "ATTN_E2E_REFERENCE_ONLY: no compiled model";
+  LoadedModel lm;
+  ASSERT_TRUE(load(std::string(ATTN_E2E_MODELS_DIR) + "/attn_causal.attn",
+                   "attn_causal", lm));
+  std::vector<float> q(1 * 2 * 3 * 16, 0.5f);
+  auto qT = attn::Tensor::wrap(ATTN_F32, {1, 2, 3, 16}, q.data());
+  auto kT = attn::Tensor::create(ATTN_F32, {1, 2, 0, 16});
+  ASSERT_TRUE(qT && kT);
+  attn::TensorView k(kT->get());
+  auto r = lm.model->run({attn::TensorView(qT->get()), k, k});
+  EXPECT_ERROR_NAMING(r.status(), ATTN_ERR_SHAPE, "Sk=0 (from 'k')");
+  EXPECT_NE(r.status().message.find("every output is empty"),
+            std::string::npos)
+      << r.status().message;
+}
+
 //===----------------------------------------------------------------------===//
 // Thread count of a loaded library
 //===----------------------------------------------------------------------===//

@@ -213,7 +213,10 @@ ATTN_RT_API attn_status attn_model_bind_param(attn_model *model,
                                               const attn_tensor *tensor);
 
 /* Checks inputs (count, dtypes, ranks, static dims, symbolic sizes),
- * allocates the outputs with the resolved sizes and runs the model.
+ * allocates the outputs with the resolved sizes and runs the model. When
+ * every output is empty (a size of 0) the model is not run; a size of 0
+ * with a non-empty output (attention over no keys) fails with
+ * ATTN_ERR_SHAPE naming the size.
  * `inputs` holds one tensor per model input in declaration order. On
  * success outputs[i] receives a new tensor the caller frees. */
 ATTN_RT_API attn_status attn_model_run(attn_model *model, int32_t num_inputs,
