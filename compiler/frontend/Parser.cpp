@@ -109,6 +109,10 @@ std::optional<ast::Module> Parser::parseModule() {
     if (!parseModel(module.models.back()))
       return std::nullopt;
   }
+  if (module.models.empty()) {
+    expected("'model' (a file holds one or more models)");
+    return std::nullopt;
+  }
   if (failed || diags.numErrors() != errorsBefore)
     return std::nullopt;
   return module;

@@ -272,10 +272,17 @@ TEST(Parser, DeepNestingIsAnErrorNotACrash) {
   EXPECT_TRUE(compile(model("y = " + ok + "\nreturn y")).ok);
 }
 
-TEST(Parser, EmptyFileIsAnEmptyModule) {
-  Compiled c = compile("# nothing here\n", false);
-  ASSERT_TRUE(c.ok);
-  EXPECT_TRUE(c.module->models.empty());
+// "One file holds one or more models" (the design's grammar): a file with
+// none is an error at its end, not an empty module.
+TEST(Parser, FileWithoutAModelIsAnError) {
+  for (const char *text : {"", "# nothing here\n"}) {
+    Compiled c = compile(text, false);
+    EXPECT_FALSE(c.ok) << "'" << text << "'";
+    EXPECT_NE(c.firstError().find("expected 'model' (a file holds one or "
+                                  "more models), found end of file"),
+              std::string::npos)
+        << c.firstError();
+  }
 }
 
 } // namespace
