@@ -149,10 +149,13 @@ private:
     func::ReturnOp::create(b, loc(s.loc), results);
   }
 
-  /// f16/bf16 values enter compute as f32, converted once per value.
-  Value f32(Value v) {
+  /// f16/bf16 values enter compute as f32, converted once per value; with
+  /// `ints`, i32 values too (arithmetic mixing them with floats).
+  Value f32(Value v, bool ints = false) {
     auto t = dyn_cast<RankedTensorType>(v.getType());
-    if (!t || t.getElementType().isF32() || !isa<FloatType>(t.getElementType()))
+    if (!t || t.getElementType().isF32() ||
+        !(isa<FloatType>(t.getElementType()) ||
+          (ints && t.getElementType().isInteger(32))))
       return v;
     Value &cached = castCache[v];
     if (!cached) {
@@ -163,6 +166,9 @@ private:
     }
     return cached;
   }
+
+  /// `v` in f32 for arithmetic: as f32(), and i32 operands too.
+  Value toF32(Value v) { return f32(v, /*ints=*/true); }
 
   Value toMask(Value v, Location l) {
     if (isa<attn::MaskType>(v.getType()))
@@ -188,10 +194,13 @@ private:
     using Expr = attn::ast::Expr;
     Location l = loc(e.loc);
     switch (e.kind) {
-    case Expr::Number:
-      return {attn::ConstantOp::create(
-          b, l, RankedTensorType::get({}, b.getF32Type()),
-          b.getF64FloatAttr(e.number))};
+    case Expr::Number: {
+      // f32, or i32 where Sema typed an integer literal next to an i32.
+      bool i32 = !e.types.empty() && e.types[0].dtype == attn::ast::DType::I32;
+      Type elt = i32 ? Type(b.getI32Type()) : Type(b.getF32Type());
+      return {attn::ConstantOp::create(b, l, RankedTensorType::get({}, elt),
+                                       b.getF64FloatAttr(e.number))};
+    }
     case Expr::String:
       break; // Only keyword values; Sema rejects them elsewhere.
     case Expr::Name: {
@@ -212,15 +221,21 @@ private:
 
   Value genBinary(const attn::ast::Expr &e, Location l) {
     Value lhs = gen(*e.args[0]), rhs = gen(*e.args[1]);
+    // Sema's result type: i32 arithmetic keeps its operands; otherwise both
+    // sides are computed in f32 (f16/bf16 and i32 operands cast).
+    if (e.op != '&' && e.types[0].dtype != attn::ast::DType::I32) {
+      lhs = toF32(lhs);
+      rhs = toF32(rhs);
+    }
     switch (e.op) {
     case '+':
-      return attn::AddOp::create(b, l, f32(lhs), f32(rhs));
+      return attn::AddOp::create(b, l, lhs, rhs);
     case '-':
-      return attn::SubOp::create(b, l, f32(lhs), f32(rhs));
+      return attn::SubOp::create(b, l, lhs, rhs);
     case '*':
-      return attn::MulOp::create(b, l, f32(lhs), f32(rhs));
+      return attn::MulOp::create(b, l, lhs, rhs);
     case '/':
-      return attn::DivOp::create(b, l, f32(lhs), f32(rhs));
+      return attn::DivOp::create(b, l, lhs, rhs);
     case '&':
       if (isa<attn::MaskType>(lhs.getType()) ||
           isa<attn::MaskType>(rhs.getType()))

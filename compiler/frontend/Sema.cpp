@@ -177,6 +177,7 @@ private:
   bool floatArg(const Expr &call, std::vector<ValueType> &a, size_t i,
                 const char *what, size_t rank = 0, bool exact = false,
                 const char *layout = nullptr);
+  bool requireNumber(const Expr &at, const ValueType &t, const std::string &op);
   bool requireFloat(const Expr &at, const ValueType &t, const std::string &fn,
                     const std::string &what);
   KeywordArg *keyword(Expr &call, const char *name);
@@ -406,9 +407,10 @@ bool Checker::check(Expr &e) {
   case Expr::Neg: {
     ValueType t;
     if (e.args.size() != 1 || !operand(*e.args[0], t) ||
-        !requireFloat(*e.args[0], t, "'-'", "operand"))
+        !requireNumber(*e.args[0], t, "'-'"))
       return false;
-    e.types = {f32(t.dims)};
+    e.types = {ValueType::tensor(
+        t.dtype == DType::I32 ? DType::I32 : DType::F32, t.dims)};
     return true;
   }
   case Expr::Binary:
@@ -467,6 +469,20 @@ bool Checker::checkName(Expr &e) {
   return error(e.loc, "unknown name '" + e.name + "'");
 }
 
+/// An integer literal, or the negation of one (`1`, `-2`).
+static bool isIntLiteral(const Expr &e) {
+  if (e.kind == Expr::Neg)
+    return e.args.size() == 1 && isIntLiteral(*e.args[0]);
+  return e.kind == Expr::Number && e.isInteger;
+}
+
+/// Types an integer literal (and its negations) i32: it meets an i32 operand.
+static void typeIntLiteral(Expr &e) {
+  e.types = {ValueType::tensor(DType::I32, {})};
+  if (e.kind == Expr::Neg)
+    typeIntLiteral(*e.args[0]);
+}
+
 bool Checker::checkBinary(Expr &e) {
   if (e.args.size() != 2)
     return false;
@@ -476,11 +492,24 @@ bool Checker::checkBinary(Expr &e) {
   std::string op = std::string("'") + e.op + "'";
   Dims dims;
   if (e.op != '&') {
-    if (!requireFloat(*e.args[0], l, op, "operand") ||
-        !requireFloat(*e.args[1], r, op, "operand"))
+    if (!requireNumber(*e.args[0], l, op) || !requireNumber(*e.args[1], r, op))
       return false;
     if (!broadcast(l.dims, r.dims, dims))
       return error(e.loc, "cannot broadcast " + l.str() + " with " + r.str());
+    // NumPy's promotion: i32 with i32 (or with an integer literal, which
+    // takes the other side's type: `pos + 1`) stays i32 for + - *; a float
+    // side makes it f32; / is true division, f32 (MLIRGen casts).
+    bool intLit[2] = {isIntLiteral(*e.args[0]), isIntLiteral(*e.args[1])};
+    bool isInt[2] = {l.dtype == DType::I32, r.dtype == DType::I32};
+    bool integral = (isInt[0] || isInt[1]) && (isInt[0] || intLit[0]) &&
+                    (isInt[1] || intLit[1]);
+    if (integral && e.op != '/') {
+      for (int i = 0; i < 2; ++i)
+        if (intLit[i])
+          typeIntLiteral(*e.args[i]);
+      e.types = {ValueType::tensor(DType::I32, dims)};
+      return true;
+    }
     e.types = {f32(dims)};
     return true;
   }
@@ -582,6 +611,18 @@ bool Checker::checkCall(Expr &e) {
 //===----------------------------------------------------------------------===//
 // Argument helpers
 //===----------------------------------------------------------------------===//
+
+/// Operands of + - * / and unary -: float or i32 tensors.
+bool Checker::requireNumber(const Expr &at, const ValueType &t,
+                            const std::string &op) {
+  if (t.kind == ValueType::Mask)
+    return error(at.loc, op + " expects a float or i32 operand, got a mask "
+                              "(masks are only allowed as mask= and in '&')");
+  if (!ast::isFloat(t.dtype) && t.dtype != DType::I32)
+    return error(at.loc,
+                 op + " expects a float or i32 operand, got " + t.str());
+  return true;
+}
 
 bool Checker::requireFloat(const Expr &at, const ValueType &t,
                            const std::string &fn, const std::string &what) {

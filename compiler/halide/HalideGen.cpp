@@ -409,7 +409,9 @@ LogicalResult PipelineBuilder::lowerResults(func::ReturnOp ret) {
 
 Tensor PipelineBuilder::lowerConstant(attn::ConstantOp op) {
   Func f = newFunc(op, opName(op), /*inlined=*/true);
-  f() = Expr((float)op.getValue().convertToDouble());
+  double v = op.getValue().convertToDouble();
+  f() = op.getType().getElementType().isInteger(32) ? Expr((int32_t)v)
+                                                    : Expr((float)v);
   return {f, {}};
 }
 

@@ -86,7 +86,8 @@ Operation *AttnDialect::materializeConstant(OpBuilder &builder,
                                             Location loc) {
   auto f = dyn_cast<FloatAttr>(value);
   auto t = dyn_cast<RankedTensorType>(type);
-  if (!f || !t || t.getRank() != 0 || !t.getElementType().isF32())
+  if (!f || !t || t.getRank() != 0 ||
+      !(t.getElementType().isF32() || t.getElementType().isInteger(32)))
     return nullptr;
   return ConstantOp::create(builder, loc, t,
                             builder.getF64FloatAttr(f.getValueAsDouble()));

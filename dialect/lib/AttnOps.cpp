@@ -116,6 +116,10 @@ static LogicalResult inferBroadcast(MLIRContext *, std::optional<Location> loc,
                                     Adaptor adaptor,
                                     SmallVectorImpl<Type> &results) {
   RankedTensorType a = tensorOf(adaptor.getLhs()), b = tensorOf(adaptor.getRhs());
+  if (a.getElementType() != b.getElementType())
+    return emitOptionalError(loc, "operands have different element types, ",
+                             a.getElementType(), " and ", b.getElementType(),
+                             " (cast one first)");
   SmallVector<int64_t> shape;
   if (failed(broadcastShapes(a.getShape(), b.getShape(), shape)))
     return emitOptionalError(loc, "cannot broadcast ", shapeString(a.getShape()),
@@ -169,6 +173,17 @@ OpFoldResult DivOp::fold(FoldAdaptor adaptor) {
 }
 
 OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValueAttr(); }
+
+LogicalResult ConstantOp::verify() {
+  if (!getType().getElementType().isInteger(32))
+    return success();
+  double v = getValue().convertToDouble();
+  if (v != std::trunc(v) || v < INT32_MIN || v > INT32_MAX)
+    return emitOpError() << "an i32 constant must be an integer in the i32 "
+                            "range, got "
+                         << v;
+  return success();
+}
 
 OpFoldResult CastOp::fold(FoldAdaptor) {
   if (getInput().getType() == getType())

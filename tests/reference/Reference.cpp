@@ -970,6 +970,9 @@ bool Interpreter::evalBinary(const Expr &e, Value &out) {
     fallback = a.tensor.dtype;
   else
     fallback = DType::F32;
+  // '/' is true division (NumPy, PyTorch): f32 even of two i32s.
+  if (e.op == '/')
+    fallback = DType::F32;
   DType type = resultType(e, 0, fallback);
   // A literal-only expression is real arithmetic, like a constant fold.
   if (a.literal && b.literal && e.op == '/')

@@ -472,3 +472,30 @@ func.func @schedule_type(%x: tensor<4xf32>) {
   %0 = attn.relu %x {attn.schedule = 3} : tensor<4xf32>
   return
 }
+
+// -----
+
+// Arithmetic operands share the result's element type (the front end casts).
+func.func @mixed_element_types(%a: tensor<4xf32>, %b: tensor<4xi32>) {
+  // expected-error @+2 {{operands have different element types, 'f32' and 'i32' (cast one first)}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = attn.add %a, %b : tensor<4xf32>, tensor<4xi32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+// Division is true division: f32 only.
+func.func @integer_div(%a: tensor<4xi32>, %b: tensor<4xi32>) {
+  // expected-error @+1 {{operand #0 must be ranked tensor of 32-bit float values}}
+  %0 = attn.div %a, %b : tensor<4xi32>, tensor<4xi32> -> tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @fractional_i32_constant() {
+  // expected-error @+1 {{an i32 constant must be an integer in the i32 range, got 1.5}}
+  %0 = attn.constant 1.5 : tensor<i32>
+  return
+}

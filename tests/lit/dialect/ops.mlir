@@ -117,3 +117,22 @@ func.func @fused(%x: tensor<?x?x8xf32>, %w: tensor<8x8xf32>, %b: tensor<8xf32>) 
   %r = attn.relu %p#1 {attn.schedule = #attn.schedule<compute = "root", tile = {}, vector = 1, parallel = [], unroll = {}, gpu = {blocks = ["b"], threads = ["q"]}>} : tensor<?x?x8xf32>
   return %r : tensor<?x?x8xf32>
 }
+
+// i32 arithmetic (+ - * and negation), an i32 constant, and the cast of an
+// i32 to f32 for arithmetic with floats.
+// CHECK-LABEL: func.func @integer_arith
+// CHECK: attn.constant 1.000000e+00 : tensor<i32>
+// CHECK: attn.add %{{.*}}, %{{.*}} : tensor<?xi32>, tensor<i32> -> tensor<?xi32>
+// CHECK: attn.mul %{{.*}}, %{{.*}} : tensor<?xi32>, tensor<1xi32> -> tensor<?xi32>
+// CHECK: attn.sub
+// CHECK: attn.neg %{{.*}} : tensor<?xi32>
+// CHECK: attn.cast %{{.*}} : tensor<?xi32> -> tensor<?xf32>
+func.func @integer_arith(%pos: tensor<?xi32>, %start: tensor<1xi32>) -> tensor<?xf32> {
+  %one = attn.constant 1.0 : tensor<i32>
+  %a = attn.add %pos, %one : tensor<?xi32>, tensor<i32> -> tensor<?xi32>
+  %m = attn.mul %a, %start : tensor<?xi32>, tensor<1xi32> -> tensor<?xi32>
+  %s = attn.sub %m, %pos : tensor<?xi32>, tensor<?xi32> -> tensor<?xi32>
+  %n = attn.neg %s : tensor<?xi32>
+  %f = attn.cast %n : tensor<?xi32> -> tensor<?xf32>
+  return %f : tensor<?xf32>
+}

@@ -170,6 +170,24 @@ TEST(Sema, NormsActivationsRope) {
             "f32[B, 8, S, 64]");
 }
 
+// i32 arithmetic follows NumPy's promotion: i32 with i32 (or an integer
+// literal) stays i32 for + - * and negation, / is true division (f32), and a
+// float operand or a float literal makes the result f32.
+TEST(Sema, IntegerArithmetic) {
+  const char *args = "pos: i32[S], start: i32[1], x: f32[B, S]";
+  EXPECT_EQ(typeOfY("pos + start", args), "i32[S]");
+  EXPECT_EQ(typeOfY("pos * 2 - 1", args), "i32[S]");
+  EXPECT_EQ(typeOfY("-pos + -3", args), "i32[S]");
+  EXPECT_EQ(typeOfY("pos / 2", args), "f32[S]");
+  EXPECT_EQ(typeOfY("pos / start", args), "f32[S]");
+  EXPECT_EQ(typeOfY("pos * 0.5", args), "f32[S]");
+  EXPECT_EQ(typeOfY("x * pos", args), "f32[B, S]");
+  EXPECT_EQ(typeOfY("2 * 3", args), "f32[]"); // literals alone: f32
+  EXPECT_EQ(typeOfY("rope(q, pos + start)",
+                    "q: f32[B, 8, S, 64], pos: i32[S], start: i32[1]"),
+            "f32[B, 8, S, 64]");
+}
+
 TEST(Sema, ArithmeticAndMasks) {
   EXPECT_EQ(typeOfY("x * 0.5 - 1", "x: f16[B, S]"), "f32[B, S]");
   EXPECT_EQ(typeOfY("-x / y", "x: f32[B, S, 1], y: f32[S, 7]"), "f32[B, S, 7]");
@@ -407,16 +425,21 @@ INSTANTIATE_TEST_SUITE_P(
                   "2:17: error: linear expects a float x, got i32[B]"},
         SemaError{"  return gelu(m)", "m: bool[B, S, 768]",
                   "2:15: error: gelu expects a float x, got bool[B, S, 768]"},
-        SemaError{"  return x + l", "x: f32[B, S, 768], l: i32[B]",
-                  "2:14: error: '+' expects a float operand, got i32[B]"},
-        SemaError{"  return -l", "l: i32[B]",
-                  "2:11: error: '-' expects a float operand, got i32[B]"},
+        SemaError{"  return x + m", "x: f32[B, S, 768], m: bool[B]",
+                  "2:14: error: '+' expects a float or i32 operand, got "
+                  "bool[B]"},
+        SemaError{"  return -m", "m: bool[B]",
+                  "2:11: error: '-' expects a float or i32 operand, got "
+                  "bool[B]"},
+        SemaError{"  return linear(x, w) + l",
+                  "x: f32[B, S, 768], w: f32[768, 768], l: i32[B]",
+                  "2:23: error: cannot broadcast f32[B, S, 768] with i32[B]"},
         SemaError{"  return x & x", X,
                   "2:10: error: '&' expects masks or bool tensors, got f32[B, "
                   "S, 768]"},
         SemaError{"  return x + causal", X,
-                  "2:14: error: '+' expects a float operand, got a mask (masks "
-                  "are only allowed as mask= and in '&')"},
+                  "2:14: error: '+' expects a float or i32 operand, got a mask "
+                  "(masks are only allowed as mask= and in '&')"},
         SemaError{"  return linear(padding(l), x)",
                   "x: f32[B, S, 768], l: i32[B]",
                   "2:17: error: linear expects a float x, got a mask (masks "

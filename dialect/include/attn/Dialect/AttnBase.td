@@ -54,6 +54,8 @@ def Attn_MaskType : Attn_Type<"Mask", "mask"> {
 // Tensor constraints.
 def Attn_FloatTensor : RankedTensorOf<[F32, F16, BF16]>;
 def Attn_F32Tensor : RankedTensorOf<[F32]>;
+// Arithmetic: f32, or i32 (sizes, positions, lengths) for + - * and negation.
+def Attn_NumericTensor : RankedTensorOf<[F32, I32]>;
 def Attn_IndexTensor : RankedTensorOf<[I32]>;
 def Attn_BoolTensor : RankedTensorOf<[I1]>;
 def Attn_AnyTensor : RankedTensorOf<[F32, F16, BF16, I32, I1]>;

@@ -18,34 +18,40 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 //===----------------------------------------------------------------------===//
 
 def Attn_ConstantOp : Attn_Op<"constant", [Pure, ConstantLike]> {
-  let summary = "A scalar f32 constant";
+  let summary = "A scalar f32 or i32 constant";
   let description = [{
-    A number literal of the language: a rank-0 `f32` tensor that broadcasts
-    against anything.
+    A number literal of the language: a rank-0 tensor that broadcasts
+    against anything. It is `f32`, or `i32` when an integer literal meets an
+    `i32` operand (`pos + 1`, as in NumPy); the value is held as an f64 either
+    way (exact for every i32).
 
     ```mlir
     %c = attn.constant 1.250000e-01 : tensor<f32>
+    %one = attn.constant 1.000000e+00 : tensor<i32>
     ```
   }];
   let arguments = (ins F64Attr:$value);
-  let results = (outs 0DTensorOf<[F32]>:$result);
+  let results = (outs 0DTensorOf<[F32, I32]>:$result);
+  let hasVerifier = 1;
   let assemblyFormat = "$value attr-dict `:` type($result)";
   let hasFolder = 1;
 }
 
 def Attn_CastOp : Attn_Op<"cast", [Pure, SameOperandsAndResultShape]> {
-  let summary = "Converts between f32 and the f16/bf16 storage types";
+  let summary = "Converts between f32, the f16/bf16 storage types and i32";
   let description = [{
     Converts every element; the shape is unchanged. f16/bf16 inputs and
     params enter compute through a cast to f32, and an output declared f16 or
-    bf16 leaves it through a cast from f32 (round to nearest even). Casting to
-    the same type folds away.
+    bf16 leaves it through a cast from f32 (round to nearest even). An i32
+    operand of arithmetic with a float (`x * pos`, `pos / 2`) is cast to f32
+    (exact up to 2^24 in magnitude). Casting to the same type folds away.
 
     ```mlir
     %y = attn.cast %x : tensor<?x64xbf16> -> tensor<?x64xf32>
+    %p = attn.cast %pos : tensor<?xi32> -> tensor<?xf32>
     ```
   }];
-  let arguments = (ins Attn_FloatTensor:$input);
+  let arguments = (ins RankedTensorOf<[F32, F16, BF16, I32]>:$input);
   let results = (outs Attn_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
   let hasFolder = 1;
@@ -63,7 +69,8 @@ class Attn_BinaryOp<string mnemonic, string op, Type operandType,
     `result = lhs }] # op # [{ rhs`, element by element. The shapes broadcast
     as in NumPy: dims are aligned from the right, and each pair must be equal
     or one of them must be 1. A dynamic dim is taken to be compatible with any
-    other (the front end has checked the symbolic sizes).
+    other (the front end has checked the symbolic sizes). Both operands have
+    the result's element type (the front end inserts the casts).
 
     ```mlir
     %y = attn.}] # mnemonic # [{ %a, %b : tensor<?x?x768x}] # elt #
@@ -77,11 +84,14 @@ class Attn_BinaryOp<string mnemonic, string op, Type operandType,
   }];
 }
 
-def Attn_AddOp : Attn_BinaryOp<"add", "+", Attn_F32Tensor, "f32", [Commutative]> {
+// + - * on f32 or i32. / is true division, as in NumPy and PyTorch, so on f32
+// only: the front end casts i32 operands of / to f32. i32 results must stay
+// in range (overflow is not defined).
+def Attn_AddOp : Attn_BinaryOp<"add", "+", Attn_NumericTensor, "f32", [Commutative]> {
   let hasFolder = 1;
 }
-def Attn_SubOp : Attn_BinaryOp<"sub", "-", Attn_F32Tensor, "f32">;
-def Attn_MulOp : Attn_BinaryOp<"mul", "*", Attn_F32Tensor, "f32", [Commutative]> {
+def Attn_SubOp : Attn_BinaryOp<"sub", "-", Attn_NumericTensor, "f32">;
+def Attn_MulOp : Attn_BinaryOp<"mul", "*", Attn_NumericTensor, "f32", [Commutative]> {
   let hasFolder = 1;
 }
 def Attn_DivOp : Attn_BinaryOp<"div", "/", Attn_F32Tensor, "f32"> {
@@ -89,7 +99,8 @@ def Attn_DivOp : Attn_BinaryOp<"div", "/", Attn_F32Tensor, "f32"> {
 }
 def Attn_AndOp : Attn_BinaryOp<"and", "&", Attn_BoolTensor, "i1", [Commutative]>;
 
-class Attn_UnaryOp<string mnemonic, string formula>
+class Attn_UnaryOp<string mnemonic, string formula,
+                   Type operandType = Attn_F32Tensor>
     : Attn_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
   let summary = "Element-wise `" # formula # "`";
   let description = [{
@@ -99,12 +110,12 @@ class Attn_UnaryOp<string mnemonic, string formula>
     %y = attn.}] # mnemonic # [{ %x : tensor<?x?x3072xf32>
     ```
   }];
-  let arguments = (ins Attn_F32Tensor:$x);
-  let results = (outs Attn_F32Tensor:$result);
+  let arguments = (ins operandType:$x);
+  let results = (outs operandType:$result);
   let assemblyFormat = "$x attr-dict `:` type($x)";
 }
 
-def Attn_NegOp : Attn_UnaryOp<"neg", "-x">;
+def Attn_NegOp : Attn_UnaryOp<"neg", "-x", Attn_NumericTensor>;
 def Attn_GeluOp : Attn_UnaryOp<"gelu", "0.5 x (1 + erf(x / sqrt(2)))">;
 def Attn_GeluTanhOp
     : Attn_UnaryOp<"gelu_tanh",
