@@ -6,7 +6,8 @@
 //   attn-run --info LIB.so
 //
 // Inputs and outputs are .npy files, weights a .safetensors file. Outputs
-// are written in declaration order and in their declared dtype. With
+// are written in declaration order and in their declared dtype; without
+// --output the model runs and a note names what was not written. With
 // --repeat N the model runs N times and the median time is printed. Errors
 // go to stderr with exit status 1.
 //
@@ -267,6 +268,20 @@ int run(const Options &o) {
   for (size_t i = 0; i < o.outputs.size(); ++i)
     if (attn::Status st = outputs[i].writeNpy(o.outputs[i]); !st)
       die(st.message);
+  if (o.outputs.empty()) { // a timing run, or a check of the inputs
+    std::string shapes;
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      std::string dims;
+      for (int64_t d : outputs[i].shape())
+        dims += (dims.empty() ? "" : ", ") + std::to_string(d);
+      shapes += std::string(i ? ", " : "") + outputDescs[i]->name + " [" +
+                dims + "]";
+    }
+    std::fprintf(stderr,
+                 "attn-run: note: no --output given; computed %s, not "
+                 "written\n",
+                 shapes.c_str());
+  }
   return 0;
 }
 

@@ -83,3 +83,10 @@ run(0 ${ATTN_RUN} ${LIB} --weights ${WORK}/w_extra.safetensors
 if(NOT err MATCHES "note: .*w_extra.safetensors holds 1 tensor that model 'axpy' does not use \\(ignored\\): 'extra.bias'")
   message(FATAL_ERROR "no note on the unused tensor: ${err}")
 endif()
+
+# No --output: the model runs, and a note says what was not written.
+run(0 ${ATTN_RUN} ${LIB} --weights ${WORK}/w.safetensors
+  --input x=${WORK}/in/x.npy --input lengths=${WORK}/in/lengths.npy)
+if(NOT err MATCHES "note: no --output given; computed y \\[2, 5, 4\\], not written")
+  message(FATAL_ERROR "no note on the unwritten output: ${err}")
+endif()
