@@ -451,8 +451,7 @@ void run(attn_model &m, int32_t numInputs, const attn_tensor *const *inputs,
              "only when every output is empty (the pipeline failed with "
              "Halide error code " +
              std::to_string(rc) + ": " + message + ")");
-  fail(ATTN_ERR_PIPELINE, "model " + modelName +
-                              " failed (Halide error code " +
+  fail(ATTN_ERR_PIPELINE, "model " + modelName + " failed (Halide error code " +
                               std::to_string(rc) + "): " + message);
 }
 

@@ -153,11 +153,10 @@ void noteUnusedWeights(const attn::Weights &weights,
                        const std::string &path, const std::string &model) {
   std::vector<std::string> unused;
   for (const std::string &name : weights.names())
-    if (std::none_of(params.begin(), params.end(),
-                     [&](const attn_tensor_desc *p) {
-                       return name == (p->weight_name ? p->weight_name
-                                                      : p->name);
-                     }))
+    if (std::none_of(
+            params.begin(), params.end(), [&](const attn_tensor_desc *p) {
+              return name == (p->weight_name ? p->weight_name : p->name);
+            }))
       unused.push_back(name);
   if (unused.empty())
     return;
@@ -274,8 +273,8 @@ int run(const Options &o) {
       std::string dims;
       for (int64_t d : outputs[i].shape())
         dims += (dims.empty() ? "" : ", ") + std::to_string(d);
-      shapes += std::string(i ? ", " : "") + outputDescs[i]->name + " [" +
-                dims + "]";
+      shapes +=
+          std::string(i ? ", " : "") + outputDescs[i]->name + " [" + dims + "]";
     }
     std::fprintf(stderr,
                  "attn-run: note: no --output given; computed %s, not "

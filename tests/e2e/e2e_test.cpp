@@ -1277,7 +1277,8 @@ TEST_F(Errors, EmptyOutputsRunWithoutThePipeline) {
   for (std::vector<int64_t> xs : {std::vector<int64_t>{2, 0, 16}, {0, 5, 16}}) {
     attn::Tensor x = make(ATTN_F32, xs);
     attn::Tensor l = make(ATTN_I32, {xs[0]});
-    auto r = lm.model->run({attn::TensorView(x.get()), attn::TensorView(l.get())});
+    auto r =
+        lm.model->run({attn::TensorView(x.get()), attn::TensorView(l.get())});
     ASSERT_TRUE(r) << r.status().message;
     EXPECT_EQ((*r)[0].shape(), xs);
   }
@@ -1299,8 +1300,7 @@ TEST(ErrorsZeroSize, AttentionOverNoKeys) {
   attn::TensorView k(kT->get());
   auto r = lm.model->run({attn::TensorView(qT->get()), k, k});
   EXPECT_ERROR_NAMING(r.status(), ATTN_ERR_SHAPE, "Sk=0 (from 'k')");
-  EXPECT_NE(r.status().message.find("every output is empty"),
-            std::string::npos)
+  EXPECT_NE(r.status().message.find("every output is empty"), std::string::npos)
       << r.status().message;
 }
 
