@@ -61,13 +61,13 @@ struct TempDir {
   }
 };
 
-/// Resolves --target. GPU targets are refused until GPU schedules exist.
+/// Resolves --target: host, cuda (sm_80), opencl or a Halide target string.
 FailureOr<Halide::Target> parseTarget(Location loc, StringRef name) {
   std::string spec = name.str();
   if (name == "cuda")
     spec = "host-cuda-cuda_capability_80";
   else if (name == "opencl")
-    spec = "host-opencl";
+    spec = "host-opencl-cl_doubles"; // rope's angles are computed in f64
   Halide::Target target;
   if (name == "host") {
     target = Halide::get_host_target();
@@ -78,11 +78,6 @@ FailureOr<Halide::Target> parseTarget(Location loc, StringRef name) {
   } else {
     target = Halide::Target(spec);
   }
-  if (target.has_gpu_feature())
-    return emitError(loc) << "target '" << name << "' (" << target.to_string()
-                          << ") needs GPU schedules, which attnc does not "
-                             "have yet; compile for a CPU target (host or a "
-                             "Halide CPU target string) instead";
   return target;
 }
 
@@ -156,6 +151,29 @@ std::string tableSource(const std::vector<attn::ModelPipeline> &models,
         os << (s ? ", " : "") << cString(model.syms[s]);
       os << "};\n";
     }
+    if (target.has_gpu_feature()) {
+      // The runtime hands the pipeline host memory only. Inputs and params
+      // are marked host-dirty so that the pipeline copies them to the
+      // device; outputs come back to the host, and every device allocation
+      // is freed before the call returns.
+      size_t n = model.tensors.size(), firstOut = n;
+      for (size_t t = 0; t < n; ++t)
+        if (model.tensors[t].role == attn::TensorDesc::Output &&
+            firstOut == n)
+          firstOut = t;
+      os << "static int " << p << "run(void **args) {\n"
+         << "  struct halide_buffer_t **b = (struct halide_buffer_t **)args;\n"
+         << "  int i, rc, frc;\n"
+         << "  for (i = 0; i < " << firstOut << "; ++i)\n"
+         << "    b[i]->flags |= halide_buffer_flag_host_dirty;\n"
+         << "  rc = " << model.functionName << "_argv(args);\n"
+         << "  for (i = " << firstOut << "; rc == 0 && i < " << n << "; ++i)\n"
+         << "    rc = halide_copy_to_host(NULL, b[i]);\n"
+         << "  for (i = 0; i < " << n << "; ++i)\n"
+         << "    if ((frc = halide_device_free(NULL, b[i])) != 0 && rc == 0)\n"
+         << "      rc = frc;\n"
+         << "  return rc;\n}\n";
+    }
     os << "static const attn_tensor_desc " << p << "tensors[] = {\n";
     for (size_t t = 0; t < model.tensors.size(); ++t) {
       const attn::TensorDesc &d = model.tensors[t];
@@ -176,7 +194,9 @@ std::string tableSource(const std::vector<attn::ModelPipeline> &models,
     os << "  {" << cString(model.name) << ", " << model.syms.size() << ", "
        << (model.syms.empty() ? "NULL" : p + "syms") << ", "
        << model.tensors.size() << ", " << p << "tensors, "
-       << model.functionName << "_argv},\n";
+       << (target.has_gpu_feature() ? p + "run"
+                                    : model.functionName + "_argv")
+       << "},\n";
   }
   os << "};\n\n"
      << "static void set_error_handler(attn_error_handler handler) {\n"

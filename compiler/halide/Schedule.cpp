@@ -15,9 +15,13 @@
 // folded into each consumer; without the attribute every op is computed at
 // root, which is what --no-fusion compares against.
 //
+// GPU targets (attnc compiles them without fusion) map every op Func to GPU
+// blocks and threads (scheduleGpu); f16/bf16 conversions stay on the host.
+//
 //===----------------------------------------------------------------------===//
 #include "attn/Halide/HalideGen.h"
 #include "attn/Dialect/AttnDialect.h"
+#include "attn/Dialect/AttnOps.h"
 
 #include "mlir/IR/BuiltinTypes.h"
 
@@ -398,13 +402,85 @@ static void scheduleNorm(Func f, const std::vector<Func> &stats,
   }
 }
 
+/// GPU targets (cuda, opencl): the generic mapping of one stage. The two
+/// innermost dims are tiled 16 x 16 (one dim: 64) into GPU blocks and
+/// threads, with GuardWithIf so that any size works; the dims outside them,
+/// fused, are a third block dim when `outerKept` (an update that does not
+/// keep them all runs them as host loops, one launch per iteration).
+static void gpuTileStage(Halide::Stage s, const std::vector<Var> &args,
+                         bool outerKept) {
+  Var xo("xo"), xi("xi"), yo("yo"), yi("yi");
+  if (args.size() == 1) {
+    s.gpu_tile(args[0], xo, xi, 64, TailStrategy::GuardWithIf);
+    return;
+  }
+  s.gpu_tile(args[0], args[1], xo, yo, xi, yi, 16, 16,
+             TailStrategy::GuardWithIf);
+  if (args.size() < 3 || !outerKept)
+    return;
+  Var z = args[2];
+  for (size_t k = 3; k < args.size(); ++k) {
+    Var fused(z.name() + "_" + args[k].name());
+    s.fuse(z, args[k], fused);
+    z = fused;
+  }
+  s.gpu_blocks(z);
+}
+
+/// A Func of a GPU pipeline: at root, its definition and every update that
+/// keeps the two innermost dims mapped by gpuTileStage; reductions run
+/// serially inside each GPU thread. Plain but correct: every op is its own
+/// kernel (no fusion), as the unfused CPU pipeline is.
+static void scheduleGpu(Func f) {
+  f.compute_root();
+  std::vector<Var> args = f.args();
+  gpuTileStage(f, args, true);
+  for (int u = 0; u < f.num_update_definitions(); ++u) {
+    bool inner = updateKeeps(f, u, args[0]) &&
+                 (args.size() == 1 || updateKeeps(f, u, args[1]));
+    if (!inner)
+      continue; // left on the host
+    bool outer = true;
+    for (size_t k = 2; k < args.size(); ++k)
+      outer &= updateKeeps(f, u, args[k]);
+    gpuTileStage(f.update(u), args, outer);
+  }
+}
+
 /// The schedule attribute of the op that defined `f`, if any.
 static attn::ScheduleAttr scheduleOf(const attn::OpFunc &f) {
   return f.op ? f.op->getAttrOfType<attn::ScheduleAttr>("attn.schedule")
               : attn::ScheduleAttr();
 }
 
+/// A GPU pipeline. attnc compiles GPU targets without fusion (attnc.cpp):
+/// every op Func gets the generic GPU mapping; the `gpu` fields of schedule
+/// attributes are not applied yet. Conversions from and to f16/bf16 (storage
+/// types: inputs, params and outputs only) stay on the host, so kernels see
+/// f32 alone and need no half support from the device (PoCL has none).
+static void applyGpuSchedule(attn::ModelPipeline &model,
+                             const Halide::Target &target) {
+  auto halfType = [](Halide::Type t) {
+    return t.bits() == 16 && (t.is_float() || t.is_bfloat());
+  };
+  for (attn::OpFunc &f : model.funcs) {
+    if (f.inlined || f.func.dimensions() == 0)
+      continue;
+    auto cast = llvm::dyn_cast_or_null<attn::CastOp>(f.op);
+    bool onHost =
+        cast && (cast.getInput().getType().getElementTypeBitWidth() == 16 ||
+                 halfType(f.func.output_types()[0]));
+    onHost ? scheduleRoot(f.func, target) : scheduleGpu(f.func);
+  }
+  for (Func &f : model.outputs)
+    if (f.dimensions() > 0)
+      halfType(f.output_types()[0]) ? scheduleRoot(f, target)
+                                    : scheduleGpu(f);
+}
+
 void attn::applySchedule(ModelPipeline &model, const Halide::Target &target) {
+  if (target.has_gpu_feature())
+    return applyGpuSchedule(model, target);
   // An op result that an output only copies is computed in the output
   // Func: the op's Func is inlined and the output gets its schedule.
   std::map<std::string, Func> computedIn; // op Func name -> output

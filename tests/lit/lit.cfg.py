@@ -1,5 +1,7 @@
 # -*- Python -*- lit configuration for attnc's FileCheck tests.
 import os
+import shutil
+import sys
 import lit.formats
 from lit.llvm import llvm_config
 
@@ -15,3 +17,11 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.attn_tools_dir, append_path=True)
 llvm_config.use_default_substitutions()
 llvm_config.add_tool_substitutions(["attn-opt", "attnc"], [config.attn_tools_dir])
+config.substitutions.append(("%python", sys.executable))
+
+# ptxas (CUDA toolkit) assembles the PTX of CUDA targets when it is there.
+ptxas = shutil.which("ptxas") or (
+    "/usr/local/cuda/bin/ptxas" if os.access("/usr/local/cuda/bin/ptxas", os.X_OK) else None)
+if ptxas:
+    config.available_features.add("ptxas")
+    llvm_config.with_environment("PATH", os.path.dirname(ptxas), append_path=True)
