@@ -21,6 +21,7 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 
@@ -156,11 +157,13 @@ std::string tableSource(const std::vector<attn::ModelPipeline> &models,
       // are marked host-dirty so that the pipeline copies them to the
       // device; outputs come back to the host, and every device allocation
       // is freed before the call returns.
-      size_t n = model.tensors.size(), firstOut = n;
-      for (size_t t = 0; t < n; ++t)
-        if (model.tensors[t].role == attn::TensorDesc::Output &&
-            firstOut == n)
-          firstOut = t;
+      // The table lists inputs, params, then outputs.
+      size_t n = model.tensors.size(),
+             firstOut = std::count_if(
+                 model.tensors.begin(), model.tensors.end(),
+                 [](const attn::TensorDesc &d) {
+                   return d.role != attn::TensorDesc::Output;
+                 });
       os << "static int " << p << "run(void **args) {\n"
          << "  struct halide_buffer_t **b = (struct halide_buffer_t **)args;\n"
          << "  int i, rc, frc;\n"

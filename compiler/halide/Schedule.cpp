@@ -469,7 +469,7 @@ static void applyGpuSchedule(attn::ModelPipeline &model,
     auto cast = llvm::dyn_cast_or_null<attn::CastOp>(f.op);
     bool onHost =
         cast && (cast.getInput().getType().getElementTypeBitWidth() == 16 ||
-                 halfType(f.func.output_types()[0]));
+                 cast.getType().getElementTypeBitWidth() == 16);
     onHost ? scheduleRoot(f.func, target) : scheduleGpu(f.func);
   }
   for (Func &f : model.outputs)
