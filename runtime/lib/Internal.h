@@ -84,10 +84,19 @@ std::string systemError();
 
 // A safetensors file: one read-only mapping, tensors viewing into it.
 struct attn_weights {
+  // One tensor of the file. Every safetensors dtype is read and its size
+  // checked, but only those with a runtime dtype (F32, F16, BF16, I32,
+  // BOOL) are `viewable`: `tensor.dtype` means nothing for the others
+  // (I64, U8, F8_E4M3, ...), which can be listed but not viewed or bound.
+  struct Entry {
+    std::string name;
+    const char *fileDtype; // as the header spells it: "F32", "I64", ...
+    bool viewable;
+    attn_tensor tensor;
+  };
   std::string path;
   std::shared_ptr<void> mapping;
-  std::vector<std::string> names;
-  std::vector<attn_tensor> tensors;
+  std::vector<Entry> entries; // in file order
   std::unordered_map<std::string, size_t> index;
 };
 

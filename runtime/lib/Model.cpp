@@ -246,13 +246,13 @@ attn_tensor alignedView(const attn_tensor &t) {
 }
 
 void bindWeights(attn_model &m, const attn_weights &w) {
-  std::vector<const attn_tensor *> found(m.numParams, nullptr);
+  std::vector<const attn_weights::Entry *> found(m.numParams, nullptr);
   std::string missing;
   int numMissing = 0;
   for (int32_t i = 0; i < m.numParams; ++i) {
     auto it = w.index.find(weightName(m.param(i)));
     if (it != w.index.end()) {
-      found[i] = &w.tensors[it->second];
+      found[i] = &w.entries[it->second];
     } else {
       missing += (numMissing++ ? ", " : "") + paramLabel(m.param(i));
     }
@@ -265,7 +265,12 @@ void bindWeights(attn_model &m, const attn_weights &w) {
   Bindings b(m.desc->num_syms);
   for (int32_t i = 0; i < m.numParams; ++i) {
     const attn_tensor_desc &p = m.param(i);
-    const attn_tensor &t = *found[i];
+    if (!found[i]->viewable)
+      fail(ATTN_ERR_DTYPE,
+           w.path + ": tensor " + quote(found[i]->name) + " is " +
+               found[i]->fileDtype + " in the file, the model expects " +
+               formatType(*m.desc, p) + " for param " + quote(p.name));
+    const attn_tensor &t = found[i]->tensor;
     bool sameRank = (int32_t)t.dims.size() == p.rank;
     bool sameStatic = sameRank && t.dtype == p.dtype;
     for (int32_t d = 0; sameStatic && d < p.rank; ++d)
@@ -279,11 +284,12 @@ void bindWeights(attn_model &m, const attn_weights &w) {
   // Tensors the model does not use are ignored, as Hugging Face's
   // from_pretrained ignores unexpected keys: a whole checkpoint binds to a
   // model of one of its layers, and buffers a checkpoint carries (GPT-2's
-  // attn.bias, Llama's rotary_emb.inv_freq) do no harm. A misspelt weights
-  // name still fails, as a missing weight.
+  // attn.bias, Llama's rotary_emb.inv_freq, BERT's I64 position_ids) do no
+  // harm, whatever their dtype. A misspelt weights name still fails, as a
+  // missing weight.
   std::vector<attn_tensor> bound;
   for (int32_t i = 0; i < m.numParams; ++i)
-    bound.push_back(alignedView(*found[i]));
+    bound.push_back(alignedView(found[i]->tensor));
   m.params = std::move(bound);
   m.bound.assign(m.numParams, 1);
 }

@@ -4,6 +4,9 @@
 // each tensor name to {"dtype", "shape", "data_offsets": [begin, end]}
 // (offsets relative to the byte after the header), then the data. The file
 // is mapped read-only and every field is checked before any tensor is used.
+// Every dtype of the format is read and its size checked; tensors of the
+// dtypes the runtime lacks (I64, U8, F8_E4M3, ...) are listed but cannot be
+// viewed, so a checkpoint's extra buffers do not stop it from binding.
 //
 //===----------------------------------------------------------------------===//
 #include "Internal.h"
@@ -23,27 +26,71 @@ using json = nlohmann::ordered_json; // keeps the file order of tensors
 
 namespace {
 
+// Every dtype of the safetensors format, with its bits per element and the
+// runtime dtype its tensors are viewed as (-1: none; such tensors are
+// indexed and size-checked, but cannot be viewed or bound).
+struct FileDtype {
+  const char *name;
+  unsigned bits;
+  int runtime;
+};
+
+constexpr FileDtype fileDtypes[] = {
+    {"F32", 32, ATTN_F32},  {"F16", 16, ATTN_F16},  {"BF16", 16, ATTN_BF16},
+    {"I32", 32, ATTN_I32},  {"BOOL", 8, ATTN_BOOL}, {"F64", 64, -1},
+    {"I64", 64, -1},        {"U64", 64, -1},        {"C64", 64, -1},
+    {"U32", 32, -1},        {"I16", 16, -1},        {"U16", 16, -1},
+    {"I8", 8, -1},          {"U8", 8, -1},          {"F8_E4M3", 8, -1},
+    {"F8_E5M2", 8, -1},     {"F8_E8M0", 8, -1},     {"F8_E4M3FNUZ", 8, -1},
+    {"F8_E5M2FNUZ", 8, -1}, {"F6_E2M3", 6, -1},     {"F6_E3M2", 6, -1},
+    {"F4", 4, -1},
+};
+
 const char *safetensorsDtype(attn_dtype dtype) {
-  switch (dtype) {
-  case ATTN_F32:
-    return "F32";
-  case ATTN_F16:
-    return "F16";
-  case ATTN_BF16:
-    return "BF16";
-  case ATTN_I32:
-    return "I32";
-  case ATTN_BOOL:
-    return "BOOL";
-  }
+  for (const FileDtype &d : fileDtypes)
+    if (d.runtime == (int)dtype)
+      return d.name;
   return "?";
 }
 
-bool dtypeFromSafetensors(const std::string &s, attn_dtype &out) {
-  for (int d = ATTN_F32; d <= ATTN_BOOL; ++d)
-    if (s == safetensorsDtype((attn_dtype)d))
-      return out = (attn_dtype)d, true;
-  return false;
+const FileDtype *findFileDtype(const std::string &name) {
+  for (const FileDtype &d : fileDtypes)
+    if (name == d.name)
+      return &d;
+  return nullptr;
+}
+
+std::string knownFileDtypes() {
+  std::string s;
+  for (const FileDtype &d : fileDtypes)
+    s += (s.empty() ? "" : ", ") + std::string(d.name);
+  return s;
+}
+
+// "I64[2, 3]": a shape in the file's dtype, for tensors without a runtime
+// dtype.
+std::string fileShape(const FileDtype &dtype,
+                      const std::vector<int64_t> &dims) {
+  std::string s = dtype.name;
+  s += '[';
+  for (size_t i = 0; i < dims.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(dims[i]);
+  return s + ']';
+}
+
+// Bytes that `dims` elements of `dtype` take, failing on overflow and on a
+// partial last byte (sub-byte dtypes such as F4).
+uint64_t byteSize(const FileDtype &dtype, const std::vector<int64_t> &dims,
+                  const std::string &shape, const std::string &where) {
+  uint64_t bits = dtype.bits;
+  for (int64_t d : dims)
+    if (__builtin_mul_overflow(bits, (uint64_t)d, &bits))
+      fail(ATTN_ERR_SHAPE, where + ": shape " + shape + " is too large");
+  if (bits % 8)
+    fail(ATTN_ERR_FORMAT, where + ": " + shape + " takes " +
+                              std::to_string(bits) +
+                              " bits, not a whole number of bytes");
+  return bits / 8;
 }
 
 struct Mapping {
@@ -76,11 +123,16 @@ void parseEntry(attn_weights &w, const std::string &name, const json &e,
   const json &jd = e["dtype"], &js = e["shape"], &jo = e["data_offsets"];
   if (!jd.is_string())
     fail(ATTN_ERR_FORMAT, where + ": 'dtype' must be a string");
+  const FileDtype *dtype = findFileDtype(jd.get<std::string>());
+  if (!dtype)
+    fail(ATTN_ERR_DTYPE, where + ": dtype " + jd.dump() +
+                             " is not a safetensors dtype, so its size "
+                             "cannot be checked (known: " +
+                             knownFileDtypes() + ")");
   attn_tensor t;
-  if (!dtypeFromSafetensors(jd.get<std::string>(), t.dtype))
-    fail(ATTN_ERR_DTYPE, where + ": dtype " + jd.get<std::string>() +
-                             " is not supported (supported: F32, F16, "
-                             "BF16, I32, BOOL)");
+  bool viewable = dtype->runtime >= 0;
+  if (viewable)
+    t.dtype = (attn_dtype)dtype->runtime;
   if (!js.is_array())
     fail(ATTN_ERR_FORMAT, where + ": 'shape' must be an array");
   if (js.size() > ATTN_MAX_RANK)
@@ -102,18 +154,19 @@ void parseEntry(attn_weights &w, const std::string &name, const json &e,
                               ", " + std::to_string(end) +
                               "] are out of range (the data section has " +
                               std::to_string(dataSize) + " bytes)");
-  checkedNumel(t.dims.data(), t.dims.size(), t.dtype, where);
-  uint64_t need = nbytes(t);
+  if (viewable)
+    checkedNumel(t.dims.data(), t.dims.size(), t.dtype, where);
+  std::string shape = viewable ? formatShape(t) : fileShape(*dtype, t.dims);
+  uint64_t need = byteSize(*dtype, t.dims, shape, where);
   if (end - begin != need)
-    fail(ATTN_ERR_FORMAT,
-         where + ": data_offsets [" + std::to_string(begin) + ", " +
-             std::to_string(end) + "] hold " + std::to_string(end - begin) +
-             " bytes but " + formatShape(t) + " needs " + std::to_string(need));
+    fail(ATTN_ERR_FORMAT, where + ": data_offsets [" + std::to_string(begin) +
+                              ", " + std::to_string(end) + "] hold " +
+                              std::to_string(end - begin) + " bytes but " +
+                              shape + " needs " + std::to_string(need));
   t.data = const_cast<uint8_t *>(data + begin);
   t.keep = w.mapping;
-  w.index.emplace(name, w.tensors.size());
-  w.names.push_back(name);
-  w.tensors.push_back(std::move(t));
+  w.index.emplace(name, w.entries.size());
+  w.entries.push_back({name, dtype->name, viewable, std::move(t)});
 }
 
 std::unique_ptr<attn_weights> openWeights(const char *pathC) {
@@ -254,13 +307,19 @@ attn_status attn_weights_open(const char *path, attn_weights **out) {
 void attn_weights_close(attn_weights *weights) { delete weights; }
 
 int32_t attn_weights_count(const attn_weights *w) {
-  return w ? (int32_t)w->tensors.size() : 0;
+  return w ? (int32_t)w->entries.size() : 0;
 }
 
 const char *attn_weights_name(const attn_weights *w, int32_t index) {
-  if (!w || index < 0 || (size_t)index >= w->names.size())
+  if (!w || index < 0 || (size_t)index >= w->entries.size())
     return nullptr;
-  return w->names[index].c_str();
+  return w->entries[index].name.c_str();
+}
+
+const char *attn_weights_file_dtype(const attn_weights *w, int32_t index) {
+  if (!w || index < 0 || (size_t)index >= w->entries.size())
+    return nullptr;
+  return w->entries[index].fileDtype;
 }
 
 attn_status attn_weights_get(const attn_weights *w, const char *name,
@@ -273,7 +332,13 @@ attn_status attn_weights_get(const attn_weights *w, const char *name,
     if (it == w->index.end())
       fail(ATTN_ERR_NOT_FOUND,
            w->path + " has no tensor '" + std::string(name) + "'");
-    *out = &w->tensors[it->second];
+    const attn_weights::Entry &e = w->entries[it->second];
+    if (!e.viewable)
+      fail(ATTN_ERR_DTYPE, w->path + ": tensor " + quote(e.name) + " is " +
+                               e.fileDtype +
+                               ", which has no runtime dtype (runtime "
+                               "tensors are f32, f16, bf16, i32 and bool)");
+    *out = &e.tensor;
     return ATTN_OK;
   });
 }

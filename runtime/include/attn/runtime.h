@@ -125,8 +125,14 @@ ATTN_RT_API attn_status attn_npy_write(const char *path,
 
 /*===-- safetensors weights -----------------------------------------------===*/
 
-/* A safetensors file, memory-mapped and validated on open. Dtypes F32, F16,
- * BF16, I32 and BOOL are accepted; "__metadata__" is ignored. */
+/* A safetensors file, memory-mapped and validated on open. Every dtype of
+ * the format is accepted: F32, F16, BF16, I32 and BOOL, which are viewed as
+ * the runtime dtypes of those names, and F64, I64, U64, C64, U32, I16, U16,
+ * I8, U8, F8_E4M3, F8_E5M2, F8_E8M0, F8_E4M3FNUZ, F8_E5M2FNUZ, F6_E2M3,
+ * F6_E3M2 and F4, which are listed and size-checked but cannot be viewed or
+ * bound (a checkpoint's I64 position_ids does not stop it from binding).
+ * Any other dtype string is an error (ATTN_ERR_DTYPE) naming the file, the
+ * tensor and the dtype. "__metadata__" is ignored. */
 typedef struct attn_weights attn_weights;
 
 ATTN_RT_API attn_status attn_weights_open(const char *path, attn_weights **out);
@@ -135,7 +141,12 @@ ATTN_RT_API int32_t attn_weights_count(const attn_weights *weights);
 /* Tensor names in file order; NULL if index is out of range. */
 ATTN_RT_API const char *attn_weights_name(const attn_weights *weights,
                                           int32_t index);
-/* A read-only view of one tensor, valid until attn_weights_close. */
+/* The dtype of tensor `index` as the file spells it ("F32", "I64", ...);
+ * NULL if index is out of range. */
+ATTN_RT_API const char *attn_weights_file_dtype(const attn_weights *weights,
+                                                int32_t index);
+/* A read-only view of one tensor, valid until attn_weights_close. A tensor
+ * of a dtype the runtime lacks (I64, U8, ...) fails with ATTN_ERR_DTYPE. */
 ATTN_RT_API attn_status attn_weights_get(const attn_weights *weights,
                                          const char *name,
                                          const attn_tensor **out);
@@ -199,11 +210,13 @@ ATTN_RT_API int attn_model_format_type(const attn_model *model,
                                        char *buf, size_t size);
 
 /* Binds every param to the tensor of its weights name in `weights`. Fails,
- * binding nothing, if a weight is missing or has the wrong dtype or shape.
- * Tensors of the file that the model does not use are ignored (as Hugging
- * Face's from_pretrained does), so a whole checkpoint binds to a model of
- * one of its layers. The model keeps the file mapped. Symbolic dims of
- * params are bound by the weights. */
+ * binding nothing, if a weight is missing or has the wrong dtype or shape
+ * (an I64 tensor for an f32 param: "w.safetensors: tensor 'wq' is I64 in
+ * the file, the model expects f32[768, 768] for param 'wq'"). Tensors of
+ * the file that the model does not use are ignored whatever their dtype (as
+ * Hugging Face's from_pretrained does), so a whole checkpoint binds to a
+ * model of one of its layers. The model keeps the file mapped. Symbolic
+ * dims of params are bound by the weights. */
 ATTN_RT_API attn_status attn_model_bind_weights(attn_model *model,
                                                 const attn_weights *weights);
 /* Binds one param by its model name to caller data (borrowed: `tensor` and

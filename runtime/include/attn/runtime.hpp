@@ -169,6 +169,12 @@ public:
       out.push_back(attn_weights_name(h_.get(), i));
     return out;
   }
+  // The file's dtype of tensor `index` ("F32", "I64", ...), "" if out of
+  // range. Only F32, F16, BF16, I32 and BOOL tensors can be viewed by get().
+  std::string fileDtype(int32_t index) const {
+    const char *d = attn_weights_file_dtype(h_.get(), index);
+    return d ? d : "";
+  }
   Expected<TensorView> get(const std::string &name) const {
     const attn_tensor *t;
     attn_status s = attn_weights_get(h_.get(), name.c_str(), &t);

@@ -80,6 +80,31 @@ std::string stBytes(const std::string &json, const std::string &data) {
   return out + json + data;
 }
 
+// One tensor of a hand-written safetensors file: raw bytes under any dtype
+// string, so that dtypes the writer cannot produce (I64, F8_E4M3, ...) and
+// wrong sizes can be tested.
+struct RawTensor {
+  std::string name, dtype;
+  std::vector<int64_t> shape;
+  std::string data;
+};
+
+// A safetensors file holding `tensors` back to back, in order.
+std::string stFile(const std::vector<RawTensor> &tensors) {
+  std::string json = "{", data;
+  for (const RawTensor &t : tensors) {
+    std::string shape;
+    for (int64_t d : t.shape)
+      shape += (shape.empty() ? "" : ",") + std::to_string(d);
+    json += (json.size() > 1 ? ",\"" : "\"") + t.name + "\":{\"dtype\":\"" +
+            t.dtype + "\",\"shape\":[" + shape + "],\"data_offsets\":[" +
+            std::to_string(data.size()) + "," +
+            std::to_string(data.size() + t.data.size()) + "]}";
+    data += t.data;
+  }
+  return stBytes(json + "}", data);
+}
+
 std::string floatBytes(const std::vector<float> &v) {
   return std::string((const char *)v.data(), v.size() * 4);
 }
@@ -346,11 +371,28 @@ TEST(Safetensors, EveryErrorClassIsReported) {
                "[0]}}",
                ok8),
        ATTN_ERR_FORMAT, "must be an array [begin, end]"},
-      {"unsupported_dtype",
-       stBytes("{\"w\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":"
+      {"unknown_dtype",
+       stBytes("{\"w\":{\"dtype\":\"Q4_K\",\"shape\":[1],\"data_offsets\":"
                "[0,8]}}",
                ok8),
-       ATTN_ERR_DTYPE, "dtype F64 is not supported"},
+       ATTN_ERR_DTYPE,
+       "tensor 'w': dtype \"Q4_K\" is not a safetensors dtype, so its size "
+       "cannot be checked (known: F32, F16, BF16, I32, BOOL, F64, I64"},
+      {"lowercase_dtype",
+       stBytes("{\"w\":{\"dtype\":\"f32\",\"shape\":[2],\"data_offsets\":"
+               "[0,8]}}",
+               ok8),
+       ATTN_ERR_DTYPE, "dtype \"f32\" is not a safetensors dtype"},
+      {"offsets_size_i64",
+       stBytes("{\"w\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":"
+               "[0,8]}}",
+               ok8),
+       ATTN_ERR_FORMAT, "hold 8 bytes but I64[2] needs 16"},
+      {"partial_byte",
+       stBytes("{\"w\":{\"dtype\":\"F4\",\"shape\":[3],\"data_offsets\":"
+               "[0,2]}}",
+               ok8),
+       ATTN_ERR_FORMAT, "F4[3] takes 12 bits, not a whole number of bytes"},
   };
   for (const BadSafetensors &c : cases) {
     SCOPED_TRACE(c.name);
@@ -361,6 +403,73 @@ TEST(Safetensors, EveryErrorClassIsReported) {
     EXPECT_EQ(w, nullptr);
     EXPECT_NE(std::string(attn_last_error()).find(path), std::string::npos);
   }
+}
+
+// Every dtype of the format opens and is listed with its size checked;
+// those with a runtime dtype are viewed, the others refused by name.
+TEST(Safetensors, EveryFormatDtypeIsIndexed) {
+  Tmp tmp;
+  struct Case {
+    const char *dtype;
+    std::vector<int64_t> shape;
+    size_t bytes;
+    int runtime; // attn_dtype, or -1
+  };
+  std::vector<Case> cases = {
+      {"F32", {2}, 8, ATTN_F32},
+      {"F16", {3}, 6, ATTN_F16},
+      {"BF16", {1, 2}, 4, ATTN_BF16},
+      {"I32", {1}, 4, ATTN_I32},
+      {"BOOL", {3}, 3, ATTN_BOOL},
+      {"F64", {2}, 16, -1},
+      {"I64", {1, 3}, 24, -1},
+      {"U64", {1}, 8, -1},
+      {"C64", {2}, 16, -1},
+      {"U32", {3}, 12, -1},
+      {"I16", {3}, 6, -1},
+      {"U16", {1}, 2, -1},
+      {"I8", {5}, 5, -1},
+      {"U8", {0}, 0, -1},
+      {"F8_E4M3", {2, 2}, 4, -1},
+      {"F8_E5M2", {3}, 3, -1},
+      {"F8_E8M0", {1}, 1, -1},
+      {"F8_E4M3FNUZ", {2}, 2, -1},
+      {"F8_E5M2FNUZ", {2}, 2, -1},
+      {"F6_E2M3", {4}, 3, -1},
+      {"F6_E3M2", {4}, 3, -1},
+      {"F4", {2, 3}, 3, -1},
+  };
+  std::vector<RawTensor> raw;
+  for (const Case &c : cases)
+    raw.push_back({std::string("t_") + c.dtype, c.dtype, c.shape,
+                   std::string(c.bytes, '\x01')});
+  std::string path = tmp("all.safetensors");
+  writeFile(path, stFile(raw));
+  auto w = attn::Weights::open(path);
+  ASSERT_TRUE(w.ok()) << w.status().message;
+  ASSERT_EQ(w->names().size(), cases.size());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case &c = cases[i];
+    SCOPED_TRACE(c.dtype);
+    EXPECT_EQ(w->names()[i], raw[i].name);
+    EXPECT_EQ(w->fileDtype((int32_t)i), c.dtype);
+    const attn_tensor *t = nullptr;
+    if (c.runtime >= 0) {
+      ASSERT_EQ(attn_weights_get(w->get(), raw[i].name.c_str(), &t), ATTN_OK)
+          << attn_last_error();
+      EXPECT_EQ(attn_tensor_dtype(t), (attn_dtype)c.runtime);
+      EXPECT_EQ(attn_tensor_nbytes(t), c.bytes);
+      continue;
+    }
+    EXPECT_ERROR(attn_weights_get(w->get(), raw[i].name.c_str(), &t),
+                 ATTN_ERR_DTYPE,
+                 path + ": tensor '" + raw[i].name + "' is " + c.dtype +
+                     ", which has no runtime dtype");
+    EXPECT_EQ(t, nullptr);
+  }
+  EXPECT_EQ(w->fileDtype((int32_t)cases.size()), "");
+  EXPECT_EQ(attn_weights_file_dtype(w->get(), -1), nullptr);
+  EXPECT_EQ(attn_weights_file_dtype(nullptr, 0), nullptr);
 }
 
 TEST(Dtypes, HalfConversions) {
@@ -527,6 +636,66 @@ TEST_F(Axpy, ExtraWeightsAreIgnored) {
   attn::Tensor y = std::move((*out)[0]);
   for (int c = 0; c < 4; ++c)
     EXPECT_EQ(y.data<float>()[c], (float)(c + 1)) << c;
+}
+
+// A checkpoint's buffers of dtypes the runtime lacks (BERT's I64
+// position_ids, F8 scales, ...) are ignored like any other extra tensor,
+// whatever their offsets' alignment.
+TEST_F(Axpy, ExtraTensorsOfOtherDtypesAreIgnored) {
+  std::string path = tmp("checkpoint.safetensors");
+  writeFile(
+      path,
+      stFile({
+          {"embeddings.position_ids", "I64", {1, 3}, std::string(24, '\0')},
+          {"scale", "F64", {2}, std::string(16, '\0')},
+          {"q8", "I8", {3}, "\x01\xff\x02"},
+          {"w", "F32", {4}, floatBytes({1, 2, 3, 4})},
+          {"bytes", "U8", {5}, "abcde"},
+          {"keep", "BOOL", {2}, std::string("\x01\x00", 2)},
+          {"f8", "F8_E4M3", {2, 2}, "\x38\x38\x38\x38"},
+      }));
+  auto weights = attn::Weights::open(path);
+  ASSERT_TRUE(weights.ok()) << weights.status().message;
+  EXPECT_EQ(weights->names().size(), 7u);
+  ASSERT_EQ(attn_model_bind_weights(model->get(), weights->get()), ATTN_OK)
+      << attn_last_error();
+  attn::Tensor x = f32({1, 1, 4}, {1, 1, 1, 1});
+  attn::Tensor lengths = i32({1}, {1});
+  auto out = model->run({x, lengths});
+  ASSERT_TRUE(out.ok()) << out.status().message;
+  for (int c = 0; c < 4; ++c)
+    EXPECT_EQ((*out)[0].data<float>()[c], (float)(c + 1)) << c;
+}
+
+// A param the model binds must have its dtype in the file: one the runtime
+// lacks is refused naming the file, the tensor and both dtypes, and
+// nothing is bound.
+TEST_F(Axpy, BoundParamOfAnotherFileDtypeNamesBothDtypes) {
+  std::string path = tmp("i64.safetensors");
+  writeFile(path, stFile({{"w", "I64", {4}, std::string(32, '\0')}}));
+  auto weights = attn::Weights::open(path);
+  ASSERT_TRUE(weights.ok()) << weights.status().message;
+  EXPECT_EQ(attn_model_bind_weights(model->get(), weights->get()),
+            ATTN_ERR_DTYPE);
+  EXPECT_EQ(std::string(attn_last_error()),
+            path + ": tensor 'w' is I64 in the file, the model expects f32[4] "
+                   "for param 'w'");
+  attn::Tensor x = f32({1, 1, 4}, {1, 1, 1, 1});
+  attn::Tensor lengths = i32({1}, {1});
+  EXPECT_ERROR(run({x, lengths}), ATTN_ERR_NOT_FOUND,
+               "param 'w' (weights name 'w') is not bound");
+
+  // The file's name of the param is the one reported.
+  auto mixed = lib->model("mixed");
+  ASSERT_TRUE(mixed.ok());
+  std::string f8 = tmp("f8.safetensors");
+  writeFile(f8, stFile({{"model.scale", "F8_E4M3", {2}, "\x38\x38"}}));
+  auto f8Weights = attn::Weights::open(f8);
+  ASSERT_TRUE(f8Weights.ok()) << f8Weights.status().message;
+  attn::Status st = mixed->bindWeights(*f8Weights);
+  EXPECT_EQ(st.code, ATTN_ERR_DTYPE);
+  EXPECT_EQ(st.message, f8 + ": tensor 'model.scale' is F8_E4M3 in the file, "
+                             "the model expects bf16[2] for param 'scale'");
 }
 
 TEST_F(Axpy, WeightShapeMismatchNamesBothShapes) {
