@@ -129,6 +129,45 @@ Node list(std::string head, std::vector<Node> children = {}) {
 }
 Node atom(std::string text) { return Node{std::move(text), {}, false}; }
 
+} // namespace
+
+const char *opName(char op) {
+  switch (op) {
+  case '+':
+    return "+";
+  case '-':
+    return "-";
+  case '*':
+    return "*";
+  case '/':
+    return "/";
+  case '&':
+    return "&";
+  case '|':
+    return "|";
+  case '<':
+    return "<";
+  case '>':
+    return ">";
+  case 'L':
+    return "<=";
+  case 'G':
+    return ">=";
+  case 'E':
+    return "==";
+  case 'N':
+    return "!=";
+  }
+  return "?";
+}
+
+bool isComparison(char op) {
+  return op == '<' || op == '>' || op == 'L' || op == 'G' || op == 'E' ||
+         op == 'N';
+}
+
+namespace {
+
 Node toNode(const Expr &e) {
   switch (e.kind) {
   case Expr::Number:
@@ -138,16 +177,42 @@ Node toNode(const Expr &e) {
   case Expr::Name:
     return list("name " + e.name + typesStr(e));
   case Expr::Binary:
-  case Expr::Neg: {
-    Node n =
-        list((e.kind == Expr::Neg ? std::string("neg") : std::string(1, e.op)) +
-             typesStr(e));
+  case Expr::Neg:
+  case Expr::Not: {
+    Node n = list((e.kind == Expr::Neg   ? std::string("neg")
+                   : e.kind == Expr::Not ? std::string("not")
+                                         : std::string(opName(e.op))) +
+                  typesStr(e));
     for (const ExprPtr &a : e.args)
       n.children.push_back(toNode(*a));
     return n;
   }
+  case Expr::Index: {
+    Node n = list("index" + typesStr(e), {toNode(*e.args[0])});
+    for (const Subscript &s : e.subscripts) {
+      switch (s.kind) {
+      case Subscript::All:
+        n.children.push_back(atom(":"));
+        break;
+      case Subscript::Ellipsis:
+        n.children.push_back(atom("..."));
+        break;
+      case Subscript::Index:
+        n.children.push_back(toNode(*s.lo));
+        break;
+      case Subscript::Range: {
+        Node r = list("range");
+        r.children.push_back(s.lo ? toNode(*s.lo) : atom("_"));
+        r.children.push_back(s.hi ? toNode(*s.hi) : atom("_"));
+        n.children.push_back(r);
+        break;
+      }
+      }
+    }
+    return n;
+  }
   case Expr::Call: {
-    Node n = list("call " + e.name + typesStr(e));
+    Node n = list((e.callee ? "call model " : "call ") + e.name + typesStr(e));
     for (const ExprPtr &a : e.args)
       n.children.push_back(toNode(*a));
     for (const KeywordArg &kw : e.kwargs)
@@ -175,7 +240,8 @@ void print(const Module &m, std::ostream &os) {
       os << ")";
     }
     for (const Arg &a : model.args)
-      os << "\n    (arg " << a.name << " " << typeStr(a.type) << ")";
+      os << "\n    (arg " << a.name << " " << (a.inout ? "inout " : "")
+         << typeStr(a.type) << ")";
     for (const TensorType &t : model.results)
       os << "\n    (result " << typeStr(t) << ")";
     for (const Stmt &s : model.body) {
@@ -189,7 +255,8 @@ void print(const Module &m, std::ostream &os) {
         std::string names;
         for (size_t i = 0; i < s.names.size(); ++i)
           names += (i ? " " : "") + s.names[i];
-        Node n = list("bind (" + names + ")");
+        Node n = list(std::string(s.inLoop ? "bind-in-loop (" : "bind (") +
+                      names + ")");
         for (const ExprPtr &e : s.exprs)
           n.children.push_back(toNode(*e));
         n.print(os, 4);
@@ -204,6 +271,9 @@ void print(const Module &m, std::ostream &os) {
       }
       }
     }
+    for (const BoundParam &p : model.calleeParams)
+      os << "\n    (bound-param " << quoted(p.weightName) << " "
+         << dtypeName(p.dtype) << dimsStr(p.dims) << ")";
     os << ")";
   }
   os << ")\n";

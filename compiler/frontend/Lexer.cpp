@@ -70,6 +70,22 @@ const char *tokName(Tok kind) {
     return "'/'";
   case Tok::Amp:
     return "'&'";
+  case Tok::Pipe:
+    return "'|'";
+  case Tok::Bang:
+    return "'!'";
+  case Tok::LessEq:
+    return "'<='";
+  case Tok::GreaterEq:
+    return "'>='";
+  case Tok::EqEq:
+    return "'=='";
+  case Tok::NotEq:
+    return "'!='";
+  case Tok::DotDot:
+    return "'..'";
+  case Tok::Ellipsis:
+    return "'...'";
   case Tok::Arrow:
     return "'->'";
   }
@@ -166,7 +182,25 @@ Token Lexer::next() {
                {']', Tok::RBracket}, {'{', Tok::LBrace},  {'}', Tok::RBrace},
                {'<', Tok::Less},     {'>', Tok::Greater}, {',', Tok::Comma},
                {':', Tok::Colon},    {'=', Tok::Equal},   {'+', Tok::Plus},
-               {'*', Tok::Star},     {'/', Tok::Slash},   {'&', Tok::Amp}};
+               {'*', Tok::Star},     {'/', Tok::Slash},   {'&', Tok::Amp},
+               {'|', Tok::Pipe},     {'!', Tok::Bang}};
+  // Two- and three-character operators first.
+  static const struct {
+    const char *text;
+    Tok kind;
+  } multi[] = {{"...", Tok::Ellipsis}, {"..", Tok::DotDot},
+               {"<=", Tok::LessEq},    {">=", Tok::GreaterEq},
+               {"==", Tok::EqEq},      {"!=", Tok::NotEq}};
+  for (const auto &m : multi) {
+    size_t n = std::char_traits<char>::length(m.text);
+    if (src.compare(pos, n, m.text) != 0)
+      continue;
+    for (size_t i = 0; i < n; ++i)
+      advance();
+    tok.kind = m.kind;
+    tok.text = m.text;
+    return tok;
+  }
   if (c == '-') {
     advance();
     if (peek() == '>') {

@@ -19,6 +19,12 @@ public:
 
   OwningOpRef<ModuleOp> gen(const attn::ast::Module &m) {
     OwningOpRef<ModuleOp> module = ModuleOp::create(loc({1, 1}));
+    // Imported models first (a call needs its callee's symbol); they are
+    // marked so that the library's table does not list them.
+    for (const attn::ast::Model &model : m.imported) {
+      b.setInsertionPointToEnd(module->getBody());
+      genModel(model)->setAttr("attn.imported", b.getUnitAttr());
+    }
     for (const attn::ast::Model &model : m.models) {
       b.setInsertionPointToEnd(module->getBody());
       genModel(model);
@@ -74,7 +80,7 @@ private:
     return b.getDictionaryAttr(attrs);
   }
 
-  void genModel(const attn::ast::Model &model) {
+  func::FuncOp genModel(const attn::ast::Model &model) {
     SmallVector<Type> argTypes, resultTypes;
     SmallVector<Attribute> argAttrs, resultAttrs;
     std::vector<std::string> names;
@@ -92,6 +98,15 @@ private:
       argAttrs.push_back(interfaceAttrs(s.name, s.type, s.weightName));
       names.push_back(s.name);
       argLocs.push_back(NameLoc::get(b.getStringAttr(s.name), loc(s.loc)));
+    }
+    // The params that calls bind, named by their weight names.
+    for (const attn::ast::BoundParam &p : model.calleeParams) {
+      attn::ast::TensorType t{p.dtype, p.dims, p.loc};
+      argTypes.push_back(tensorType(p.dtype, p.dims));
+      argAttrs.push_back(interfaceAttrs(p.weightName, t, p.weightName));
+      names.push_back("");
+      argLocs.push_back(
+          NameLoc::get(b.getStringAttr(p.weightName), loc(p.loc)));
     }
     for (auto [i, t] : llvm::enumerate(model.results)) {
       resultTypes.push_back(tensorType(t.dtype, t.dims));
@@ -111,9 +126,14 @@ private:
       arg.setLoc(l);
     b.setInsertionPointToStart(entry);
     env.clear();
+    weights.clear();
     castCache.clear();
     for (auto [name, arg] : llvm::zip(names, entry->getArguments()))
-      env[name] = arg;
+      if (!name.empty())
+        env[name] = arg;
+    for (auto [i, arg] : llvm::enumerate(entry->getArguments()))
+      if (auto w = func.getArgAttrOfType<StringAttr>(i, "attn.weight"))
+        weights[w.getValue()] = arg;
 
     for (const attn::ast::Stmt &s : model.body) {
       if (s.kind == attn::ast::Stmt::Bind)
@@ -121,6 +141,7 @@ private:
       else if (s.kind == attn::ast::Stmt::Return)
         genReturn(s, model, resultTypes);
     }
+    return func;
   }
 
   void genBind(const attn::ast::Stmt &s) {
@@ -211,6 +232,10 @@ private:
     }
     case Expr::Neg:
       return {attn::NegOp::create(b, l, f32(gen(*e.args[0])))};
+    case Expr::Not:
+      return {attn::NotOp::create(b, l, gen(*e.args[0]))};
+    case Expr::Index:
+      return {genIndex(e, l)};
     case Expr::Binary:
       return {genBinary(e, l)};
     case Expr::Call:
@@ -219,15 +244,44 @@ private:
     llvm_unreachable("Sema lets no other expression through");
   }
 
+  static bool isI32(Value v) {
+    return cast<RankedTensorType>(v.getType()).getElementType().isInteger(32);
+  }
+
+  /// Two operands of arithmetic, a comparison, min/max or where: i32 when
+  /// both are (Sema typed integer literals next to i32 as i32), else f32.
+  void promote(Value &lhs, Value &rhs) {
+    if (isI32(lhs) && isI32(rhs))
+      return;
+    lhs = toF32(lhs);
+    rhs = toF32(rhs);
+  }
+
   Value genBinary(const attn::ast::Expr &e, Location l) {
     Value lhs = gen(*e.args[0]), rhs = gen(*e.args[1]);
     // Sema's result type: i32 arithmetic keeps its operands; otherwise both
     // sides are computed in f32 (f16/bf16 and i32 operands cast).
-    if (e.op != '&' && e.types[0].dtype != attn::ast::DType::I32) {
+    if (attn::ast::isComparison(e.op)) {
+      promote(lhs, rhs);
+      static const std::pair<char, attn::CmpPredicate> preds[] = {
+          {'<', attn::CmpPredicate::lt}, {'L', attn::CmpPredicate::le},
+          {'>', attn::CmpPredicate::gt}, {'G', attn::CmpPredicate::ge},
+          {'E', attn::CmpPredicate::eq}, {'N', attn::CmpPredicate::ne}};
+      attn::CmpPredicate pred = attn::CmpPredicate::eq;
+      for (auto [c, p] : preds)
+        if (c == e.op)
+          pred = p;
+      return attn::CmpOp::create(
+          b, l, attn::CmpPredicateAttr::get(&ctx, pred), lhs, rhs);
+    }
+    if (e.op != '&' && e.op != '|' &&
+        e.types[0].dtype != attn::ast::DType::I32) {
       lhs = toF32(lhs);
       rhs = toF32(rhs);
     }
     switch (e.op) {
+    case '|':
+      return attn::OrOp::create(b, l, lhs, rhs);
     case '+':
       return attn::AddOp::create(b, l, lhs, rhs);
     case '-':
@@ -245,8 +299,90 @@ private:
     llvm_unreachable("Sema lets no other operator through");
   }
 
+  /// `x[...]`: one attn.slice per subscripted dim, the last dim first so
+  /// that dropping a dim does not move the ones still to slice.
+  Value genIndex(const attn::ast::Expr &e, Location l) {
+    using Kind = attn::ast::Subscript::Kind;
+    Value x = gen(*e.args[0]);
+    for (size_t d = e.slices.size(); d-- > 0;) {
+      const attn::ast::Expr::Slice &s = e.slices[d];
+      if (s.kind == Kind::All)
+        continue;
+      auto type = cast<RankedTensorType>(x.getType());
+      SmallVector<int64_t> shape(type.getShape());
+      int64_t n = shape[d];
+      if (s.kind == Kind::Index) {
+        shape.erase(shape.begin() + d);
+      } else if (!s.stopSym.empty()) {
+        shape[d] = ShapedType::kDynamic;
+      } else if (s.stop >= 0) {
+        shape[d] = s.stop - s.start;
+      } else if (!ShapedType::isDynamic(n)) {
+        shape[d] = n - s.start;
+      }
+      x = attn::SliceOp::create(
+          b, l, type.clone(shape), x, b.getI64IntegerAttr(d),
+          b.getI64IntegerAttr(s.start),
+          s.kind == Kind::Range && s.stop >= 0 ? b.getI64IntegerAttr(s.stop)
+                                               : IntegerAttr(),
+          s.stopSym.empty() ? StringAttr() : b.getStringAttr(s.stopSym),
+          s.kind == Kind::Index ? b.getUnitAttr() : UnitAttr());
+    }
+    return x;
+  }
+
+  SmallVector<Value> genModelCall(const attn::ast::Expr &e, Location l) {
+    SmallVector<Value> args, params;
+    for (const attn::ast::ExprPtr &a : e.args)
+      args.push_back(gen(*a));
+    for (const attn::ast::BoundParam &p : e.calleeParams)
+      params.push_back(weights.lookup(p.weightName));
+    SmallVector<Type> types;
+    for (const attn::ast::ValueType &t : e.types)
+      types.push_back(tensorType(t.dtype, t.dims));
+    std::string prefix;
+    if (const attn::ast::Expr *p = keyword(e, "params"))
+      prefix = p->name;
+    auto call = attn::CallOp::create(
+        b, l, types, FlatSymbolRefAttr::get(&ctx, e.callee->name), args,
+        params, b.getStringAttr(prefix));
+    return SmallVector<Value>(call.getResults());
+  }
+
   SmallVector<Value> genCall(const attn::ast::Expr &e, Location l) {
     StringRef fn = e.name;
+    if (e.callee)
+      return genModelCall(e, l);
+    if (fn == "embedding") {
+      const attn::ast::Expr &ids = *e.args[1];
+      return {attn::EmbeddingOp::create(
+          b, l, gen(*e.args[0]), gen(ids),
+          b.getStringAttr(ids.kind == attn::ast::Expr::Name ? ids.name
+                                                            : "ids"))};
+    }
+    if (fn == "arange") {
+      const attn::ast::Expr &n = *e.args[0];
+      bool sym = n.kind == attn::ast::Expr::Name;
+      return {attn::ArangeOp::create(
+          b, l,
+          RankedTensorType::get(
+              {sym ? ShapedType::kDynamic : (int64_t)n.constant},
+              b.getI32Type()),
+          sym ? IntegerAttr() : b.getI64IntegerAttr((int64_t)n.constant),
+          sym ? b.getStringAttr(n.name) : StringAttr())};
+    }
+    if ((fn == "min" || fn == "max") && e.args.size() == 2) {
+      Value lhs = gen(*e.args[0]), rhs = gen(*e.args[1]);
+      promote(lhs, rhs);
+      if (fn == "min")
+        return {attn::MinOp::create(b, l, lhs, rhs)};
+      return {attn::MaxOp::create(b, l, lhs, rhs)};
+    }
+    if (fn == "where") {
+      Value lhs = gen(*e.args[1]), rhs = gen(*e.args[2]);
+      promote(lhs, rhs);
+      return {attn::SelectOp::create(b, l, gen(*e.args[0]), lhs, rhs)};
+    }
     // Operands are lowered in source order: positional, then keywords.
     SmallVector<Value> args;
     for (const attn::ast::ExprPtr &a : e.args)
@@ -314,6 +450,37 @@ private:
       return {attn::SiluOp::create(b, l, arg(0))};
     if (fn == "relu")
       return {attn::ReluOp::create(b, l, arg(0))};
+    if (fn == "exp")
+      return {attn::ExpOp::create(b, l, arg(0))};
+    if (fn == "log")
+      return {attn::LogOp::create(b, l, arg(0))};
+    if (fn == "sqrt")
+      return {attn::SqrtOp::create(b, l, arg(0))};
+    if (fn == "rsqrt")
+      return {attn::RsqrtOp::create(b, l, arg(0))};
+    if (fn == "tanh")
+      return {attn::TanhOp::create(b, l, arg(0))};
+    if (fn == "sigmoid")
+      return {attn::SigmoidOp::create(b, l, arg(0))};
+    if (fn == "abs")
+      return {attn::AbsOp::create(b, l, arg(0))};
+    if (fn == "sum" || fn == "mean" || fn == "max" || fn == "min") {
+      attn::ReduceKind kind = fn == "sum"    ? attn::ReduceKind::sum
+                              : fn == "mean" ? attn::ReduceKind::mean
+                              : fn == "max"  ? attn::ReduceKind::max
+                                             : attn::ReduceKind::min;
+      int64_t rank = cast<RankedTensorType>(arg(0).getType()).getRank();
+      int64_t dim = (int64_t)constant(e, "dim", 0);
+      return {attn::ReduceOp::create(
+          b, l, attn::ReduceKindAttr::get(&ctx, kind), arg(0),
+          b.getI64IntegerAttr(dim < 0 ? dim + rank : dim),
+          constant(e, "keepdim", 0) != 0 ? b.getUnitAttr() : UnitAttr())};
+    }
+    if (fn == "mean_pool")
+      return {attn::MeanPoolOp::create(b, l, arg(0), arg(1))};
+    if (fn == "l2_normalize")
+      return {attn::L2NormalizeOp::create(
+          b, l, arg(0), b.getF64FloatAttr(constant(e, "eps", 1e-12)))};
     if (fn == "rope") {
       const attn::ast::Expr *style = keyword(e, "style");
       bool interleaved = style && style->name == "interleaved";
@@ -328,6 +495,7 @@ private:
   OpBuilder b;
   StringAttr file;
   llvm::StringMap<Value> env;
+  llvm::StringMap<Value> weights; ///< params by weight name (model calls)
   llvm::DenseMap<Value, Value> castCache;
 };
 

@@ -80,10 +80,14 @@ private:
   bool parseType(ast::TensorType &t);
   bool parseDim(ast::Dim &d);
   bool parseStmt(ast::Model &m);
+  bool parseFor(ast::Model &m);
 
   ExprPtr parseExpr();
   ExprPtr parseBinary(int level);
   ExprPtr parseUnary();
+  ExprPtr parsePostfix();
+  bool parseSubscript(ast::Subscript &sub);
+  ExprPtr parseBound();
   ExprPtr parsePrimary();
   ExprPtr parseCall(std::string name, ast::Location loc);
   bool checkDepth(const Expr &e);
@@ -100,6 +104,16 @@ private:
 std::optional<ast::Module> Parser::parseModule() {
   ast::Module module;
   module.file = diags.file();
+  // `import "other.attn"` lines come first.
+  while (tok.is(Tok::Ident) && tok.text == "import" &&
+         peekToken().is(Tok::String)) {
+    ast::Import imp;
+    imp.loc = tok.loc;
+    consume();
+    imp.path = tok.text;
+    consume();
+    module.imports.push_back(std::move(imp));
+  }
   while (!tok.is(Tok::Eof)) {
     if (!tok.is(Tok::KwModel)) {
       expected("'model'");
@@ -142,8 +156,14 @@ bool Parser::parseModel(ast::Model &m) {
     do {
       ast::Arg arg;
       if (!expectName(arg.name, arg.loc, "an argument name") ||
-          !expect(Tok::Colon, "after the argument name") ||
-          !parseType(arg.type))
+          !expect(Tok::Colon, "after the argument name"))
+        return false;
+      if (tok.is(Tok::Ident) && tok.text == "inout" &&
+          peekToken().is(Tok::Ident)) {
+        arg.inout = true;
+        consume();
+      }
+      if (!parseType(arg.type))
         return false;
       m.args.push_back(std::move(arg));
     } while (tok.is(Tok::Comma) && (consume(), true));
@@ -265,6 +285,8 @@ bool Parser::parseStmt(ast::Model &m) {
     m.body.push_back(std::move(s));
     return true;
   }
+  if (tok.is(Tok::Ident) && tok.text == "for" && peekToken().is(Tok::Ident))
+    return parseFor(m);
   if (tok.is(Tok::Ident)) {
     ast::Stmt s(ast::Stmt::Bind, tok.loc);
     s.names.push_back(tok.text);
@@ -297,6 +319,114 @@ bool Parser::parseStmt(ast::Model &m) {
   return expected("a statement ('param', 'return' or 'name = ...')");
 }
 
+namespace {
+
+/// `text` with every `{var}` replaced by `value`.
+std::string substitute(std::string text, const std::string &var,
+                       int64_t value) {
+  std::string pat = "{" + var + "}", rep = std::to_string(value);
+  for (size_t at = text.find(pat); at != std::string::npos;
+       at = text.find(pat, at + rep.size()))
+    text.replace(at, pat.size(), rep);
+  return text;
+}
+
+/// A deep copy of `e` for iteration `value` of a loop over `var`.
+ExprPtr cloneExpr(const Expr &e, const std::string &var, int64_t value) {
+  auto c = std::make_unique<Expr>(e.kind, e.loc);
+  c->number = e.number;
+  c->isInteger = e.isInteger;
+  c->name = e.name;
+  c->op = e.op;
+  if (e.kind == Expr::String)
+    c->name = substitute(e.name, var, value);
+  if (e.kind == Expr::Name && e.name == var) {
+    c->kind = Expr::Number;
+    c->number = double(value);
+    c->isInteger = true;
+    c->name.clear();
+    if (value < 0) { // a negative literal is a negation, as if written
+      c->number = -double(value);
+      auto neg = std::make_unique<Expr>(Expr::Neg, e.loc);
+      neg->args.push_back(std::move(c));
+      return neg;
+    }
+  }
+  for (const ExprPtr &a : e.args)
+    c->args.push_back(cloneExpr(*a, var, value));
+  for (const ast::KeywordArg &kw : e.kwargs)
+    c->kwargs.push_back({kw.name, kw.loc, cloneExpr(*kw.value, var, value)});
+  for (const ast::Subscript &sub : e.subscripts) {
+    ast::Subscript d;
+    d.kind = sub.kind;
+    d.loc = sub.loc;
+    d.lo = sub.lo ? cloneExpr(*sub.lo, var, value) : nullptr;
+    d.hi = sub.hi ? cloneExpr(*sub.hi, var, value) : nullptr;
+    c->subscripts.push_back(std::move(d));
+  }
+  return c;
+}
+
+} // namespace
+
+/// `for i in A..B { stmts }`: i from A up to B - 1, unrolled (file comment).
+bool Parser::parseFor(ast::Model &m) {
+  ast::Location forLoc = tok.loc;
+  consume(); // 'for'
+  std::string var;
+  ast::Location varLoc;
+  if (!expectName(var, varLoc, "a loop variable after 'for'"))
+    return false;
+  if (!tok.is(Tok::Ident) || tok.text != "in")
+    return expected("'in' after the loop variable");
+  consume();
+  int64_t bounds[2];
+  for (int i = 0; i < 2; ++i) {
+    bool neg = tok.is(Tok::Minus);
+    if (neg)
+      consume();
+    if (!tok.is(Tok::Number) || !tok.isInteger)
+      return expected(i == 0 ? "an integer to start the loop range"
+                             : "an integer to end the loop range");
+    if (tok.number > 1e6)
+      return fail("loop bound " + tok.text + " is too large (the limit is " +
+                  "1000000)");
+    bounds[i] = int64_t(tok.number) * (neg ? -1 : 1);
+    consume();
+    if (i == 0 && !expect(Tok::DotDot, "in the loop range (A..B)"))
+      return false;
+  }
+  if (bounds[1] - bounds[0] > 4096)
+    return fail(forLoc, "a loop runs at most 4096 times, this one " +
+                            std::to_string(bounds[1] - bounds[0]));
+  if (!expect(Tok::LBrace, "to start the loop body"))
+    return false;
+  size_t first = m.body.size();
+  while (!tok.is(Tok::RBrace)) {
+    if (tok.is(Tok::KwParam) || tok.is(Tok::KwReturn))
+      return fail(std::string(tok.is(Tok::KwParam) ? "'param'" : "'return'") +
+                  " is not allowed in a loop body");
+    if (!parseStmt(m))
+      return false;
+  }
+  consume(); // '}'
+  std::vector<ast::Stmt> body;
+  for (size_t i = first; i < m.body.size(); ++i)
+    body.push_back(std::move(m.body[i]));
+  m.body.erase(m.body.begin() + first, m.body.end());
+  for (int64_t v = bounds[0]; v < bounds[1]; ++v)
+    for (const ast::Stmt &b : body) {
+      ast::Stmt s(b.kind, b.loc);
+      s.names = b.names;
+      s.nameLocs = b.nameLocs;
+      s.inLoop = true;
+      for (const ExprPtr &e : b.exprs)
+        s.exprs.push_back(cloneExpr(*e, var, v));
+      m.body.push_back(std::move(s));
+    }
+  return true;
+}
+
 ExprPtr Parser::parseExpr() {
   ExprPtr e = parseBinary(0);
   if (e && !checkDepth(*e))
@@ -304,20 +434,27 @@ ExprPtr Parser::parseExpr() {
   return e;
 }
 
-/// Level 0: `&`; level 1: `+ -`; level 2: `* /`.
+/// Level 0: `|`; 1: `&`; 2: comparisons; 3: `+ -`; 4: `* /`.
 ExprPtr Parser::parseBinary(int level) {
-  if (level == 3)
+  if (level == 5)
     return parseUnary();
   ExprPtr lhs = parseBinary(level + 1);
   while (lhs) {
-    char op = tok.is(Tok::Amp)     ? '&'
-              : tok.is(Tok::Plus)  ? '+'
-              : tok.is(Tok::Minus) ? '-'
-              : tok.is(Tok::Star)  ? '*'
-              : tok.is(Tok::Slash) ? '/'
-                                   : 0;
-    int opLevel = op == '&' ? 0 : (op == '+' || op == '-') ? 1 : 2;
-    if (!op || opLevel != level)
+    static const struct {
+      Tok tok;
+      char op;
+      int level;
+    } ops[] = {{Tok::Pipe, '|', 0},      {Tok::Amp, '&', 1},
+               {Tok::Less, '<', 2},      {Tok::Greater, '>', 2},
+               {Tok::LessEq, 'L', 2},    {Tok::GreaterEq, 'G', 2},
+               {Tok::EqEq, 'E', 2},      {Tok::NotEq, 'N', 2},
+               {Tok::Plus, '+', 3},      {Tok::Minus, '-', 3},
+               {Tok::Star, '*', 4},      {Tok::Slash, '/', 4}};
+    char op = 0;
+    for (const auto &o : ops)
+      if (tok.is(o.tok) && o.level == level)
+        op = o.op;
+    if (!op)
       break;
     auto e = std::make_unique<Expr>(Expr::Binary, tok.loc);
     e->op = op;
@@ -355,14 +492,15 @@ bool Parser::checkDepth(const Expr &root) {
 }
 
 ExprPtr Parser::parseUnary() {
-  if (!tok.is(Tok::Minus))
-    return parsePrimary();
+  if (!tok.is(Tok::Minus) && !tok.is(Tok::Bang))
+    return parsePostfix();
   if (++nesting > kMaxExprDepth) {
     fail("expression is nested too deeply (more than " +
          std::to_string(kMaxExprDepth) + " levels)");
     return nullptr;
   }
-  auto e = std::make_unique<Expr>(Expr::Neg, tok.loc);
+  auto e = std::make_unique<Expr>(tok.is(Tok::Bang) ? Expr::Not : Expr::Neg,
+                                  tok.loc);
   consume();
   ExprPtr x = parseUnary();
   --nesting;
@@ -370,6 +508,76 @@ ExprPtr Parser::parseUnary() {
     return nullptr;
   e->args.push_back(std::move(x));
   return e;
+}
+
+/// A primary followed by any number of subscripts `[...]`.
+ExprPtr Parser::parsePostfix() {
+  ExprPtr e = parsePrimary();
+  while (e && tok.is(Tok::LBracket)) {
+    auto ix = std::make_unique<Expr>(Expr::Index, tok.loc);
+    consume(); // '['
+    do {
+      ix->subscripts.emplace_back();
+      if (!parseSubscript(ix->subscripts.back()))
+        return nullptr;
+    } while (tok.is(Tok::Comma) && (consume(), true));
+    if (!expect(Tok::RBracket, "to close the subscript"))
+      return nullptr;
+    ix->args.push_back(std::move(e));
+    e = std::move(ix);
+  }
+  return e;
+}
+
+/// `:`, `...`, `i`, `lo:`, `:hi` or `lo:hi`.
+bool Parser::parseSubscript(ast::Subscript &sub) {
+  sub.loc = tok.loc;
+  if (tok.is(Tok::Ellipsis)) {
+    sub.kind = ast::Subscript::Ellipsis;
+    consume();
+    return true;
+  }
+  if (!tok.is(Tok::Colon)) {
+    if (!(sub.lo = parseBound()))
+      return false;
+    if (!tok.is(Tok::Colon)) {
+      sub.kind = ast::Subscript::Index;
+      return true;
+    }
+  }
+  consume(); // ':'
+  sub.kind = sub.lo ? ast::Subscript::Range : ast::Subscript::All;
+  if (!tok.is(Tok::Comma) && !tok.is(Tok::RBracket)) {
+    sub.kind = ast::Subscript::Range;
+    if (!(sub.hi = parseBound()))
+      return false;
+  }
+  return true;
+}
+
+/// A subscript bound: an integer, a negative one, or a size name.
+ExprPtr Parser::parseBound() {
+  ast::Location at = tok.loc;
+  bool neg = tok.is(Tok::Minus);
+  if (neg)
+    consume();
+  ExprPtr e;
+  if (tok.is(Tok::Number) && tok.isInteger) {
+    e = std::make_unique<Expr>(Expr::Number, tok.loc);
+    e->number = tok.number;
+  } else if (tok.is(Tok::Ident) && !neg) {
+    e = std::make_unique<Expr>(Expr::Name, tok.loc);
+    e->name = tok.text;
+  } else {
+    expected("an integer or a size name in the subscript");
+    return nullptr;
+  }
+  consume();
+  if (!neg)
+    return e;
+  auto n = std::make_unique<Expr>(Expr::Neg, at);
+  n->args.push_back(std::move(e));
+  return n;
 }
 
 ExprPtr Parser::parsePrimary() {

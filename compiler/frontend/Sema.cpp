@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -132,6 +133,7 @@ struct Value {
   Location loc;
   bool poisoned = false;
   MaskInfo mask;
+  bool rebindable = false; // bound by a statement (not an argument or param)
 };
 
 class Checker {
@@ -153,6 +155,19 @@ public:
   bool checkElementwise(Expr &e, std::vector<ValueType> &a);
   bool checkRope(Expr &e, std::vector<ValueType> &a);
   bool checkMaskCall(Expr &e, std::vector<ValueType> &a);
+  bool checkMath(Expr &e, std::vector<ValueType> &a);
+  bool checkMinMax(Expr &e, std::vector<ValueType> &a);
+  bool checkReduce(Expr &e, std::vector<ValueType> &a);
+  bool checkWhere(Expr &e, std::vector<ValueType> &a);
+  bool checkMeanPool(Expr &e, std::vector<ValueType> &a);
+  bool checkL2Normalize(Expr &e, std::vector<ValueType> &a);
+  bool checkEmbedding(Expr &e, std::vector<ValueType> &a);
+  bool checkArange(Expr &e, std::vector<ValueType> &a);
+
+  /// The models that calls may name (this file's and imported ones), and
+  /// which of them failed their own checks.
+  std::map<std::string, const ast::Model *> callable;
+  std::set<std::string> broken;
 
 private:
   bool error(Location loc, const std::string &msg) {
@@ -162,7 +177,8 @@ private:
 
   // Declarations.
   bool checkType(const ast::TensorType &t);
-  bool define(const std::string &name, Location loc, Value v);
+  bool define(const std::string &name, Location loc, Value v,
+              bool inLoop = false);
   void checkStmt(ast::Stmt &s);
   void checkReturn(ast::Stmt &s);
 
@@ -172,6 +188,9 @@ private:
   bool checkName(Expr &e);
   bool checkBinary(Expr &e);
   bool checkCall(Expr &e);
+  bool checkIndex(Expr &e);
+  bool checkModelCall(Expr &e, const ast::Model &callee);
+  bool bindParam(const ast::BoundParam &p, Location at);
 
   // Call arguments.
   bool floatArg(const Expr &call, std::vector<ValueType> &a, size_t i,
@@ -222,6 +241,23 @@ const std::vector<Builtin> &builtins() {
       {"causal", 0, 0, -1, {}, nullptr, &Checker::checkMaskCall},
       {"sliding_window", 1, 1, 0, {}, nullptr, &Checker::checkMaskCall},
       {"padding", 1, 1, -1, {}, nullptr, &Checker::checkMaskCall},
+      {"exp", 1, 1, -1, {}, nullptr, &Checker::checkMath},
+      {"log", 1, 1, -1, {}, nullptr, &Checker::checkMath},
+      {"sqrt", 1, 1, -1, {}, nullptr, &Checker::checkMath},
+      {"rsqrt", 1, 1, -1, {}, nullptr, &Checker::checkMath},
+      {"tanh", 1, 1, -1, {}, nullptr, &Checker::checkMath},
+      {"sigmoid", 1, 1, -1, {}, nullptr, &Checker::checkMath},
+      {"abs", 1, 1, -1, {}, nullptr, &Checker::checkMath},
+      {"min", 1, 2, -1, {"dim", "keepdim"}, nullptr, &Checker::checkMinMax},
+      {"max", 1, 2, -1, {"dim", "keepdim"}, nullptr, &Checker::checkMinMax},
+      {"sum", 1, 1, -1, {"dim", "keepdim"}, "dim", &Checker::checkReduce},
+      {"mean", 1, 1, -1, {"dim", "keepdim"}, "dim", &Checker::checkReduce},
+      {"where", 3, 3, -1, {}, nullptr, &Checker::checkWhere},
+      {"mean_pool", 2, 2, -1, {}, nullptr, &Checker::checkMeanPool},
+      {"l2_normalize", 1, 1, -1, {"eps"}, nullptr,
+       &Checker::checkL2Normalize},
+      {"embedding", 2, 2, -1, {}, nullptr, &Checker::checkEmbedding},
+      {"arange", 1, 1, 0, {}, nullptr, &Checker::checkArange},
   };
   return table;
 }
@@ -263,11 +299,20 @@ bool Checker::checkType(const ast::TensorType &t) {
   return ok;
 }
 
-bool Checker::define(const std::string &name, Location loc, Value v) {
+bool Checker::define(const std::string &name, Location loc, Value v,
+                     bool inLoop) {
   auto it = values.find(name);
+  if (it != values.end() && inLoop && it->second.rebindable) {
+    v.loc = loc;
+    it->second = std::move(v);
+    return true;
+  }
   if (it != values.end())
     return error(loc, "'" + name + "' is already defined at " +
-                          locStr(it->second.loc));
+                          locStr(it->second.loc) +
+                          (inLoop ? " (a loop body may rebind only names "
+                                    "bound by statements)"
+                                  : ""));
   v.loc = loc;
   values.emplace(name, std::move(v));
   return true;
@@ -275,6 +320,7 @@ bool Checker::define(const std::string &name, Location loc, Value v) {
 
 void Checker::checkModel(ast::Model &m) {
   model = &m;
+  m.calleeParams.clear();
   sizes.clear();
   values.clear();
   definitions.clear();
@@ -352,12 +398,15 @@ void Checker::checkStmt(ast::Stmt &s) {
   for (size_t i = 0; i < s.names.size(); ++i) {
     Value v;
     v.poisoned = !ok;
+    v.rebindable = true; // a loop body may rebind it
+
     if (ok) {
       v.type = e->types[i];
       if (v.type.kind == ValueType::Mask)
         v.mask = masks[e];
     }
-    define(s.names[i], i < s.nameLocs.size() ? s.nameLocs[i] : s.loc, v);
+    define(s.names[i], i < s.nameLocs.size() ? s.nameLocs[i] : s.loc, v,
+           s.inLoop);
   }
 }
 
@@ -413,10 +462,21 @@ bool Checker::check(Expr &e) {
         t.dtype == DType::I32 ? DType::I32 : DType::F32, t.dims)};
     return true;
   }
+  case Expr::Not: {
+    ValueType t;
+    if (e.args.size() != 1 || !operand(*e.args[0], t))
+      return false;
+    if (t.kind == ValueType::Mask || t.dtype != DType::Bool)
+      return error(e.args[0]->loc, "'!' expects a bool tensor, got " + t.str());
+    e.types = {t};
+    return true;
+  }
   case Expr::Binary:
     return checkBinary(e);
   case Expr::Call:
     return checkCall(e);
+  case Expr::Index:
+    return checkIndex(e);
   }
   return false;
 }
@@ -489,8 +549,24 @@ bool Checker::checkBinary(Expr &e) {
   ValueType l, r;
   if (!operand(*e.args[0], l) || !operand(*e.args[1], r))
     return false;
-  std::string op = std::string("'") + e.op + "'";
+  std::string op = std::string("'") + ast::opName(e.op) + "'";
   Dims dims;
+  if (e.op == '|') {
+    for (int i = 0; i < 2; ++i) {
+      const ValueType &t = i ? r : l;
+      if (t.kind == ValueType::Mask)
+        return error(e.args[i]->loc,
+                     "'|' of masks is not supported; build a bool tensor "
+                     "(comparisons of arange(...) positions) instead");
+      if (t.dtype != DType::Bool)
+        return error(e.args[i]->loc,
+                     "'|' expects bool tensors, got " + t.str());
+    }
+    if (!broadcast(l.dims, r.dims, dims))
+      return error(e.loc, "cannot broadcast " + l.str() + " with " + r.str());
+    e.types = {ValueType::tensor(DType::Bool, dims)};
+    return true;
+  }
   if (e.op != '&') {
     if (!requireNumber(*e.args[0], l, op) || !requireNumber(*e.args[1], r, op))
       return false;
@@ -508,9 +584,12 @@ bool Checker::checkBinary(Expr &e) {
         if (intLit[i])
           typeIntLiteral(*e.args[i]);
       e.types = {ValueType::tensor(DType::I32, dims)};
-      return true;
+    } else {
+      e.types = {f32(dims)};
     }
-    e.types = {f32(dims)};
+    // A comparison computes in that type and gives bool (MLIRGen casts).
+    if (ast::isComparison(e.op))
+      e.types[0].dtype = DType::Bool;
     return true;
   }
 
@@ -544,17 +623,24 @@ bool Checker::checkBinary(Expr &e) {
 bool Checker::checkCall(Expr &e) {
   const Builtin *b = findBuiltin(e.name);
   if (!b) {
+    auto callee = callable.find(e.name);
+    if (callee != callable.end())
+      return checkModelCall(e, *callee->second);
     if (values.count(e.name))
       return error(e.loc, "'" + e.name + "' is a value, not a function");
     std::string best;
     size_t bestDist = 3;
-    for (const Builtin &c : builtins()) {
-      size_t d = editDistance(e.name, c.name);
+    auto consider = [&](const std::string &c) {
+      size_t d = editDistance(e.name, c);
       if (d < bestDist) {
         bestDist = d;
-        best = c.name;
+        best = c;
       }
-    }
+    };
+    for (const Builtin &c : builtins())
+      consider(c.name);
+    for (const auto &m : callable)
+      consider(m.first);
     return error(e.loc,
                  "unknown function '" + e.name + "'" +
                      (best.empty() ? "" : "; did you mean '" + best + "'?"));
@@ -1057,19 +1143,484 @@ bool Checker::checkMaskCall(Expr &e, std::vector<ValueType> &a) {
   return true;
 }
 
+
+/// exp log sqrt rsqrt tanh sigmoid (float -> f32) and abs (also i32).
+bool Checker::checkMath(Expr &e, std::vector<ValueType> &a) {
+  if (e.name == "abs" && a[0].kind == ValueType::Tensor &&
+      a[0].dtype == DType::I32) {
+    e.types = {a[0]};
+    return true;
+  }
+  if (!floatArg(e, a, 0, "x"))
+    return false;
+  e.types = {f32(a[0].dims)};
+  return true;
+}
+
+/// A `dim=` keyword: a constant in [-rank, rank), normalised to >= 0.
+static bool normaliseDim(int64_t &d, size_t rank) {
+  if (d < -int64_t(rank) || d >= int64_t(rank))
+    return false;
+  if (d < 0)
+    d += int64_t(rank);
+  return true;
+}
+
+/// min/max(a, b) element-wise, or min/max(x, dim=d) as a reduction.
+bool Checker::checkMinMax(Expr &e, std::vector<ValueType> &a) {
+  if (a.size() == 1)
+    return checkReduce(e, a);
+  if (keyword(e, "dim") || keyword(e, "keepdim"))
+    return error(e.kwargs[0].loc, e.name + "(a, b) is element-wise and takes "
+                                  "no keywords; " + e.name +
+                                  "(x, dim=d) reduces");
+  for (size_t i = 0; i < 2; ++i)
+    if (!requireNumber(*e.args[i], a[i], e.name))
+      return false;
+  Dims dims;
+  if (!broadcast(a[0].dims, a[1].dims, dims))
+    return error(e.loc, "cannot broadcast " + a[0].str() + " with " +
+                            a[1].str());
+  bool isInt[2] = {a[0].dtype == DType::I32, a[1].dtype == DType::I32};
+  bool lit[2] = {isIntLiteral(*e.args[0]), isIntLiteral(*e.args[1])};
+  bool integral = (isInt[0] || isInt[1]) && (isInt[0] || lit[0]) &&
+                  (isInt[1] || lit[1]);
+  if (integral)
+    for (int i = 0; i < 2; ++i)
+      if (lit[i])
+        typeIntLiteral(*e.args[i]);
+  e.types = {ValueType::tensor(integral ? DType::I32 : DType::F32, dims)};
+  return true;
+}
+
+/// sum/mean/max/min(x, dim=d[, keepdim=0|1]).
+bool Checker::checkReduce(Expr &e, std::vector<ValueType> &a) {
+  KeywordArg *dk = keyword(e, "dim");
+  if (!dk)
+    return error(e.loc, e.name + "(x) needs dim= (the dim to reduce)");
+  const ValueType &x = a[0];
+  if (!requireNumber(*e.args[0], x, e.name))
+    return false;
+  bool isInt = x.dtype == DType::I32;
+  if (isInt && (e.name == "sum" || e.name == "mean"))
+    return error(e.args[0]->loc,
+                 e.name + " expects a float operand, got " + x.str());
+  if (x.dims.empty())
+    return error(e.args[0]->loc, e.name + " needs a tensor of rank >= 1, got " +
+                                     x.str());
+  int64_t d, keep = 0;
+  if (!constInt(*dk->value, "dim", INT32_MIN, INT32_MAX, d))
+    return false;
+  if (!normaliseDim(d, x.dims.size()))
+    return error(dk->value->loc, "dim " + std::to_string(d) +
+                                     " is out of range for " + x.str());
+  if (KeywordArg *kk = keyword(e, "keepdim"))
+    if (!constInt(*kk->value, "keepdim", 0, 1, keep))
+      return false;
+  Dims dims = x.dims;
+  if (keep)
+    dims[d] = Dim::fixed(1);
+  else
+    dims.erase(dims.begin() + d);
+  e.types = {ValueType::tensor(isInt ? DType::I32 : DType::F32, dims)};
+  return true;
+}
+
+/// where(cond, a, b): bool cond; a and b promote as arithmetic does.
+bool Checker::checkWhere(Expr &e, std::vector<ValueType> &a) {
+  if (a[0].kind == ValueType::Mask || a[0].dtype != DType::Bool)
+    return error(e.args[0]->loc,
+                 "where expects a bool condition, got " + a[0].str());
+  for (size_t i = 1; i < 3; ++i)
+    if (!requireNumber(*e.args[i], a[i], "where"))
+      return false;
+  Dims ab, dims;
+  if (!broadcast(a[1].dims, a[2].dims, ab) || !broadcast(a[0].dims, ab, dims))
+    return error(e.loc, "where: cannot broadcast " + a[0].str() + ", " +
+                            a[1].str() + " and " + a[2].str());
+  bool isInt[2] = {a[1].dtype == DType::I32, a[2].dtype == DType::I32};
+  bool lit[2] = {isIntLiteral(*e.args[1]), isIntLiteral(*e.args[2])};
+  bool integral = (isInt[0] || isInt[1]) && (isInt[0] || lit[0]) &&
+                  (isInt[1] || lit[1]);
+  if (integral)
+    for (int i = 0; i < 2; ++i)
+      if (lit[i])
+        typeIntLiteral(*e.args[i + 1]);
+  e.types = {ValueType::tensor(integral ? DType::I32 : DType::F32, dims)};
+  return true;
+}
+
+/// mean_pool(x: [B, S, ...], lengths: i32[B]) -> [B, ...].
+bool Checker::checkMeanPool(Expr &e, std::vector<ValueType> &a) {
+  if (!floatArg(e, a, 0, "x", 2))
+    return false;
+  const ValueType &l = a[1];
+  if (l.kind == ValueType::Mask || l.dtype != DType::I32 ||
+      l.dims.size() != 1 || l.dims[0] != a[0].dims[0])
+    return error(e.args[1]->loc, "mean_pool: x is " + a[0].str() +
+                                     " so lengths must be i32[" +
+                                     a[0].dims[0].str() + "], got " + l.str());
+  Dims dims = a[0].dims;
+  dims.erase(dims.begin() + 1);
+  e.types = {f32(dims)};
+  return true;
+}
+
+bool Checker::checkL2Normalize(Expr &e, std::vector<ValueType> &a) {
+  if (!floatArg(e, a, 0, "x", 1))
+    return false;
+  if (KeywordArg *kw = keyword(e, "eps")) {
+    double eps;
+    if (!constant(*kw->value, "eps", eps))
+      return false;
+    if (eps < 0)
+      return error(kw->value->loc, "eps must be >= 0, got " + numStr(eps));
+  }
+  e.types = {f32(a[0].dims)};
+  return true;
+}
+
+/// embedding(table: [V, D], ids: i32[...]) -> [..., D].
+bool Checker::checkEmbedding(Expr &e, std::vector<ValueType> &a) {
+  if (!floatArg(e, a, 0, "table", 2, true, "[V, D]"))
+    return false;
+  const ValueType &ids = a[1];
+  if (ids.kind == ValueType::Mask || ids.dtype != DType::I32)
+    return error(e.args[1]->loc,
+                 "embedding expects i32 ids, got " + ids.str());
+  Dims dims = ids.dims;
+  dims.push_back(a[0].dims[1]);
+  e.types = {f32(dims)};
+  return true;
+}
+
+/// arange(n): n a size name of the model or a positive integer.
+bool Checker::checkArange(Expr &e, std::vector<ValueType> &) {
+  Expr &n = *e.args[0];
+  if (n.kind == Expr::Name) {
+    if (!sizes.count(n.name))
+      return error(n.loc, "arange expects a size of the model's <...> list "
+                          "or an integer, got '" + n.name + "'");
+    e.types = {ValueType::tensor(DType::I32, {Dim::symbol(n.name)})};
+    return true;
+  }
+  int64_t v;
+  if (!constInt(n, "arange's size", 1, INT32_MAX, v))
+    return false;
+  e.types = {ValueType::tensor(DType::I32, {Dim::fixed(v)})};
+  return true;
+}
+
+/// `x[...]`: `:`, `...`, one index (the dim is dropped) or one range per
+/// dim. A bound is an integer, negative from the end, or a size name.
+bool Checker::checkIndex(Expr &e) {
+  ValueType x;
+  if (!operand(*e.args[0], x))
+    return false;
+  if (x.kind == ValueType::Mask)
+    return error(e.args[0]->loc, "a mask cannot be subscripted");
+  size_t rank = x.dims.size(), given = 0, ellipses = 0;
+  for (const ast::Subscript &sub : e.subscripts) {
+    if (sub.kind == ast::Subscript::Ellipsis)
+      ++ellipses;
+    else
+      ++given;
+  }
+  if (ellipses > 1)
+    return error(e.subscripts[1].loc, "a subscript has at most one '...'");
+  if (given > rank || (!ellipses && given != rank))
+    return error(e.loc, "the subscript has " + std::to_string(given) +
+                            " entries but " + x.str() + " has rank " +
+                            std::to_string(rank) +
+                            (ellipses ? "" : "; use '...' for the rest"));
+  e.slices.clear();
+  Dims dims;
+  size_t d = 0;
+  auto bound = [&](Expr &b, const Dim &dim, int64_t &v, std::string &sym,
+                   bool isStop) {
+    if (b.kind == Expr::Name) {
+      if (!sizes.count(b.name))
+        return error(b.loc, "a subscript bound is an integer or a size of "
+                            "the model, got '" + b.name + "'");
+      sym = b.name;
+      return true;
+    }
+    if (!constInt(b, "a subscript bound", INT32_MIN, INT32_MAX, v))
+      return false;
+    if (dim.isStatic() && (v > dim.size || v < -dim.size ||
+                           (v == dim.size && !isStop)))
+      return error(b.loc, "index " + std::to_string(v) +
+                              " is out of range for dim " + dim.str() + " of " +
+                              x.str());
+    return true;
+  };
+  for (const ast::Subscript &sub : e.subscripts) {
+    if (sub.kind == ast::Subscript::Ellipsis) {
+      for (size_t k = 0; k < rank - given; ++k, ++d) {
+        e.slices.push_back({});
+        dims.push_back(x.dims[d]);
+      }
+      continue;
+    }
+    const Dim &dim = x.dims[d++];
+    Expr::Slice sl;
+    sl.kind = sub.kind;
+    if (sub.kind == ast::Subscript::All) {
+      dims.push_back(dim);
+      e.slices.push_back(sl);
+      continue;
+    }
+    std::string loSym, hiSym;
+    if (sub.lo && !bound(*sub.lo, dim, sl.start, loSym, false))
+      return false;
+    if (!loSym.empty())
+      return error(sub.lo->loc, "a size name can only end a range (0:" +
+                                    loSym + ")");
+    if (sub.kind == ast::Subscript::Index) {
+      if (!dim.isStatic() && sl.start >= 0)
+        return error(sub.loc, "indexing a symbolic dim (" + dim.str() +
+                                  ") from the start needs a range; use a "
+                                  "negative index to count from the end");
+      if (dim.isStatic() && sl.start < 0)
+        sl.start += dim.size;
+      e.slices.push_back(sl);
+      continue;
+    }
+    if (sub.hi && !bound(*sub.hi, dim, sl.stop, hiSym, true))
+      return false;
+    if (!dim.isStatic() && sl.start < 0)
+      return error(sub.loc, "a range of a symbolic dim (" + dim.str() +
+                                ") starts at an index >= 0");
+    int64_t lo = sl.start < 0 ? sl.start + dim.size : sl.start;
+    if (!hiSym.empty()) {
+      if (lo != 0)
+        return error(sub.loc, "a range that ends at a size starts at 0");
+      sl.stopSym = hiSym;
+      sl.stop = -1;
+      dims.push_back(Dim::symbol(hiSym));
+    } else if (!sub.hi) {
+      if (!dim.isStatic() && lo != 0)
+        return error(sub.loc, "a range of a symbolic dim (" + dim.str() +
+                                  ") from " + std::to_string(lo) +
+                                  " needs a static end");
+      dims.push_back(dim.isStatic() ? Dim::fixed(dim.size - lo) : dim);
+      sl.stop = -1;
+    } else {
+      int64_t hi = sl.stop < 0 && dim.isStatic() ? sl.stop + dim.size : sl.stop;
+      if (hi < 0)
+        return error(sub.hi->loc, "a negative end needs a static dim, got " +
+                                      dim.str());
+      if (hi <= lo || (dim.isStatic() && hi > dim.size))
+        return error(sub.loc, "range " + std::to_string(lo) + ":" +
+                                  std::to_string(hi) +
+                                  " is empty or out of range for dim " +
+                                  dim.str() + " of " + x.str());
+      sl.stop = hi;
+      dims.push_back(Dim::fixed(hi - lo));
+    }
+    sl.start = lo;
+    e.slices.push_back(sl);
+  }
+  e.types = {ValueType::tensor(x.dtype, dims)};
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// Model calls
+//===----------------------------------------------------------------------===//
+
+/// Records a param that a call binds in the model's table; a weight bound
+/// twice (tied weights, or the same prefix twice) must have one type.
+bool Checker::bindParam(const ast::BoundParam &p, Location at) {
+  ValueType t = ValueType::tensor(p.dtype, p.dims);
+  for (const ast::Stmt &s : model->body)
+    if (s.kind == ast::Stmt::Param && s.weightName == p.weightName) {
+      if (sameType(t, ValueType::tensor(s.type.dtype, s.type.dims)))
+        return true;
+      return error(at, "weight '" + p.weightName + "' is " + t.str() +
+                           " in the called model but " +
+                           dtypeName(s.type.dtype) + dimsStr(s.type.dims) +
+                           " at " + locStr(s.loc));
+    }
+  for (const ast::BoundParam &q : model->calleeParams)
+    if (q.weightName == p.weightName) {
+      if (q.dtype == p.dtype && q.dims == p.dims)
+        return true;
+      return error(at, "weight '" + p.weightName + "' is bound as " + t.str() +
+                           " here and as " + dtypeName(q.dtype) +
+                           dimsStr(q.dims) + " at " + locStr(q.loc));
+    }
+  model->calleeParams.push_back(p);
+  model->calleeParams.back().loc = at;
+  return true;
+}
+
+/// `y = layer(x, lengths, params="encoder.layer.{i}.")`: the arguments bind
+/// the callee's sizes; its results and params take the caller's sizes.
+bool Checker::checkModelCall(Expr &e, const ast::Model &callee) {
+  if (broken.count(callee.name))
+    return error(e.loc, "model '" + callee.name +
+                            "' has errors (reported above); it cannot be "
+                            "called");
+  std::string prefix;
+  for (KeywordArg &kw : e.kwargs) {
+    if (kw.name != "params")
+      return error(kw.loc, "a model call takes only the keyword params= "
+                           "(the prefix of its weight names), got '" +
+                               kw.name + "'");
+    if (kw.value->kind != Expr::String)
+      return error(kw.value->loc, "params= expects a string, such as "
+                                  "\"encoder.layer.{i}.\"");
+    prefix = kw.value->name;
+    size_t open = prefix.find('{');
+    if (open != std::string::npos)
+      return error(kw.value->loc,
+                   "'" + prefix.substr(open, prefix.find('}', open) - open + 1) +
+                       "' in params= names no enclosing loop variable");
+  }
+  if (e.args.size() != callee.args.size())
+    return error(e.loc, "model '" + callee.name + "' takes " +
+                            std::to_string(callee.args.size()) +
+                            " arguments, got " + std::to_string(e.args.size()));
+  std::map<std::string, Dim> bound;
+  for (size_t i = 0; i < e.args.size(); ++i) {
+    ValueType t;
+    if (!operand(*e.args[i], t))
+      return false;
+    const ast::Arg &p = callee.args[i];
+    std::string want = dtypeName(p.type.dtype) + dimsStr(p.type.dims);
+    bool ok = t.kind == ValueType::Tensor && t.dtype == p.type.dtype &&
+              t.dims.size() == p.type.dims.size();
+    for (size_t k = 0; ok && k < t.dims.size(); ++k) {
+      const Dim &d = p.type.dims[k];
+      if (d.isStatic()) {
+        ok = t.dims[k] == d;
+        continue;
+      }
+      auto [it, fresh] = bound.emplace(d.sym, t.dims[k]);
+      if (!fresh && it->second != t.dims[k])
+        return error(e.args[i]->loc,
+                     "argument '" + p.name + "' of model '" + callee.name +
+                         "' is " + t.str() + ", but size " + d.sym +
+                         " is already " + it->second.str() +
+                         " from an earlier argument");
+    }
+    if (!ok)
+      return error(e.args[i]->loc, "argument '" + p.name + "' of model '" +
+                                       callee.name + "' is " + want +
+                                       ", got " + t.str());
+  }
+  auto subst = [&](const Dims &dims, Dims &out, std::string &unbound) {
+    out.clear();
+    for (const Dim &d : dims) {
+      if (d.isStatic()) {
+        out.push_back(Dim::fixed(d.size));
+        continue;
+      }
+      auto it = bound.find(d.sym);
+      if (it == bound.end()) {
+        unbound = d.sym;
+        return false;
+      }
+      out.push_back(it->second);
+      out.back().loc = {};
+    }
+    return true;
+  };
+  std::string unbound;
+  for (const ast::TensorType &r : callee.results) {
+    Dims dims;
+    if (!subst(r.dims, dims, unbound))
+      return error(e.loc, "size " + unbound + " of model '" + callee.name +
+                              "' is not bound by its arguments");
+    e.types.push_back(ValueType::tensor(r.dtype, dims));
+  }
+  std::vector<ast::BoundParam> params;
+  for (const ast::Stmt &s : callee.body)
+    if (s.kind == ast::Stmt::Param)
+      params.push_back({s.weightName, s.type.dtype, s.type.dims, s.loc});
+  for (const ast::BoundParam &p : callee.calleeParams)
+    params.push_back(p);
+  e.calleeParams.clear();
+  for (ast::BoundParam &p : params) {
+    Dims dims;
+    if (!subst(p.dims, dims, unbound))
+      return error(e.loc, "size " + unbound + " of weight '" + p.weightName +
+                              "' of model '" + callee.name +
+                              "' is not bound by its arguments");
+    p.weightName = prefix + p.weightName;
+    p.dims = dims;
+    if (!bindParam(p, e.loc))
+      return false;
+    e.calleeParams.push_back(p);
+  }
+  e.callee = &callee;
+  return true;
+}
+
+/// The models that `m` calls (names of calls that are not built-ins).
+void collectCalls(const Expr &e, std::vector<const Expr *> &out) {
+  if (e.kind == Expr::Call && !findBuiltin(e.name))
+    out.push_back(&e);
+  for (const ast::ExprPtr &a : e.args)
+    collectCalls(*a, out);
+  for (const KeywordArg &kw : e.kwargs)
+    collectCalls(*kw.value, out);
+}
+
 } // namespace
 
 bool checkModule(ast::Module &module, SourceDiagnostics &diags) {
   unsigned before = diags.numErrors();
   std::map<std::string, Location> names;
   Checker checker(diags);
+  std::map<std::string, ast::Model *> byName;
+  for (ast::Model &m : module.imported)
+    byName.emplace(m.name, &m);
   for (ast::Model &m : module.models) {
     auto [it, fresh] = names.emplace(m.name, m.loc);
     if (!fresh)
       diags.error(m.loc, "model '" + m.name + "' is already defined at " +
                              locStr(it->second));
-    checker.checkModel(m);
+    byName[m.name] = &m;
   }
+  for (auto &[name, m] : byName)
+    checker.callable[name] = m;
+
+  // Callees are checked before their callers (their params are bound
+  // through the call); a cycle of calls is an error at the call.
+  std::map<const ast::Model *, int> state; // 1: in progress, 2: done
+  std::function<void(ast::Model &)> visit = [&](ast::Model &m) {
+    state[&m] = 1;
+    std::vector<const Expr *> calls;
+    for (const ast::Stmt &s : m.body)
+      for (const ast::ExprPtr &e : s.exprs)
+        collectCalls(*e, calls);
+    for (const Expr *c : calls) {
+      auto it = byName.find(c->name);
+      if (it == byName.end())
+        continue;
+      int st = state[it->second];
+      if (st == 1) {
+        diags.error(c->loc, "model '" + m.name + "' calls '" + c->name +
+                                "', which calls it back: recursive calls are "
+                                "not allowed");
+        checker.broken.insert(c->name);
+        checker.broken.insert(m.name);
+      } else if (st == 0) {
+        visit(*it->second);
+      }
+    }
+    unsigned errs = diags.numErrors();
+    if (!checker.broken.count(m.name))
+      checker.checkModel(m);
+    if (diags.numErrors() != errs)
+      checker.broken.insert(m.name);
+    state[&m] = 2;
+  };
+  for (ast::Model &m : module.models)
+    if (!state[&m])
+      visit(m);
   return diags.numErrors() == before;
 }
 

@@ -220,6 +220,13 @@ private:
                 Expr &hi);
   Tensor lowerNorm(Operation *op);
   Tensor lowerRope(attn::RopeOp op);
+  Tensor lowerSelect(attn::SelectOp op);
+  Tensor lowerReduce(attn::ReduceOp op);
+  Tensor lowerMeanPool(attn::MeanPoolOp op);
+  Tensor lowerL2Normalize(attn::L2NormalizeOp op);
+  Tensor lowerEmbedding(attn::EmbeddingOp op);
+  Tensor lowerArange(attn::ArangeOp op);
+  Tensor lowerSlice(attn::SliceOp op);
 
   /// The pieces of a masked softmax over the last dim of `scores`:
   /// exps = keep ? exp(s - max) : 0, and denom = sum(exps) or 1 when every
@@ -1094,6 +1101,196 @@ Tensor PipelineBuilder::lowerRope(attn::RopeOp op) {
   return {f, x.shape};
 }
 
+
+//===----------------------------------------------------------------------===//
+// Selections, reductions, gathers, index values and slices
+//===----------------------------------------------------------------------===//
+
+/// where(c, a, b): select(c != 0, a, b), the three shapes broadcast.
+Tensor PipelineBuilder::lowerSelect(attn::SelectOp op) {
+  const Tensor &c = get(op.getCond());
+  const Tensor &a = get(op.getLhs());
+  const Tensor &b = get(op.getRhs());
+  std::vector<Expr> shape = broadcastShape(c.shape, broadcastShape(a.shape, b.shape));
+  Func f = newFunc(op, opName(op));
+  std::vector<Var> vs = makeVars(shape.size());
+  std::vector<Expr> idx = asExprs(vs);
+  def(f, vs,
+      Halide::select(c.at(broadcastIndex(c.shape, idx)) != 0,
+                     a.at(broadcastIndex(a.shape, idx)),
+                     b.at(broadcastIndex(b.shape, idx))));
+  return {f, shape};
+}
+
+/// result[rest] = reduce_{r < n} x[rest with r at dim]; mean = sum / n.
+Tensor PipelineBuilder::lowerReduce(attn::ReduceOp op) {
+  const Tensor &x = get(op.getX());
+  int64_t dim = op.getDim();
+  bool keep = op.getKeepdim();
+  std::string name = opName(op);
+  std::vector<Expr> shape = x.shape;
+  Expr n = shape[dim];
+  if (keep)
+    shape[dim] = 1;
+  else
+    shape.erase(shape.begin() + dim);
+  std::vector<Var> vs = makeVars(shape.size());
+  RDom r(0, n, "k");
+  std::vector<Expr> xi = asExprs(vs);
+  if (keep)
+    xi[dim] = r;
+  else
+    xi.insert(xi.begin() + dim, r);
+  Halide::Type t = x.func.output_types()[0];
+  attn::ReduceKind kind = op.getKind();
+  bool isSum = kind == attn::ReduceKind::sum || kind == attn::ReduceKind::mean;
+  Func acc = newFunc(op, isSum ? name + "_sum" : name);
+  if (isSum) {
+    def(acc, vs, Halide::cast(t, 0));
+    defAdd(acc, vs, x.at(xi));
+  } else {
+    bool isMax = kind == attn::ReduceKind::max;
+    def(acc, vs, isMax ? t.min() : t.max());
+    std::vector<Expr> at = reversed(asExprs(vs));
+    acc(at) = isMax ? Halide::max(acc(at), x.at(xi))
+                    : Halide::min(acc(at), x.at(xi));
+  }
+  if (!isSum || kind == attn::ReduceKind::sum)
+    return {acc, shape};
+  Func mean = newFunc(op, name);
+  def(mean, vs, acc(reversed(asExprs(vs))) / Halide::cast<float>(n));
+  return {mean, shape};
+}
+
+/// result[b, rest] = sum_{s < min(len_b, S)} x[b, s, rest] / min(len_b, S),
+/// and 0 for len_b <= 0.
+Tensor PipelineBuilder::lowerMeanPool(attn::MeanPoolOp op) {
+  const Tensor &x = get(op.getX());
+  const Tensor &len = get(op.getLengths());
+  std::string name = opName(op);
+  std::vector<Expr> shape = x.shape;
+  Expr S = shape[1];
+  shape.erase(shape.begin() + 1);
+  std::vector<Var> vs = makeVars(shape.size());
+  RDom r(0, S, "s");
+  std::vector<Expr> xi = asExprs(vs);
+  xi.insert(xi.begin() + 1, r);
+  Expr n = Halide::clamp(len.at({vs[0]}), 0, S);
+  Func sum = newFunc(op, name + "_sum");
+  def(sum, vs, 0.0f);
+  defAdd(sum, vs, Halide::select(r < n, x.at(xi), 0.0f));
+  Func f = newFunc(op, name);
+  def(f, vs,
+      Halide::select(n > 0,
+                     sum(reversed(asExprs(vs))) /
+                         Halide::cast<float>(Halide::max(n, 1)),
+                     0.0f));
+  return {f, shape};
+}
+
+/// x / max(sqrt(sum_k x[..., k]^2), eps).
+Tensor PipelineBuilder::lowerL2Normalize(attn::L2NormalizeOp op) {
+  const Tensor &x = get(op.getX());
+  std::string name = opName(op);
+  std::vector<Var> vs = makeVars(x.rank());
+  std::vector<Var> rows(vs.begin(), vs.end() - 1);
+  RDom r(0, x.shape.back(), "e");
+  std::vector<Expr> xr(rows.begin(), rows.end());
+  xr.push_back(r);
+  Func sq = newFunc(op, name + "_sq");
+  def(sq, rows, 0.0f);
+  defAdd(sq, rows, x.at(xr) * x.at(xr));
+  float eps = (float)op.getEps().convertToDouble();
+  Func f = newFunc(op, name);
+  def(f, vs,
+      x.at(asExprs(vs)) /
+          Halide::max(Halide::sqrt(sq(reversed(asExprs(rows)))), eps));
+  return {f, x.shape};
+}
+
+/// result[..., d] = table[ids[...], d]. The ids' smallest and largest
+/// values are checked against [0, V) once (a require that fails the call
+/// with a message naming the ids); the gather clamps, so it never reads out
+/// of bounds.
+Tensor PipelineBuilder::lowerEmbedding(attn::EmbeddingOp op) {
+  const Tensor &table = get(op.getTable());
+  const Tensor &ids = get(op.getIds());
+  std::string name = opName(op);
+  Expr V = table.shape[0];
+
+  Var c("c");
+  Func range = newFunc(op, name + "_idrange");
+  range(c) = Halide::select(c == 0, Halide::Int(32).max(),
+                            Halide::Int(32).min());
+  if (ids.rank()) {
+    std::vector<Halide::Range> ranges; // innermost first
+    for (size_t k = ids.rank(); k-- > 0;)
+      ranges.push_back({0, ids.shape[k]});
+    RDom every(ranges, "id");
+    std::vector<Expr> all;
+    for (size_t k = 0; k < ids.rank(); ++k)
+      all.push_back(every[ids.rank() - 1 - k]);
+    Expr id = ids.at(all);
+    range(0) = Halide::min(range(0), id);
+    range(1) = Halide::max(range(1), id);
+  } else {
+    range(0) = ids.at({});
+    range(1) = ids.at({});
+  }
+  Func check = newFunc(op, name + "_idcheck");
+  check(c) = Halide::require(
+      range(0) >= 0 && range(1) < V, 0, "embedding:",
+      op.getIdsName().str(), "holds ids outside [0,", V, "): smallest",
+      range(0), "largest", range(1));
+
+  std::vector<Expr> shape = ids.shape;
+  shape.push_back(table.shape[1]);
+  std::vector<Var> vs = makeVars(shape.size());
+  std::vector<Expr> lead(vs.begin(), vs.end() - 1);
+  Expr row = Halide::clamp(ids.at(lead), 0, V - 1) + check(0);
+  Func f = newFunc(op, name);
+  def(f, vs, Halide::cast<float>(table.at({row, vs.back()})));
+  return {f, shape};
+}
+
+Tensor PipelineBuilder::lowerArange(attn::ArangeOp op) {
+  Expr n = op.getSym() ? symbolExtent(*op.getSym())
+                       : Expr((int)op.getSize().value_or(0));
+  Func f = newFunc(op, opName(op));
+  Var i("d0");
+  f(i) = i;
+  return {f, {n}};
+}
+
+/// x[..., start:stop, ...] on `dim`, or x[..., start, ...] with the dim
+/// dropped; a negative start counts from the end.
+Tensor PipelineBuilder::lowerSlice(attn::SliceOp op) {
+  const Tensor &x = get(op.getX());
+  int64_t dim = op.getDim();
+  Expr n = x.shape[dim];
+  Expr start = (int)op.getStart();
+  if (op.getStart() < 0)
+    start = simplified(n + start);
+  std::vector<Expr> shape = x.shape;
+  if (op.getDrop())
+    shape.erase(shape.begin() + dim);
+  else if (op.getStopSym())
+    shape[dim] = symbolExtent(*op.getStopSym());
+  else if (op.getStop())
+    shape[dim] = simplified(Expr((int)*op.getStop()) - start);
+  else
+    shape[dim] = simplified(n - start);
+  std::vector<Var> vs = makeVars(shape.size());
+  std::vector<Expr> xi = asExprs(vs);
+  if (op.getDrop())
+    xi.insert(xi.begin() + dim, start);
+  else
+    xi[dim] = xi[dim] + start;
+  Func f = newFunc(op, opName(op));
+  def(f, vs, x.at(xi));
+  return {f, shape};
+}
+
 //===----------------------------------------------------------------------===//
 // Driver
 //===----------------------------------------------------------------------===//
@@ -1131,6 +1328,53 @@ LogicalResult PipelineBuilder::lower(Operation *op) {
           .Case([&](NegOp) {
             return lowerUnary(op, [](Expr x) { return -x; });
           })
+          .Case([&](OrOp) {
+            return lowerBinary(op, [](Expr a, Expr b) { return a | b; });
+          })
+          .Case([&](MinOp) {
+            return lowerBinary(op, [](Expr a, Expr b) { return Halide::min(a, b); });
+          })
+          .Case([&](MaxOp) {
+            return lowerBinary(op, [](Expr a, Expr b) { return Halide::max(a, b); });
+          })
+          .Case([&](CmpOp c) {
+            CmpPredicate p = c.getPredicate();
+            return lowerBinary(op, [p](Expr a, Expr b) {
+              Expr r = p == CmpPredicate::lt   ? a < b
+                       : p == CmpPredicate::le ? a <= b
+                       : p == CmpPredicate::gt ? a > b
+                       : p == CmpPredicate::ge ? a >= b
+                       : p == CmpPredicate::eq ? a == b
+                                               : a != b;
+              return Halide::cast<uint8_t>(r);
+            });
+          })
+          .Case([&](NotOp) {
+            return lowerUnary(
+                op, [](Expr x) { return Halide::cast<uint8_t>(x == 0); });
+          })
+          .Case([&](ExpOp) { return lowerUnary(op, [](Expr x) { return Halide::exp(x); }); })
+          .Case([&](LogOp) { return lowerUnary(op, [](Expr x) { return Halide::log(x); }); })
+          .Case([&](SqrtOp) { return lowerUnary(op, [](Expr x) { return Halide::sqrt(x); }); })
+          .Case([&](RsqrtOp) {
+            return lowerUnary(op, [](Expr x) { return 1.0f / Halide::sqrt(x); });
+          })
+          .Case([&](TanhOp) { return lowerUnary(op, [](Expr x) { return Halide::tanh(x); }); })
+          .Case([&](SigmoidOp) {
+            return lowerUnary(op, [](Expr x) { return 1.0f / (1.0f + Halide::exp(-x)); });
+          })
+          .Case([&](AbsOp) {
+            return lowerUnary(op, [](Expr x) {
+              return Halide::cast(x.type(), Halide::abs(x));
+            });
+          })
+          .Case([&](SelectOp s) { return lowerSelect(s); })
+          .Case([&](ReduceOp r) { return lowerReduce(r); })
+          .Case([&](MeanPoolOp m) { return lowerMeanPool(m); })
+          .Case([&](L2NormalizeOp n) { return lowerL2Normalize(n); })
+          .Case([&](EmbeddingOp e) { return lowerEmbedding(e); })
+          .Case([&](ArangeOp a) { return lowerArange(a); })
+          .Case([&](SliceOp s) { return lowerSlice(s); })
           .Case<GeluOp, GeluTanhOp, SiluOp, ReluOp>([&](Operation *) {
             Activation act = isa<GeluOp>(op)       ? Activation::gelu
                              : isa<GeluTanhOp>(op) ? Activation::gelu_tanh

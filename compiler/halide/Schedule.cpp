@@ -72,12 +72,15 @@ static void scheduleRoot(Func f, const Halide::Target &target,
     parallelOuter(f, args, fuse);
   for (int u = 0; u < f.num_update_definitions(); ++u) {
     Halide::Stage s = f.update(u);
-    if (updateKeeps(f, u, inner))
+    bool keepsInner = updateKeeps(f, u, inner);
+    if (keepsInner)
       s.vectorize(inner, width, TailStrategy::GuardWithIf);
     bool keepsOuter = parallel && updateKeeps(f, u, args.back());
     if (keepsOuter)
       parallelOuter(s, args,
                     fuse && updateKeeps(f, u, args[args.size() - 2]));
+    if (!keepsInner && !keepsOuter)
+      s.unscheduled(); // serial, as written (e.g. a min/max over all ids)
   }
 }
 

@@ -80,16 +80,16 @@ public:
 
   /// The default schedule of `op`, or null for ops that compute nothing.
   ScheduleAttr scheduleFor(Operation *op) {
-    if (isa<func::ReturnOp, func::FuncOp>(op) || op->getNumResults() == 0 ||
-        !isa<AttnDialect>(op->getDialect()))
-      return {};
+    if (isa<func::ReturnOp, func::FuncOp, CallOp>(op) ||
+        op->getNumResults() == 0 || !isa<AttnDialect>(op->getDialect()))
+      return {}; // a call runs its callee, scheduled on its own
     if (isa<LinearOp, FusedLinearOp, MultiLinearOp, MatmulOp>(op))
       return gemm();
     if (auto a = dyn_cast<AttentionOp>(op))
       return attention(a);
     if (isa<SplitHeadsOp, MergeHeadsOp, TransposeOp, SplitOp, CastOp,
             ConstantOp, CausalOp, SlidingWindowOp, PaddingOp, TensorMaskOp,
-            MaskAndOp>(op))
+            MaskAndOp, SliceOp, ArangeOp>(op))
       return make("inline", {}, 1, {}, {});
     return rows(); // softmax, norms, rope, element-wise
   }

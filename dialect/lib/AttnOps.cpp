@@ -4,6 +4,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/STLExtras.h"
 
 #include <cmath>
@@ -140,7 +142,188 @@ ATTN_BROADCAST_OP(SubOp)
 ATTN_BROADCAST_OP(MulOp)
 ATTN_BROADCAST_OP(DivOp)
 ATTN_BROADCAST_OP(AndOp)
+ATTN_BROADCAST_OP(OrOp)
+ATTN_BROADCAST_OP(MinOp)
+ATTN_BROADCAST_OP(MaxOp)
 #undef ATTN_BROADCAST_OP
+
+LogicalResult CmpOp::inferReturnTypes(MLIRContext *ctx,
+                                      std::optional<Location> loc,
+                                      Adaptor adaptor,
+                                      SmallVectorImpl<Type> &results) {
+  if (failed(inferBroadcast(ctx, loc, adaptor, results)))
+    return failure();
+  results.back() =
+      cast<RankedTensorType>(results.back()).clone(IntegerType::get(ctx, 1));
+  return success();
+}
+
+LogicalResult SelectOp::inferReturnTypes(MLIRContext *ctx,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &results) {
+  if (failed(inferBroadcast(ctx, loc, adaptor, results)))
+    return failure();
+  ArrayRef<int64_t> c = tensorOf(adaptor.getCond()).getShape();
+  auto ab = cast<RankedTensorType>(results.back());
+  SmallVector<int64_t> shape;
+  if (failed(broadcastShapes(c, ab.getShape(), shape)))
+    return emitOptionalError(loc, "cannot broadcast the condition ",
+                             shapeString(c), " with ",
+                             shapeString(ab.getShape()));
+  results.back() = ab.clone(shape);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions, gathers, index values and slices
+//===----------------------------------------------------------------------===//
+
+/// True if `a` may be passed where `b` is declared (ranks and element types
+/// equal, static dims equal where both are static).
+static bool conforms(Type a, Type b) {
+  auto ta = cast<RankedTensorType>(a), tb = cast<RankedTensorType>(b);
+  if (ta.getElementType() != tb.getElementType() ||
+      ta.getRank() != tb.getRank())
+    return false;
+  for (auto [x, y] : llvm::zip(ta.getShape(), tb.getShape()))
+    if (!compatible(x, y))
+      return false;
+  return true;
+}
+
+LogicalResult CallOp::verify() {
+  auto fn = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+      *this, getCalleeAttr());
+  if (!fn)
+    return emitOpError("calls unknown model @") << getCallee();
+  FunctionType type = fn.getFunctionType();
+  size_t nArgs = getArgs().size(), nParams = getParams().size();
+  if (type.getNumInputs() != nArgs + nParams)
+    return emitOpError("passes ")
+           << nArgs << " arguments and " << nParams << " params, but @"
+           << getCallee() << " takes " << type.getNumInputs() << " in all";
+  for (auto [i, v] : llvm::enumerate(getOperands()))
+    if (!conforms(v.getType(), type.getInput(i)))
+      return emitOpError("operand ")
+             << i << " is " << v.getType() << " but @" << getCallee()
+             << " expects " << type.getInput(i);
+  if (type.getNumResults() != getNumResults())
+    return emitOpError("has ") << getNumResults() << " results but @"
+                               << getCallee() << " returns "
+                               << type.getNumResults();
+  for (auto [i, r] : llvm::enumerate(getResults()))
+    if (!conforms(r.getType(), type.getResult(i)))
+      return emitOpError("result ")
+             << i << " is " << r.getType() << " but @" << getCallee()
+             << " returns " << type.getResult(i);
+  return success();
+}
+
+LogicalResult ReduceOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &results) {
+  RankedTensorType x = tensorOf(adaptor.getX());
+  int64_t dim = adaptor.getDim(), rank = x.getRank();
+  if (dim < 0 || dim >= rank)
+    return emitOptionalError(loc, "reduce: dim ", dim, " is out of range for ",
+                             shapeString(x.getShape()));
+  SmallVector<int64_t> shape(x.getShape());
+  if (adaptor.getKeepdim())
+    shape[dim] = 1;
+  else
+    shape.erase(shape.begin() + dim);
+  results.push_back(x.clone(shape));
+  return success();
+}
+
+LogicalResult ReduceOp::verify() {
+  bool isInt = getX().getType().getElementType().isInteger(32);
+  if (isInt && (getKind() == ReduceKind::sum || getKind() == ReduceKind::mean))
+    return emitOpError("sum and mean need f32, got ")
+           << getX().getType().getElementType();
+  return success();
+}
+
+LogicalResult MeanPoolOp::inferReturnTypes(MLIRContext *,
+                                           std::optional<Location> loc,
+                                           Adaptor adaptor,
+                                           SmallVectorImpl<Type> &results) {
+  RankedTensorType x = tensorOf(adaptor.getX());
+  ArrayRef<int64_t> s = x.getShape(), l = tensorOf(adaptor.getLengths()).getShape();
+  if (s.size() < 2)
+    return emitOptionalError(loc, "mean_pool needs x of shape [B, S, ...], got ",
+                             shapeString(s));
+  if (!compatible(l[0], s[0]))
+    return emitOptionalError(loc, "mean_pool: lengths ", shapeString(l),
+                             " do not match the batch of x ", shapeString(s));
+  SmallVector<int64_t> shape(s);
+  shape.erase(shape.begin() + 1);
+  results.push_back(x.clone(shape));
+  return success();
+}
+
+LogicalResult EmbeddingOp::inferReturnTypes(MLIRContext *ctx,
+                                            std::optional<Location>,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &results) {
+  SmallVector<int64_t> shape(tensorOf(adaptor.getIds()).getShape());
+  shape.push_back(tensorOf(adaptor.getTable()).getDimSize(1));
+  results.push_back(f32Tensor(shape, ctx));
+  return success();
+}
+
+LogicalResult ArangeOp::verify() {
+  if (getSize().has_value() == getSym().has_value())
+    return emitOpError("needs exactly one of size and sym");
+  int64_t n = getType().getDimSize(0);
+  if (getSize() && n != *getSize())
+    return emitOpError("size ") << *getSize() << " does not match the type "
+                                << getType();
+  if (getSym() && !ShapedType::isDynamic(n))
+    return emitOpError("with a symbolic size has a dynamic result, got ")
+           << getType();
+  return success();
+}
+
+LogicalResult SliceOp::verify() {
+  RankedTensorType x = getX().getType(), r = getType();
+  int64_t dim = getDim(), rank = x.getRank();
+  if (dim < 0 || dim >= rank)
+    return emitOpError("dim ") << dim << " is out of range for "
+                               << shapeString(x.getShape());
+  if (x.getElementType() != r.getElementType())
+    return emitOpError("changes the element type");
+  if (getDrop() && (getStop() || getStopSym()))
+    return emitOpError("drop takes one position: no stop");
+  if (getStop() && getStopSym())
+    return emitOpError("takes a static stop or a symbolic one, not both");
+  SmallVector<int64_t> want(x.getShape());
+  int64_t n = want[dim];
+  if (getDrop()) {
+    want.erase(want.begin() + dim);
+  } else {
+    int64_t start = getStart();
+    if (start < 0 && !ShapedType::isDynamic(n))
+      start += n;
+    int64_t stop = getStop() ? *getStop() : n;
+    if (stop < 0 && !ShapedType::isDynamic(n))
+      stop += n;
+    bool known = !getStopSym() && start >= 0 && stop >= 0 &&
+                 !ShapedType::isDynamic(stop);
+    if (known && (stop < start || (!ShapedType::isDynamic(n) && stop > n)))
+      return emitOpError("range ")
+             << getStart() << ":" << stop << " is out of bounds for "
+             << shapeString(x.getShape());
+    want[dim] = known ? stop - start : ShapedType::kDynamic;
+  }
+  if (r.getShape() != ArrayRef<int64_t>(want))
+    return emitOpError("result ")
+           << shapeString(r.getShape()) << " should be "
+           << shapeString(want);
+  return success();
+}
 
 /// True if `attr` is a scalar constant equal to `value`.
 static bool isConstant(Attribute attr, double value) {

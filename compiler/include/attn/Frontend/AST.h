@@ -79,6 +79,31 @@ struct ValueType {
 
 struct Expr;
 using ExprPtr = std::unique_ptr<Expr>;
+struct Model;
+
+/// One entry of a subscript `x[:, 0:S, -1, ...]`.
+struct Subscript {
+  enum Kind {
+    All,      // `:`
+    Ellipsis, // `...`: as many `:` as the rank needs
+    Index,    // `i`: one position, the dim is dropped
+    Range     // `lo:hi`, either bound optional
+  };
+  Kind kind = All;
+  Location loc;
+  /// Index: `lo`; Range: `lo` and `hi`, each null when left out. A bound is
+  /// an integer (negative counts from the end) or a size name.
+  ExprPtr lo, hi;
+};
+
+/// A param that a model call binds: the callee's param under the call's
+/// prefix, with the callee's sizes replaced by the caller's.
+struct BoundParam {
+  std::string weightName;
+  DType dtype = DType::F32;
+  std::vector<Dim> dims;
+  Location loc; // the call that first binds it
+};
 
 struct KeywordArg {
   std::string name;
@@ -91,9 +116,11 @@ struct Expr {
     Number, // `0.125`, `12`
     String, // `"interleaved"` (only as a keyword value)
     Name,   // a binding, an argument, a param, or `causal`
-    Binary, // lhs op rhs, op in + - * / &
+    Binary, // lhs op rhs, op in + - * / & | and the comparisons (opName)
     Neg,    // -operand
-    Call    // name(args..., kw=value...)
+    Not,    // !operand
+    Call,   // name(args..., kw=value...), a built-in or a model
+    Index   // args[0][subscripts...]
   };
   Kind kind;
   Location loc; // first character of the expression (the operator for
@@ -102,9 +129,25 @@ struct Expr {
   double number = 0;     // Number
   bool isInteger = true; // Number: written without '.' or exponent
   std::string name;      // Name: identifier; Call: callee; String: contents
-  char op = 0;           // Binary
+  char op = 0;           // Binary: + - * / & | < > and L(<=) G(>=) E(==) N(!=)
   std::vector<ExprPtr> args;     // Binary: {lhs, rhs}; Neg: {x}; Call: positional
   std::vector<KeywordArg> kwargs; // Call
+  std::vector<Subscript> subscripts; // Index
+
+  /// Filled by Sema for a call of a model: the callee, and the params it
+  /// binds (its own and its callees', under the call's prefix).
+  const Model *callee = nullptr;
+  std::vector<BoundParam> calleeParams;
+  /// Filled by Sema for Index: per dim of args[0], the resolved subscript
+  /// (kind All, Index or Range; `...` expanded), bounds folded into
+  /// `start`/`stop` where static, or a size name in `stopSym`.
+  struct Slice {
+    Subscript::Kind kind = Subscript::All;
+    int64_t start = 0;
+    int64_t stop = -1;   // -1: to the end
+    std::string stopSym; // `0:S`
+  };
+  std::vector<Slice> slices;
 
   /// Filled by Sema: one type per result (`split(x, 3)` has three).
   std::vector<ValueType> types;
@@ -117,6 +160,11 @@ struct Expr {
 
   explicit Expr(Kind k, Location l) : kind(k), loc(l) {}
 };
+
+/// How a Binary operator is written: "+", "<=", "==".
+const char *opName(char op);
+/// True for < <= > >= == !=.
+bool isComparison(char op);
 
 struct Stmt {
   enum Kind { Param, Bind, Return };
@@ -135,6 +183,10 @@ struct Stmt {
   std::vector<Location> nameLocs;
   std::vector<ExprPtr> exprs;
 
+  /// Bind: the statement comes from the body of a `for` loop, which may
+  /// rebind a name bound before (`h = layer(h, params="l.{i}.")`).
+  bool inLoop = false;
+
   explicit Stmt(Kind k, Location l) : kind(k), loc(l) {}
 };
 
@@ -142,6 +194,7 @@ struct Arg {
   std::string name;
   Location loc;
   TensorType type;
+  bool inout = false; // `k_cache: inout f32[...]`: written in place
 };
 
 struct Model {
@@ -153,11 +206,22 @@ struct Model {
   std::vector<TensorType> results;
   std::vector<Stmt> body;
   Location end; // the closing '}'
+  /// Filled by Sema: the params that the model's calls bind, after its own
+  /// (deduplicated by weight name), in the order of first use.
+  std::vector<BoundParam> calleeParams;
+};
+
+struct Import {
+  std::string path; // as written, relative to the importing file
+  Location loc;
 };
 
 struct Module {
   std::string file;
+  std::vector<Import> imports;
   std::vector<Model> models;
+  /// Models of imported files (callable, not compiled unless called).
+  std::vector<Model> imported;
 };
 
 /// Prints the tree as an indented S-expression (`attnc --emit=ast`). When

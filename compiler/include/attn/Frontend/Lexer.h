@@ -41,6 +41,14 @@ enum class Tok {
   Star,
   Slash,
   Amp,
+  Pipe,      // |
+  Bang,      // !
+  LessEq,    // <=
+  GreaterEq, // >=
+  EqEq,      // ==
+  NotEq,     // !=
+  DotDot,    // ..  (in `for i in 0..6`)
+  Ellipsis,  // ... (in a subscript)
   Arrow
 };
 

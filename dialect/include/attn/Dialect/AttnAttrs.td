@@ -21,6 +21,38 @@ def Attn_ActivationAttr : EnumAttr<Attn_Dialect, Attn_Activation, "activation"> 
   let assemblyFormat = "`<` $value `>`";
 }
 
+def Attn_CmpLt : I32EnumAttrCase<"lt", 0>;
+def Attn_CmpLe : I32EnumAttrCase<"le", 1>;
+def Attn_CmpGt : I32EnumAttrCase<"gt", 2>;
+def Attn_CmpGe : I32EnumAttrCase<"ge", 3>;
+def Attn_CmpEq : I32EnumAttrCase<"eq", 4>;
+def Attn_CmpNe : I32EnumAttrCase<"ne", 5>;
+def Attn_CmpPredicate : I32EnumAttr<"CmpPredicate",
+    "the comparison of attn.cmp: < <= > >= == !=",
+    [Attn_CmpLt, Attn_CmpLe, Attn_CmpGt, Attn_CmpGe, Attn_CmpEq, Attn_CmpNe]> {
+  let cppNamespace = "::attn";
+  let genSpecializedAttr = 0;
+}
+def Attn_CmpPredicateAttr
+    : EnumAttr<Attn_Dialect, Attn_CmpPredicate, "cmp_predicate"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
+def Attn_ReduceSum : I32EnumAttrCase<"sum", 0>;
+def Attn_ReduceMean : I32EnumAttrCase<"mean", 1>;
+def Attn_ReduceMax : I32EnumAttrCase<"max", 2>;
+def Attn_ReduceMin : I32EnumAttrCase<"min", 3>;
+def Attn_ReduceKind : I32EnumAttr<"ReduceKind",
+    "the reduction of attn.reduce", [Attn_ReduceSum, Attn_ReduceMean,
+                                     Attn_ReduceMax, Attn_ReduceMin]> {
+  let cppNamespace = "::attn";
+  let genSpecializedAttr = 0;
+}
+def Attn_ReduceKindAttr
+    : EnumAttr<Attn_Dialect, Attn_ReduceKind, "reduce_kind"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
 def Attn_ScheduleAttr : AttrDef<Attn_Dialect, "Schedule"> {
   let mnemonic = "schedule";
   let summary = "How one op's loops are tiled, vectorised and parallelised";

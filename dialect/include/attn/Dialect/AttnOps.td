@@ -98,6 +98,53 @@ def Attn_DivOp : Attn_BinaryOp<"div", "/", Attn_F32Tensor, "f32"> {
   let hasFolder = 1;
 }
 def Attn_AndOp : Attn_BinaryOp<"and", "&", Attn_BoolTensor, "i1", [Commutative]>;
+def Attn_OrOp : Attn_BinaryOp<"or", "|", Attn_BoolTensor, "i1", [Commutative]>;
+// min(a, b) and max(a, b), element-wise (the reductions are attn.reduce).
+def Attn_MinOp : Attn_BinaryOp<"min", "min", Attn_NumericTensor, "f32",
+                               [Commutative]>;
+def Attn_MaxOp : Attn_BinaryOp<"max", "max", Attn_NumericTensor, "f32",
+                               [Commutative]>;
+
+def Attn_CmpOp : Attn_Op<"cmp", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Element-wise comparison giving a bool tensor";
+  let description = [{
+    `result = lhs <predicate> rhs` (`lt le gt ge eq ne` for `< <= > >= ==
+    !=`), element by element with NumPy broadcasting. Both operands have the
+    same element type, f32 or i32 (the front end casts as for arithmetic);
+    the result is `i1`.
+
+    ```mlir
+    %keep = attn.cmp <le> %j, %i : tensor<1x?xi32>, tensor<?x1xi32> -> tensor<?x?xi1>
+    ```
+  }];
+  let arguments = (ins Attn_CmpPredicateAttr:$predicate,
+                       Attn_NumericTensor:$lhs, Attn_NumericTensor:$rhs);
+  let results = (outs Attn_BoolTensor:$result);
+  let assemblyFormat = [{
+    $predicate $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->`
+    type($result)
+  }];
+}
+
+def Attn_SelectOp : Attn_Op<"select", [Pure, InferTypeOpAdaptor]> {
+  let summary = "`where(cond, a, b)`: element-wise choice";
+  let description = [{
+    `result = cond ? a : b`, element by element; the three shapes broadcast
+    together as in NumPy. `a` and `b` have the same element type (f32 or
+    i32); `cond` is bool.
+
+    ```mlir
+    %y = attn.select %c, %a, %b : tensor<?x?xi1>, tensor<?x?xf32>, tensor<f32> -> tensor<?x?xf32>
+    ```
+  }];
+  let arguments = (ins Attn_BoolTensor:$cond, Attn_NumericTensor:$lhs,
+                       Attn_NumericTensor:$rhs);
+  let results = (outs Attn_NumericTensor:$result);
+  let assemblyFormat = [{
+    $cond `,` $lhs `,` $rhs attr-dict `:` type($cond) `,` type($lhs) `,`
+    type($rhs) `->` type($result)
+  }];
+}
 
 class Attn_UnaryOp<string mnemonic, string formula,
                    Type operandType = Attn_F32Tensor>
@@ -122,6 +169,162 @@ def Attn_GeluTanhOp
                    "0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))">;
 def Attn_SiluOp : Attn_UnaryOp<"silu", "x sigmoid(x)">;
 def Attn_ReluOp : Attn_UnaryOp<"relu", "max(x, 0)">;
+def Attn_ExpOp : Attn_UnaryOp<"exp", "e^x">;
+def Attn_LogOp : Attn_UnaryOp<"log", "ln(x)">;
+def Attn_SqrtOp : Attn_UnaryOp<"sqrt", "sqrt(x)">;
+def Attn_RsqrtOp : Attn_UnaryOp<"rsqrt", "1 / sqrt(x)">;
+def Attn_TanhOp : Attn_UnaryOp<"tanh", "tanh(x)">;
+def Attn_SigmoidOp : Attn_UnaryOp<"sigmoid", "1 / (1 + e^-x)">;
+def Attn_AbsOp : Attn_UnaryOp<"abs", "|x|", Attn_NumericTensor>;
+def Attn_NotOp : Attn_UnaryOp<"not", "!x", Attn_BoolTensor>;
+
+//===----------------------------------------------------------------------===//
+// Model calls
+//===----------------------------------------------------------------------===//
+
+def Attn_CallOp : Attn_Op<"call", [Pure, AttrSizedOperandSegments]> {
+  let summary = "Calls another model: its params bound under a prefix";
+  let description = [{
+    `results = callee(args)` where the callee's params are bound to
+    `params`: the caller's params whose weight names are the callee's
+    under the call's `prefix` (`"encoder.layer.3."`). The callee's
+    symbolic sizes take the sizes of the arguments. A model called N times
+    is compiled once; each call runs it on its own arguments and weights.
+
+    ```mlir
+    %h1 = attn.call @layer(%h0, %lengths) params(%wq, %bq) {prefix = "encoder.layer.0."} : (tensor<?x?x384xf32>, tensor<?xi32>, tensor<384x384xf32>, tensor<384xf32>) -> tensor<?x?x384xf32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$callee, Variadic<Attn_AnyTensor>:$args,
+                       Variadic<Attn_AnyTensor>:$params, StrAttr:$prefix);
+  let results = (outs Variadic<Attn_AnyTensor>:$results);
+  let assemblyFormat = [{
+    $callee `(` $args `)` `params` `(` $params `)` attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions, gathers, index values and slices
+//===----------------------------------------------------------------------===//
+
+def Attn_ReduceOp : Attn_Op<"reduce", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Sum, mean, max or min over one dim";
+  let description = [{
+    `result[..., ...] = reduce_{k} x[..., k, ...]` over dim `dim`, which is
+    dropped, or kept with size 1 with `keepdim` (as `torch.sum(x, dim,
+    keepdim)`). `mean` divides the sum by the dim's size. f32 sums
+    accumulate in f32; i32 only for `max` and `min`.
+
+    ```mlir
+    %m = attn.reduce <mean> %x {dim = 1 : i64} : tensor<?x?x384xf32> -> tensor<?x384xf32>
+    ```
+  }];
+  let arguments = (ins Attn_ReduceKindAttr:$kind, Attn_NumericTensor:$x,
+                       I64Attr:$dim, UnitAttr:$keepdim);
+  let results = (outs Attn_NumericTensor:$result);
+  let assemblyFormat = "$kind $x attr-dict `:` type($x) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Attn_MeanPoolOp : Attn_Op<"mean_pool", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Mean over the first `lengths[b]` positions of each row";
+  let description = [{
+    `x: [B, S, ...]`, `lengths: i32[B]`; `result[b, ...] = sum_{s <
+    lengths[b]} x[b, s, ...] / lengths[b]`, and 0 where `lengths[b] <= 0`
+    (sentence-transformers' masked mean pooling, whose divisor is clamped
+    to 1e-9). Lengths past `S` count `S` positions.
+
+    ```mlir
+    %e = attn.mean_pool %h, %lengths : tensor<?x?x384xf32>, tensor<?xi32> -> tensor<?x384xf32>
+    ```
+  }];
+  let arguments = (ins Attn_F32Tensor:$x, 1DTensorOf<[I32]>:$lengths);
+  let results = (outs Attn_F32Tensor:$result);
+  let assemblyFormat = [{
+    $x `,` $lengths attr-dict `:` type($x) `,` type($lengths) `->`
+    type($result)
+  }];
+}
+
+def Attn_L2NormalizeOp : Attn_Op<"l2_normalize",
+                                 [Pure, SameOperandsAndResultType]> {
+  let summary = "Divides by the L2 norm over the last dim";
+  let description = [{
+    `x / max(sqrt(sum_k x[..., k]^2), eps)`, as
+    `torch.nn.functional.normalize(x, p=2, dim=-1, eps)`.
+
+    ```mlir
+    %n = attn.l2_normalize %e {eps = 9.9999999999999998E-13 : f64} : tensor<?x384xf32>
+    ```
+  }];
+  let arguments = (ins Attn_F32Tensor:$x, F64Attr:$eps);
+  let results = (outs Attn_F32Tensor:$result);
+  let assemblyFormat = "$x attr-dict `:` type($x)";
+}
+
+def Attn_EmbeddingOp : Attn_Op<"embedding", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Rows of a table gathered by integer ids";
+  let description = [{
+    `table: [V, D]`, `ids: i32[...]`; `result[..., d] = table[ids[...], d]`,
+    of shape `ids.shape + [D]` (`torch.nn.functional.embedding`). The
+    generated code checks every id against `[0, V)` and fails the call with
+    an error naming the ids tensor otherwise; it never reads out of bounds.
+    An f16/bf16 table gives f32 rows.
+
+    ```mlir
+    %x = attn.embedding %wte, %ids : tensor<50257x768xf32>, tensor<?x?xi32> -> tensor<?x?x768xf32>
+    ```
+  }];
+  let arguments = (ins 2DTensorOf<[F32, F16, BF16]>:$table,
+                       Attn_IndexTensor:$ids,
+                       DefaultValuedStrAttr<StrAttr, "ids">:$ids_name);
+  let results = (outs Attn_F32Tensor:$result);
+  let assemblyFormat = [{
+    $table `,` $ids attr-dict `:` type($table) `,` type($ids) `->`
+    type($result)
+  }];
+}
+
+def Attn_ArangeOp : Attn_Op<"arange", [Pure]> {
+  let summary = "The positions `0, 1, ..., n-1` as i32";
+  let description = [{
+    `result[i] = i` for `i < n`, where `n` is a static size (`size`) or a
+    symbolic size of the model (`sym`, bound at run time). Used for
+    positions: `embedding(wpe, arange(S))`.
+
+    ```mlir
+    %p = attn.arange {sym = "S"} : tensor<?xi32>
+    ```
+  }];
+  let arguments = (ins OptionalAttr<I64Attr>:$size,
+                       OptionalAttr<StrAttr>:$sym);
+  let results = (outs 1DTensorOf<[I32]>:$result);
+  let assemblyFormat = "attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Attn_SliceOp : Attn_Op<"slice", [Pure]> {
+  let summary = "A range of one dim, or one position of it (dim dropped)";
+  let description = [{
+    `result = x[..., start:stop, ...]` on dim `dim`. `start` is an index,
+    negative counting from the end; `stop` is a static index, the symbolic
+    size `stop_sym`, or the end when neither is given. With `drop`, the
+    slice is the one position `start` and the dim is removed
+    (`x[..., -1, :]`). Bounds past the dim fail at run time with a message.
+
+    ```mlir
+    %last = attn.slice %logits {dim = 1 : i64, start = -1 : i64, drop} : tensor<?x?x50257xf32> -> tensor<?x50257xf32>
+    ```
+  }];
+  let arguments = (ins Attn_AnyTensor:$x, I64Attr:$dim, I64Attr:$start,
+                       OptionalAttr<I64Attr>:$stop,
+                       OptionalAttr<StrAttr>:$stop_sym, UnitAttr:$drop);
+  let results = (outs Attn_AnyTensor:$result);
+  let assemblyFormat = "$x attr-dict `:` type($x) `->` type($result)";
+  let hasVerifier = 1;
+}
 
 //===----------------------------------------------------------------------===//
 // Projections and layout
