@@ -22,6 +22,7 @@
 #include "attn/Transforms/Passes.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -220,6 +221,7 @@ private:
                 Expr &hi);
   Tensor lowerNorm(Operation *op);
   Tensor lowerRope(attn::RopeOp op);
+  LogicalResult lowerCall(attn::CallOp op);
   Tensor lowerSelect(attn::SelectOp op);
   Tensor lowerReduce(attn::ReduceOp op);
   Tensor lowerMeanPool(attn::MeanPoolOp op);
@@ -309,8 +311,14 @@ LogicalResult PipelineBuilder::lowerArgument(unsigned a) {
     desc.dtype = tableType(type.getElementType());
 
     int rank = type.getRank();
+    // Weight names ("encoder.layer.0.query.weight") may hold characters
+    // that Halide names cannot.
+    std::string pname = desc.name;
+    for (char &c : pname)
+      if (!isalnum((unsigned char)c) && c != '_')
+        c = '_';
     Halide::ImageParam p(halideType(type.getElementType()), rank,
-                         uniqueName(desc.name));
+                         uniqueName(pname));
     Tensor t;
     t.func = p;
     for (int k = 0; k < rank; ++k) {
@@ -1106,6 +1114,127 @@ Tensor PipelineBuilder::lowerRope(attn::RopeOp op) {
 // Selections, reductions, gathers, index values and slices
 //===----------------------------------------------------------------------===//
 
+/// attn.call as an extern stage that runs the callee's own pipeline (see
+/// CallStub). The callee's sizes are the caller's argument extents, so its
+/// results' extents follow from the callee's attn.dims.
+LogicalResult PipelineBuilder::lowerCall(attn::CallOp op) {
+  auto callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+      op, op.getCalleeAttr());
+  if (!callee)
+    return op.emitError("calls unknown model @") << op.getCallee();
+  attn::CallStub stub;
+  stub.callee = attn::halideFunctionName(callee.getSymName());
+  stub.name = "attn__stub_" + callee.getSymName().str();
+  stub.numParams = op.getParams().size();
+
+  // The callee's sizes in terms of the caller's extents.
+  llvm::StringMap<Expr> sizes;
+  std::vector<Halide::ExternFuncArgument> xargs;
+  for (auto [i, a] : llvm::enumerate(op.getArgs())) {
+    const Tensor &t = get(a);
+    auto dims = callee.getArgAttrOfType<ArrayAttr>(i, "attn.dims");
+    auto arg = dyn_cast<BlockArgument>(a);
+    if (arg && arg.getOwner()->isEntryBlock())
+      xargs.push_back(params[arg.getArgNumber()]);
+    else
+      xargs.push_back(t.func);
+    for (size_t k = 0; k < t.rank(); ++k) {
+      xargs.push_back(Halide::cast<int32_t>(t.shape[k]));
+      if (auto sym = dims ? dyn_cast<StringAttr>(dims[k]) : StringAttr())
+        sizes.try_emplace(sym.getValue(), t.shape[k]);
+    }
+    stub.argRanks.push_back(t.rank());
+  }
+  for (Value p : op.getParams()) {
+    auto arg = dyn_cast<BlockArgument>(p);
+    if (!arg || !arg.getOwner()->isEntryBlock())
+      return op.emitError("a call's params must be the model's own params");
+    xargs.push_back(params[arg.getArgNumber()]);
+  }
+  std::vector<std::vector<Expr>> shapes;
+  Expr total = 0;
+  for (auto [r, v] : llvm::enumerate(op.getResults())) {
+    auto type = cast<RankedTensorType>(v.getType());
+    auto dims = callee.getResultAttrOfType<ArrayAttr>(r, "attn.dims");
+    std::vector<Expr> shape;
+    Expr size = 1;
+    for (int64_t k = 0; k < type.getRank(); ++k) {
+      Expr e;
+      if (auto n = dims ? dyn_cast<IntegerAttr>(dims[k]) : IntegerAttr())
+        e = (int)n.getInt();
+      else if (auto sym = dims ? dyn_cast<StringAttr>(dims[k]) : StringAttr())
+        e = sizes.lookup(sym.getValue());
+      if (!e.defined())
+        return op.emitError("result ") << r << " of @" << op.getCallee()
+                                       << " has a size its arguments do not bind";
+      shape.push_back(e);
+      size = size * e;
+      xargs.push_back(Halide::cast<int32_t>(e));
+    }
+    total = total + size;
+    shapes.push_back(shape);
+    stub.resultRanks.push_back(type.getRank());
+    stub.resultTypes.push_back(halideType(type.getElementType()));
+  }
+
+  std::string name = opName(op);
+  size_t n = shapes.size();
+  stub.packed = n > 1;
+  if (stub.packed)
+    for (Value v : op.getResults())
+      if (halideType(cast<RankedTensorType>(v.getType()).getElementType())
+              .bytes() != 4)
+        return op.emitError("a call of a model with several results needs "
+                            "f32 or i32 results for now, got ")
+               << v.getType();
+  Func ext(uniqueName(name));
+  if (!stub.packed) {
+    std::vector<Expr> shape = shapes[0];
+    if (shape.empty())
+      shape.push_back(1); // a scalar as one element
+    std::vector<Var> vs = makeVars(shape.size());
+    ext.define_extern(stub.name, xargs, stub.resultTypes[0],
+                      std::vector<Var>(vs.rbegin(), vs.rend()));
+    for (size_t k = 0; k < shape.size(); ++k)
+      ext.bound(vs[k], 0, shape[k]);
+    Func f = ext;
+    if (shapes[0].empty()) {
+      f = newFunc(op, name + "_0", /*inlined=*/true);
+      f() = ext(0);
+    }
+    tensors[op.getResult(0)] = {f, shapes[0]};
+  } else {
+    Var x("d0");
+    ext.define_extern(stub.name, xargs, Halide::Float(32),
+                      std::vector<Var>{x});
+    ext.bound(x, 0, simplified(total));
+    Expr offset = 0;
+    for (size_t r = 0; r < n; ++r) {
+      std::vector<Var> vs = makeVars(shapes[r].size());
+      Expr flat = 0;
+      for (size_t k = 0; k < shapes[r].size(); ++k)
+        flat = flat * shapes[r][k] + vs[k];
+      Expr v = ext(simplified(offset) + flat);
+      if (stub.resultTypes[r] != Halide::Float(32))
+        v = Halide::reinterpret(stub.resultTypes[r], v);
+      Func f = newFunc(op, name + "_" + std::to_string(r), /*inlined=*/true);
+      def(f, vs, v);
+      tensors[op.getResult(r)] = {f, shapes[r]};
+      Expr size = 1;
+      for (const Expr &e : shapes[r])
+        size = size * e;
+      offset = offset + size;
+    }
+  }
+  out.externs.push_back(ext);
+  bool known = false;
+  for (const attn::CallStub &s : out.stubs)
+    known |= s.name == stub.name;
+  if (!known)
+    out.stubs.push_back(stub);
+  return success();
+}
+
 /// where(c, a, b): select(c != 0, a, b), the three shapes broadcast.
 Tensor PipelineBuilder::lowerSelect(attn::SelectOp op) {
   const Tensor &c = get(op.getCond());
@@ -1305,6 +1434,8 @@ LogicalResult PipelineBuilder::lower(Operation *op) {
     return lowerSplit(split);
   if (isa<LinearOp, FusedLinearOp, MultiLinearOp>(op))
     return lowerProjection(op);
+  if (auto call = dyn_cast<CallOp>(op))
+    return lowerCall(call);
 
   std::optional<Tensor> t =
       llvm::TypeSwitch<Operation *, std::optional<Tensor>>(op)
@@ -1435,7 +1566,8 @@ LogicalResult attn::catchHalideErrors(Location loc,
 }
 
 FailureOr<attn::ModelPipeline> attn::buildPipeline(func::FuncOp model) {
-  ModelPipeline out{/*name=*/"", /*functionName=*/"", model.getLoc()};
+  ModelPipeline out{/*name=*/"", /*functionName=*/"", /*internal=*/false,
+                    model.getLoc()};
   if (failed(PipelineBuilder(model, out).build()))
     return failure();
   return out;

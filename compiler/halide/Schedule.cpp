@@ -482,6 +482,9 @@ static void applyGpuSchedule(attn::ModelPipeline &model,
 }
 
 void attn::applySchedule(ModelPipeline &model, const Halide::Target &target) {
+  // A call runs its callee's own (already scheduled) pipeline, once.
+  for (Func &f : model.externs)
+    f.compute_root();
   if (target.has_gpu_feature())
     return applyGpuSchedule(model, target);
   // An op result that an output only copies is computed in the output

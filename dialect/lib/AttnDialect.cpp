@@ -138,6 +138,14 @@ LogicalResult AttnDialect::verifyOperationAttribute(Operation *op,
       return op->emitError() << "'attn.schedule' must be an #attn.schedule";
     return success();
   }
+  // A model compiled only for the calls of others (imported from another
+  // file, or a callee of the model chosen by --model): not in the table.
+  if (attr.getName() == "attn.imported" || attr.getName() == "attn.internal") {
+    if (!isa<func::FuncOp>(op) || !isa<UnitAttr>(attr.getValue()))
+      return op->emitError() << "'" << attr.getName()
+                             << "' is a unit attribute of a func.func";
+    return success();
+  }
   if (attr.getName() != "attn.syms")
     return op->emitError() << "unknown attn attribute '" << attr.getName()
                            << "' on an operation";

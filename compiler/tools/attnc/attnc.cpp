@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "attn/Dialect/AttnDialect.h"
+#include "attn/Dialect/AttnOps.h"
 #include "attn/Frontend/Frontend.h"
 #include "attn/Frontend/MLIRGen.h"
 #include "attn/Transforms/Passes.h"
@@ -12,11 +13,13 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/SymbolTable.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Support/Timing.h"
+#include "llvm/ADT/SetVector.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/TargetParser/Host.h"
 #include "llvm/Support/InitLLVM.h"
@@ -82,24 +85,43 @@ static bool endsWith(StringRef s, StringRef suffix) {
   return s.size() >= suffix.size() && s.ends_with(suffix);
 }
 
-/// Keeps only the model named by --model; errors if it does not exist.
+/// Keeps only the model named by --model, and the models it calls (marked
+/// attn.internal: compiled, not listed in the library's table); errors if
+/// it does not exist.
 static LogicalResult selectModel(ModuleOp module) {
   if (modelName.empty())
     return success();
-  SmallVector<func::FuncOp> drop;
-  bool found = false;
+  func::FuncOp chosen;
   std::string names;
   for (auto f : module.getOps<func::FuncOp>()) {
     if (f.getSymName() == modelName)
-      found = true;
-    else
-      drop.push_back(f);
-    names += (names.empty() ? "" : ", ") + f.getSymName().str();
+      chosen = f;
+    if (!f->hasAttr("attn.imported"))
+      names += (names.empty() ? "" : ", ") + f.getSymName().str();
   }
-  if (!found) {
+  if (!chosen || chosen->hasAttr("attn.imported")) {
     llvm::errs() << "attnc: error: no model named '" << modelName << "' in "
                  << inputFile << " (it has: " << names << ")\n";
     return failure();
+  }
+  llvm::SetVector<Operation *> keep;
+  SmallVector<func::FuncOp> work = {chosen};
+  while (!work.empty()) {
+    func::FuncOp f = work.pop_back_val();
+    if (!keep.insert(f))
+      continue;
+    f.walk([&](attn::CallOp c) {
+      if (auto g = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+              c, c.getCalleeAttr()))
+        work.push_back(g);
+    });
+  }
+  SmallVector<func::FuncOp> drop;
+  for (auto f : module.getOps<func::FuncOp>()) {
+    if (!keep.contains(f))
+      drop.push_back(f);
+    else if (f != chosen && !f->hasAttr("attn.imported"))
+      f->setAttr("attn.internal", UnitAttr::get(module.getContext()));
   }
   for (func::FuncOp f : drop)
     f.erase();
@@ -258,9 +280,11 @@ int main(int argc, char **argv) {
                      << ")\n";
         return 1;
       }
-      auto chosen = std::move(*it);
-      models.clear();
-      models.push_back(std::move(chosen));
+      if (emit == Emit::Ast) { // (calls point into the other models)
+        auto chosen = std::move(*it);
+        models.clear();
+        models.push_back(std::move(chosen));
+      }
     }
     if (emit == Emit::Ast) {
       std::ostringstream os;

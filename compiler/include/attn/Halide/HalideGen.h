@@ -86,10 +86,32 @@ struct GemmKernel {
   int packLanes = 0;
 };
 
+/// The C function that an `attn.call` runs as a Halide extern stage: it
+/// answers Halide's bounds queries (every argument is needed whole; its
+/// extents come as int32 arguments after its buffer) and otherwise calls
+/// the callee's pipeline. Its arguments: per callee argument a buffer and
+/// its extents (outermost first), per callee param a buffer, per result
+/// its extents, then the output buffer. One result is written straight
+/// into the output; several (all of 4-byte types) are packed one after the
+/// other into a 1-D output buffer (`packed`), which the stub splits into a
+/// dense view per result.
+struct CallStub {
+  std::string name;   ///< the stub's C name
+  std::string callee; ///< the callee's pipeline function
+  std::vector<int> argRanks;
+  int numParams = 0;
+  std::vector<int> resultRanks;
+  std::vector<Halide::Type> resultTypes;
+  bool packed = false;
+};
+
 /// One model as a Halide pipeline plus everything needed to describe it.
 struct ModelPipeline {
   std::string name;         ///< the model's DSL name
   std::string functionName; ///< attn_<name>
+  /// Compiled for calls only (an imported model, or a callee of the
+  /// --model chosen): not listed in the library's table.
+  bool internal = false;
   mlir::Location loc;
   std::vector<std::string> syms;
   std::vector<TensorDesc> tensors;     ///< inputs, params, outputs
@@ -101,6 +123,8 @@ struct ModelPipeline {
   std::vector<OpFunc> funcs;           ///< every Func the ops defined
   std::vector<AttentionKernel> attentions;
   std::vector<GemmKernel> gemms;
+  std::vector<CallStub> stubs;  ///< one per callee
+  std::vector<Halide::Func> externs; ///< the call stages (computed at root)
   Halide::Pipeline pipeline;
 };
 
