@@ -15,6 +15,7 @@
 #include "attn/Dialect/AttnOps.h"
 
 #include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/SetVector.h"
 
 #include "mlir/Support/FileUtilities.h"
@@ -142,9 +143,10 @@ std::string stubSource(const attn::CallStub &s) {
     for (int k = 0; k < s.argRanks[a]; ++k)
       add(params, "int32_t " + b + "e" + std::to_string(k));
   }
+  add(params, "void **tbl");
   for (int p = 0; p < s.numParams; ++p) {
-    add(params, "struct halide_buffer_t *p" + std::to_string(p));
-    add(call, "p" + std::to_string(p));
+    add(params, "int32_t p" + std::to_string(p));
+    add(call, "(struct halide_buffer_t *)tbl[p" + std::to_string(p) + "]");
   }
   for (size_t r = 0; r < s.resultRanks.size(); ++r)
     for (int k = 0; k < s.resultRanks[r]; ++k)
@@ -209,6 +211,36 @@ std::string stubSource(const attn::CallStub &s) {
 /// models and callees kept only for a --model's calls are not.
 bool listed(const attn::ModelPipeline &m) { return !m.internal; }
 
+/// The C wrappers attn_<model> and attn_<model>_argv of a model that calls
+/// others (ModelPipeline::halideName): the whole buffer table in, the
+/// Halide function's arguments out.
+std::string wrapperSource(const attn::ModelPipeline &m) {
+  std::ostringstream os;
+  size_t n = m.tensors.size(), firstOut = n;
+  while (firstOut > 0 &&
+         m.tensors[firstOut - 1].role == attn::TensorDesc::Output)
+    --firstOut;
+  os << "extern int " << m.halideName << "();\n"
+     << "int " << m.functionName << "_argv(void **args) {\n"
+     << "  return " << m.halideName << "(";
+  for (size_t i = 0; i < m.argTensors.size(); ++i)
+    os << (i ? ", " : "")
+       << (m.argTensors[i] < 0
+               ? std::string("(void *)args")
+               : "args[" + std::to_string(m.argTensors[i]) + "]");
+  for (size_t t = firstOut; t < n; ++t)
+    os << ", args[" << t << "]";
+  os << ");\n}\n"
+     << "int " << m.functionName << "(";
+  for (size_t t = 0; t < n; ++t)
+    os << (t ? ", " : "") << "struct halide_buffer_t *t" << t;
+  os << ") {\n  void *args[] = {";
+  for (size_t t = 0; t < n; ++t)
+    os << (t ? ", " : "") << "t" << t;
+  os << "};\n  return " << m.functionName << "_argv(args);\n}\n\n";
+  return os.str();
+}
+
 /// The C source of the attn_library_v1 table.
 std::string tableSource(const std::vector<attn::ModelPipeline> &allModels,
                         const Halide::Target &target) {
@@ -225,10 +257,13 @@ std::string tableSource(const std::vector<attn::ModelPipeline> &allModels,
      << "#include \"attn/abi.h\"\n#include \"HalideRuntime.h\"\n"
      << "#include <stddef.h>\n#include <string.h>\n\n";
   std::set<std::string> stubs;
-  for (const attn::ModelPipeline &m : allModels)
+  for (const attn::ModelPipeline &m : allModels) {
     for (const attn::CallStub &s : m.stubs)
       if (stubs.insert(s.name).second)
         os << stubSource(s);
+    if (m.halideName != m.functionName)
+      os << wrapperSource(m);
+  }
   for (size_t m = 0; m < models.size(); ++m) {
     const attn::ModelPipeline &model = models[m];
     std::string p = "m" + std::to_string(m) + "_";
@@ -365,7 +400,7 @@ LogicalResult Emitter::compileModel(
   return attn::catchHalideErrors(model.loc, [&] {
     Halide::Target t = target.with_feature(Halide::Target::NoRuntime);
     Halide::Module m =
-        model.pipeline.compile_to_module(model.args, model.functionName, t);
+        model.pipeline.compile_to_module(model.args, model.halideName, t);
     m.compile(files);
     return success();
   });
@@ -429,6 +464,19 @@ LogicalResult Emitter::emitHeader() {
       "const struct attn_library_desc *attn_library_v1(void);\n"
       "#ifdef __cplusplus\n}\n#endif\n\n";
   for (attn::ModelPipeline &model : models) {
+    if (model.internal)
+      continue;
+    if (model.halideName != model.functionName) {
+      // A model that calls others: attn_<model> is a C wrapper (Emit.cpp).
+      text += "#ifdef __cplusplus\nextern \"C\" {\n#endif\n";
+      text += "int " + model.functionName + "(";
+      for (size_t t = 0; t < model.tensors.size(); ++t)
+        text += std::string(t ? ", " : "") + "struct halide_buffer_t *t" +
+                std::to_string(t);
+      text += ");\nint " + model.functionName + "_argv(void **args);\n";
+      text += "#ifdef __cplusplus\n}\n#endif\n\n";
+      continue;
+    }
     std::string file = tmp.file(model.functionName + ".h");
     if (failed(compileModel(model, {{Halide::OutputFileType::c_header, file}})))
       return failure();
@@ -445,7 +493,7 @@ LogicalResult Emitter::emitBinary() {
   Location loc = module.getLoc();
   std::vector<std::string> objects;
   for (attn::ModelPipeline &model : models) {
-    std::string obj = tmp.file(model.functionName + ".o");
+    std::string obj = tmp.file(model.halideName + ".o");
     if (failed(compileModel(model, {{Halide::OutputFileType::object, obj}})))
       return failure();
     objects.push_back(obj);
@@ -534,11 +582,18 @@ LogicalResult Emitter::run() {
   if (calls && target.has_gpu_feature())
     return emitError(module.getLoc())
            << "model calls are not supported for GPU targets yet";
+  // A model that another calls is compiled for those calls and not listed
+  // (compile it with --model to get it on its own).
+  llvm::DenseSet<Operation *> called;
+  for (func::FuncOp f : needed)
+    f.walk([&](attn::CallOp c) {
+      called.insert(SymbolTable::lookupNearestSymbolFrom(c, c.getCalleeAttr()));
+    });
   for (func::FuncOp f : needed) {
     FailureOr<attn::ModelPipeline> model = attn::buildPipeline(f);
     if (failed(model))
       return failure();
-    model->internal = isInternal(f);
+    model->internal = isInternal(f) || called.contains(f);
     if (failed(attn::catchHalideErrors(model->loc, [&] {
           attn::applySchedule(*model, target);
           return success();

@@ -247,7 +247,10 @@ private:
   llvm::DenseMap<Value, Mask> masks;
   llvm::StringMap<Expr> symbols; ///< symbolic size -> its extent
   llvm::StringMap<unsigned> names;
-  std::vector<Halide::ImageParam> params;
+  std::vector<Halide::ImageParam> params; ///< per argument (undefined:
+                                          ///< a weight only calls use)
+  Halide::Param<void *> table{"attn_buffers"}; ///< see CallStub
+  bool hasTable = false;
 };
 
 //===----------------------------------------------------------------------===//
@@ -317,6 +320,23 @@ LogicalResult PipelineBuilder::lowerArgument(unsigned a) {
     for (char &c : pname)
       if (!isalnum((unsigned char)c) && c != '_')
         c = '_';
+    // A weight that only calls use reaches them through the buffer table
+    // (CallStub): no ImageParam.
+    bool callOnly = desc.role == attn::TensorDesc::Param;
+    for (OpOperand &use : model.getArgument(a).getUses()) {
+      auto call = dyn_cast<attn::CallOp>(use.getOwner());
+      callOnly &= call && use.getOperandNumber() >= call.getArgs().size();
+    }
+    if (callOnly && !model.getArgument(a).use_empty()) {
+      for (Attribute d : dims)
+        desc.dims.push_back(isa<IntegerAttr>(d)
+                                ? cast<IntegerAttr>(d).getInt()
+                                : -(symIndex(cast<StringAttr>(d).getValue()) +
+                                    1));
+      params.push_back(Halide::ImageParam());
+      out.tensors.push_back(desc);
+      return success();
+    }
     Halide::ImageParam p(halideType(type.getElementType()), rank,
                          uniqueName(pname));
     Tensor t;
@@ -352,6 +372,7 @@ LogicalResult PipelineBuilder::lowerArgument(unsigned a) {
     tensors[model.getArgument(a)] = t;
     params.push_back(p);
     out.args.push_back(p);
+    out.argTensors.push_back(out.tensors.size());
     out.tensors.push_back(desc);
   }
   return success();
@@ -1145,11 +1166,17 @@ LogicalResult PipelineBuilder::lowerCall(attn::CallOp op) {
     }
     stub.argRanks.push_back(t.rank());
   }
+  if (!hasTable) {
+    hasTable = true;
+    out.args.push_back(table);
+    out.argTensors.push_back(-1);
+  }
+  xargs.push_back(table);
   for (Value p : op.getParams()) {
     auto arg = dyn_cast<BlockArgument>(p);
     if (!arg || !arg.getOwner()->isEntryBlock())
       return op.emitError("a call's params must be the model's own params");
-    xargs.push_back(params[arg.getArgNumber()]);
+    xargs.push_back((int)arg.getArgNumber()); // inputs, params: table order
   }
   std::vector<std::vector<Expr>> shapes;
   Expr total = 0;
@@ -1536,6 +1563,8 @@ LogicalResult PipelineBuilder::build() {
   out.functionName = attn::halideFunctionName(out.name);
   if (failed(lowerArguments()))
     return failure();
+  out.halideName = out.functionName;
+  model.walk([&](attn::CallOp) { out.halideName = out.functionName + "__impl"; });
   for (Operation &op : model.getBody().front()) {
     auto ret = dyn_cast<func::ReturnOp>(op);
     if (failed(attn::catchHalideErrors(op.getLoc(), [&] {
@@ -1566,8 +1595,7 @@ LogicalResult attn::catchHalideErrors(Location loc,
 }
 
 FailureOr<attn::ModelPipeline> attn::buildPipeline(func::FuncOp model) {
-  ModelPipeline out{/*name=*/"", /*functionName=*/"", /*internal=*/false,
-                    model.getLoc()};
+  ModelPipeline out{/*name=*/"", /*functionName=*/"", model.getLoc()};
   if (failed(PipelineBuilder(model, out).build()))
     return failure();
   return out;

@@ -90,8 +90,11 @@ struct GemmKernel {
 /// answers Halide's bounds queries (every argument is needed whole; its
 /// extents come as int32 arguments after its buffer) and otherwise calls
 /// the callee's pipeline. Its arguments: per callee argument a buffer and
-/// its extents (outermost first), per callee param a buffer, per result
-/// its extents, then the output buffer. One result is written straight
+/// its extents (outermost first), the caller's table of all its buffers
+/// (`void **`, in table order) and per callee param its index there, per
+/// result its extents, then the output buffer. (Weights thus reach the
+/// callee without being arguments of the caller's Halide function, whose
+/// checks of hundreds of weight buffers would dominate compile time.) One result is written straight
 /// into the output; several (all of 4-byte types) are packed one after the
 /// other into a 1-D output buffer (`packed`), which the stub splits into a
 /// dense view per result.
@@ -99,7 +102,7 @@ struct CallStub {
   std::string name;   ///< the stub's C name
   std::string callee; ///< the callee's pipeline function
   std::vector<int> argRanks;
-  int numParams = 0;
+  int numParams = 0; ///< passed as indices into the caller's buffer table
   std::vector<int> resultRanks;
   std::vector<Halide::Type> resultTypes;
   bool packed = false;
@@ -109,10 +112,16 @@ struct CallStub {
 struct ModelPipeline {
   std::string name;         ///< the model's DSL name
   std::string functionName; ///< attn_<name>
+  mlir::Location loc;
   /// Compiled for calls only (an imported model, or a callee of the
   /// --model chosen): not listed in the library's table.
   bool internal = false;
-  mlir::Location loc;
+  /// The Halide function: functionName, or functionName + "__impl" when
+  /// the model calls others; then attn_<model> and its _argv are C
+  /// wrappers (Emit.cpp) that pass `argTensors` of the table and, for -1,
+  /// the table itself.
+  std::string halideName;
+  std::vector<int> argTensors;
   std::vector<std::string> syms;
   std::vector<TensorDesc> tensors;     ///< inputs, params, outputs
   std::vector<Halide::Argument> args;  ///< inputs and params, table order
