@@ -87,7 +87,13 @@ private:
     SmallVector<Location> argLocs;
     for (const attn::ast::Arg &a : model.args) {
       argTypes.push_back(tensorType(a.type.dtype, a.type.dims));
-      argAttrs.push_back(interfaceAttrs(a.name, a.type));
+      DictionaryAttr attrs = interfaceAttrs(a.name, a.type);
+      if (a.inout) {
+        NamedAttrList list(attrs);
+        list.append("attn.inout", b.getUnitAttr());
+        attrs = list.getDictionary(&ctx);
+      }
+      argAttrs.push_back(attrs);
       names.push_back(a.name);
       argLocs.push_back(NameLoc::get(b.getStringAttr(a.name), loc(a.loc)));
     }
@@ -228,7 +234,7 @@ private:
       auto it = env.find(e.name);
       if (it != env.end())
         return {it->second};
-      return {attn::CausalOp::create(b, l)}; // the built-in `causal`
+      return {attn::CausalOp::create(b, l, Value())}; // the built-in `causal`
     }
     case Expr::Neg:
       return {attn::NegOp::create(b, l, f32(gen(*e.args[0])))};
@@ -353,6 +359,13 @@ private:
     StringRef fn = e.name;
     if (e.callee)
       return genModelCall(e, l);
+    if (fn == "cache_write") {
+      const attn::ast::Dim &rows = e.args[1]->types[0].dims[2];
+      return {attn::CacheWriteOp::create(
+          b, l, gen(*e.args[0]), f32(gen(*e.args[1])), gen(*e.args[2]),
+          rows.isStatic() ? Attribute(b.getI64IntegerAttr(rows.size))
+                          : Attribute(b.getStringAttr(rows.sym)))};
+    }
     if (fn == "embedding") {
       const attn::ast::Expr &ids = *e.args[1];
       return {attn::EmbeddingOp::create(
@@ -429,7 +442,7 @@ private:
           scale ? b.getF64FloatAttr(scale->constant) : FloatAttr())};
     }
     if (fn == "causal")
-      return {attn::CausalOp::create(b, l)};
+      return {attn::CausalOp::create(b, l, optional(0))};
     if (fn == "sliding_window")
       return {attn::SlidingWindowOp::create(
           b, l, (int64_t)(e.args.empty() ? constant(e, "W", 0)

@@ -134,6 +134,7 @@ struct Value {
   bool poisoned = false;
   MaskInfo mask;
   bool rebindable = false; // bound by a statement (not an argument or param)
+  bool inout = false;      // an `inout` argument (a cache written in place)
 };
 
 class Checker {
@@ -163,6 +164,7 @@ public:
   bool checkL2Normalize(Expr &e, std::vector<ValueType> &a);
   bool checkEmbedding(Expr &e, std::vector<ValueType> &a);
   bool checkArange(Expr &e, std::vector<ValueType> &a);
+  bool checkCacheWrite(Expr &e, std::vector<ValueType> &a);
 
   /// The models that calls may name (this file's and imported ones), and
   /// which of them failed their own checks.
@@ -212,6 +214,11 @@ private:
   std::map<std::string, Value> values;
   std::map<std::string, Location> definitions; // every name the model binds
   std::map<const Expr *, MaskInfo> masks;      // of mask-valued expressions
+  std::map<std::string, Location> written;     // inout args: where written
+  /// The inout argument that `e` names, directly or as `cache[i]` (an index
+  /// on dim 0), or null.
+  const Value *inoutOf(const Expr &e, std::string *name = nullptr);
+  bool claimWrite(const std::string &name, Location at);
 };
 
 const std::vector<Builtin> &builtins() {
@@ -238,7 +245,7 @@ const std::vector<Builtin> &builtins() {
       {"silu", 1, 1, -1, {}, nullptr, &Checker::checkElementwise},
       {"relu", 1, 1, -1, {}, nullptr, &Checker::checkElementwise},
       {"rope", 2, 2, -1, {"theta", "style"}, nullptr, &Checker::checkRope},
-      {"causal", 0, 0, -1, {}, nullptr, &Checker::checkMaskCall},
+      {"causal", 0, 1, -1, {}, nullptr, &Checker::checkMaskCall},
       {"sliding_window", 1, 1, 0, {}, nullptr, &Checker::checkMaskCall},
       {"padding", 1, 1, -1, {}, nullptr, &Checker::checkMaskCall},
       {"exp", 1, 1, -1, {}, nullptr, &Checker::checkMath},
@@ -258,6 +265,7 @@ const std::vector<Builtin> &builtins() {
        &Checker::checkL2Normalize},
       {"embedding", 2, 2, -1, {}, nullptr, &Checker::checkEmbedding},
       {"arange", 1, 1, 0, {}, nullptr, &Checker::checkArange},
+      {"cache_write", 3, 3, -1, {}, nullptr, &Checker::checkCacheWrite},
   };
   return table;
 }
@@ -321,6 +329,7 @@ bool Checker::define(const std::string &name, Location loc, Value v,
 void Checker::checkModel(ast::Model &m) {
   model = &m;
   m.calleeParams.clear();
+  written.clear();
   sizes.clear();
   values.clear();
   definitions.clear();
@@ -340,6 +349,7 @@ void Checker::checkModel(ast::Model &m) {
     Value v;
     v.type = ValueType::tensor(a.type.dtype, a.type.dims);
     v.poisoned = !ok;
+    v.inout = a.inout;
     define(a.name, a.loc, v);
   }
   for (const ast::TensorType &t : m.results)
@@ -1129,6 +1139,15 @@ bool Checker::checkMaskCall(Expr &e, std::vector<ValueType> &a) {
     int64_t w;
     if (!constInt(*e.args[0], "sliding_window's W", 1, INT32_MAX, w))
       return false;
+  } else if (e.name == "causal" && !a.empty()) {
+    // causal(start): positions from a KV cache; start is [B] like lengths.
+    const ValueType &t = a[0];
+    if (t.kind == ValueType::Mask || t.dtype != DType::I32 ||
+        t.dims.size() != 1)
+      return error(e.args[0]->loc,
+                   "causal expects i32 cache starts of rank 1 ([B]), got " +
+                       t.str());
+    info.paddings.push_back(t.dims);
   } else if (e.name == "padding") {
     const ValueType &t = a[0];
     if (t.kind == ValueType::Mask || t.dtype != DType::I32 ||
@@ -1425,6 +1444,66 @@ bool Checker::checkIndex(Expr &e) {
   return true;
 }
 
+
+/// The inout argument that `e` names, directly or as `cache[i]`.
+const Value *Checker::inoutOf(const Expr &e, std::string *name) {
+  const Expr *n = &e;
+  if (e.kind == Expr::Index) {
+    size_t indices = 0;
+    for (const ast::Subscript &sub : e.subscripts)
+      indices += sub.kind == ast::Subscript::Index ||
+                 sub.kind == ast::Subscript::Range;
+    if (indices != 1 || e.subscripts.empty() ||
+        e.subscripts[0].kind != ast::Subscript::Index)
+      return nullptr;
+    n = e.args[0].get();
+  }
+  if (n->kind != Expr::Name)
+    return nullptr;
+  auto it = values.find(n->name);
+  if (it == values.end() || !it->second.inout)
+    return nullptr;
+  if (name)
+    *name = n->name + (n == &e ? "" : "[" + std::to_string(int64_t(e.slices.empty() ? 0 : e.slices[0].start)) + "]");
+  return &it->second;
+}
+
+/// An inout argument (or one slice of it) is written once per call.
+bool Checker::claimWrite(const std::string &name, Location at) {
+  auto [it, fresh] = written.emplace(name, at);
+  if (!fresh)
+    return error(at, "'" + name + "' is already written at " +
+                         locStr(it->second) +
+                         "; a cache is written once per call");
+  return true;
+}
+
+/// cache_write(cache: inout [B, H, T, D], new: [B, H, S, D], start: i32[B])
+/// -> the cache after the write, f32.
+bool Checker::checkCacheWrite(Expr &e, std::vector<ValueType> &a) {
+  std::string name;
+  if (!inoutOf(*e.args[0], &name) || e.args[0]->kind != Expr::Name)
+    return error(e.args[0]->loc, "cache_write writes an inout argument of "
+                                 "the model (declared 'NAME: inout TYPE')");
+  if (!floatArg(e, a, 0, "cache", 4, true, "[B, H, T, D]") ||
+      !floatArg(e, a, 1, "new", 4, true, "[B, H, S, D]"))
+    return false;
+  const Dims &c = a[0].dims, &n = a[1].dims;
+  if (c[0] != n[0] || c[1] != n[1] || c[3] != n[3])
+    return error(e.loc, "cache_write: the cache is " + a[0].str() +
+                            " but the new rows are " + a[1].str() +
+                            "; they must be [B, H, T, D] and [B, H, S, D]");
+  const ValueType &st = a[2];
+  if (st.kind == ValueType::Mask || st.dtype != DType::I32 ||
+      st.dims.size() != 1 || st.dims[0] != c[0])
+    return error(e.args[2]->loc, "cache_write: start must be i32[" +
+                                     c[0].str() + "], got " + st.str());
+  if (!claimWrite(name, e.loc))
+    return false;
+  e.types = {f32(c)};
+  return true;
+}
+
 //===----------------------------------------------------------------------===//
 // Model calls
 //===----------------------------------------------------------------------===//
@@ -1509,6 +1588,16 @@ bool Checker::checkModelCall(Expr &e, const ast::Model &callee) {
       return error(e.args[i]->loc, "argument '" + p.name + "' of model '" +
                                        callee.name + "' is " + want +
                                        ", got " + t.str());
+    if (p.inout) {
+      std::string name;
+      if (!inoutOf(*e.args[i], &name))
+        return error(e.args[i]->loc,
+                     "argument '" + p.name + "' of model '" + callee.name +
+                         "' is inout: pass an inout argument of this model, "
+                         "or one slice of it (cache[i])");
+      if (!claimWrite(name, e.args[i]->loc))
+        return false;
+    }
   }
   auto subst = [&](const Dims &dims, Dims &out, std::string &unbound) {
     out.clear();

@@ -132,13 +132,26 @@ std::string cString(StringRef s) {
 /// The C source of one call stub (attn::CallStub).
 std::string stubSource(const attn::CallStub &s) {
   std::ostringstream os;
-  std::string params, call;
+  std::string params, call, views;
   auto add = [](std::string &list, const std::string &item) {
     list += (list.empty() ? "" : ", ") + item;
   };
   for (size_t a = 0; a < s.argRanks.size(); ++a) {
     std::string b = "a" + std::to_string(a);
     add(params, "struct halide_buffer_t *" + b);
+    if (s.argInout[a]) {
+      // The caller's buffer, or the slice `b##slice` of its outermost dim.
+      add(params, "int32_t " + b + "slice");
+      add(call, b + "slice >= 0 ? &" + b + "v : " + b);
+      views += "  struct halide_buffer_t " + b + "v;\n  if (" + b +
+               "slice >= 0) {\n    " + b + "v = *" + b + ";\n    " + b +
+               "v.host += (int64_t)" + b + "slice * " + b + "->dim[" + b +
+               "->dimensions - 1].stride * ((" + b + "->type.bits + 7) / 8);\n" +
+               "    " + b + "v.dimensions = " + b + "->dimensions - 1;\n    " +
+               b + "v.device = 0;\n    " + b + "v.device_interface = NULL;\n" +
+               "  }\n";
+      continue;
+    }
     add(call, b);
     for (int k = 0; k < s.argRanks[a]; ++k)
       add(params, "int32_t " + b + "e" + std::to_string(k));
@@ -157,9 +170,12 @@ std::string stubSource(const attn::CallStub &s) {
   // A bounds query: every argument is needed whole.
   os << "  if (0";
   for (size_t a = 0; a < s.argRanks.size(); ++a)
-    os << " || (a" << a << "->host == NULL && a" << a << "->device == 0)";
+    if (!s.argInout[a])
+      os << " || (a" << a << "->host == NULL && a" << a << "->device == 0)";
   os << ") {\n";
   for (size_t a = 0; a < s.argRanks.size(); ++a) {
+    if (s.argInout[a])
+      continue;
     std::string b = "a" + std::to_string(a);
     os << "    if (" << b << "->host == NULL && " << b << "->device == 0) {\n";
     for (int k = 0; k < s.argRanks[a]; ++k) {
@@ -169,7 +185,7 @@ std::string stubSource(const attn::CallStub &s) {
     }
     os << "    }\n";
   }
-  os << "    return 0;\n  }\n";
+  os << "    return 0;\n  }\n" << views;
   if (!s.packed) {
     os << "  return " << s.callee << "(" << call << ", out);\n}\n\n";
     return os.str();
@@ -220,9 +236,66 @@ std::string wrapperSource(const attn::ModelPipeline &m) {
   while (firstOut > 0 &&
          m.tensors[firstOut - 1].role == attn::TensorDesc::Output)
     --firstOut;
+  // A size of the model: the extent of the first input dim that binds it.
+  auto symbol = [&](int64_t k) -> std::string {
+    for (size_t t = 0; t < firstOut; ++t) {
+      const std::vector<int64_t> &d = m.tensors[t].dims;
+      for (size_t i = 0; i < d.size(); ++i)
+        if (d[i] == -(k + 1))
+          return "((struct halide_buffer_t *)args[" + std::to_string(t) +
+                 "])->dim[" + std::to_string(d.size() - 1 - i) + "].extent";
+    }
+    return "0";
+  };
   os << "extern int " << m.halideName << "();\n"
      << "int " << m.functionName << "_argv(void **args) {\n"
-     << "  return " << m.halideName << "(";
+     << "  int rc;\n";
+  // Cache writes: the new rows and starts come out of the pipeline into
+  // buffers of their own, and are copied into the caches after it.
+  for (size_t c = 0; c < m.cacheWrites.size(); ++c) {
+    const attn::CacheWrite &w = m.cacheWrites[c];
+    std::string i = std::to_string(c), cb = "cb" + i;
+    os << "  struct halide_buffer_t *" << cb
+       << " = (struct halide_buffer_t *)args[" << w.cache << "];\n"
+       << "  int64_t B" << i << " = " << cb << "->dim[3].extent, H" << i
+       << " = " << cb << "->dim[2].extent, D" << i << " = " << cb
+       << "->dim[0].extent, S" << i << " = "
+       << (w.rows >= 0 ? std::to_string(w.rows) : symbol(-w.rows - 1))
+       << ";\n"
+       << "  struct halide_dimension_t rd" << i << "[4] = {{0, (int32_t)D" << i
+       << ", 1, 0}, {0, (int32_t)S" << i << ", (int32_t)D" << i
+       << ", 0}, {0, (int32_t)H" << i << ", (int32_t)(S" << i << " * D" << i
+       << "), 0}, {0, (int32_t)B" << i << ", (int32_t)(H" << i << " * S" << i
+       << " * D" << i << "), 0}};\n"
+       << "  struct halide_dimension_t sd" << i << "[1] = {{0, (int32_t)B" << i
+       << ", 1, 0}};\n"
+       << "  struct halide_buffer_t rb" << i << ", sb" << i << ";\n"
+       << "  memset(&rb" << i << ", 0, sizeof rb" << i << ");\n"
+       << "  memset(&sb" << i << ", 0, sizeof sb" << i << ");\n"
+       << "  rb" << i << ".type = " << cb << "->type;\n"
+       << "  rb" << i << ".dimensions = 4;\n  rb" << i << ".dim = rd" << i
+       << ";\n"
+       << "  rb" << i << ".host = (uint8_t *)malloc((size_t)(B" << i << " * H"
+       << i << " * S" << i << " * D" << i << ") * " << w.type.bytes()
+       << " + 1);\n"
+       << "  sb" << i << ".type.code = halide_type_int;\n  sb" << i
+       << ".type.bits = 32;\n  sb" << i << ".type.lanes = 1;\n"
+       << "  sb" << i << ".dimensions = 1;\n  sb" << i << ".dim = sd" << i
+       << ";\n"
+       << "  sb" << i << ".host = (uint8_t *)malloc((size_t)B" << i
+       << " * 4 + 1);\n";
+  }
+  if (!m.cacheWrites.empty()) {
+    os << "  if (0";
+    for (size_t c = 0; c < m.cacheWrites.size(); ++c)
+      os << " || !rb" << c << ".host || !sb" << c << ".host";
+    os << ") {\n";
+    for (size_t c = 0; c < m.cacheWrites.size(); ++c)
+      os << "    free(rb" << c << ".host);\n    free(sb" << c << ".host);\n";
+    os << "    halide_error(NULL, \"attnc: out of memory for the new cache "
+          "rows\\n\");\n    return halide_error_code_out_of_memory;\n  }\n";
+  }
+  os << "  rc = " << m.halideName << "(";
   for (size_t i = 0; i < m.argTensors.size(); ++i)
     os << (i ? ", " : "")
        << (m.argTensors[i] < 0
@@ -230,7 +303,28 @@ std::string wrapperSource(const attn::ModelPipeline &m) {
                : "args[" + std::to_string(m.argTensors[i]) + "]");
   for (size_t t = firstOut; t < n; ++t)
     os << ", args[" << t << "]";
-  os << ");\n}\n"
+  for (size_t c = 0; c < m.cacheWrites.size(); ++c)
+    os << ", &rb" << c << ", &sb" << c;
+  os << ");\n";
+  for (size_t c = 0; c < m.cacheWrites.size(); ++c) {
+    const attn::CacheWrite &w = m.cacheWrites[c];
+    std::string i = std::to_string(c), cb = "cb" + i;
+    int bytes = w.type.bytes();
+    os << "  if (rc == 0) {\n"
+       << "    const int32_t *st = (const int32_t *)sb" << i << ".host;\n"
+       << "    int64_t b, h, s;\n"
+       << "    for (b = 0; b < B" << i << "; ++b)\n"
+       << "      for (h = 0; h < H" << i << "; ++h)\n"
+       << "        for (s = 0; s < S" << i << "; ++s)\n"
+       << "          memcpy(" << cb << "->host + (b * " << cb
+       << "->dim[3].stride + h * " << cb << "->dim[2].stride + (st[b] + s) * "
+       << cb << "->dim[1].stride) * " << bytes << ",\n"
+       << "                 rb" << i << ".host + ((b * H" << i << " + h) * S"
+       << i << " + s) * D" << i << " * " << bytes << ", (size_t)D" << i
+       << " * " << bytes << ");\n  }\n"
+       << "  free(rb" << i << ".host);\n  free(sb" << i << ".host);\n";
+  }
+  os << "  return rc;\n}\n"
      << "int " << m.functionName << "(";
   for (size_t t = 0; t < n; ++t)
     os << (t ? ", " : "") << "struct halide_buffer_t *t" << t;
@@ -255,7 +349,8 @@ std::string tableSource(const std::vector<attn::ModelPipeline> &allModels,
   os << "/* Generated by attnc: the model table of this library "
         "(attn/abi.h). */\n"
      << "#include \"attn/abi.h\"\n#include \"HalideRuntime.h\"\n"
-     << "#include <stddef.h>\n#include <string.h>\n\n";
+     << "#include <stddef.h>\n#include <stdint.h>\n#include <stdlib.h>\n"
+     << "#include <string.h>\n\n";
   std::set<std::string> stubs;
   for (const attn::ModelPipeline &m : allModels) {
     for (const attn::CallStub &s : m.stubs)
@@ -579,9 +674,12 @@ LogicalResult Emitter::run() {
   bool calls = false;
   for (func::FuncOp f : needed)
     f.walk([&](attn::CallOp) { calls = true; });
+  for (func::FuncOp f : needed)
+    f.walk([&](attn::CacheWriteOp) { calls = true; });
   if (calls && target.has_gpu_feature())
     return emitError(module.getLoc())
-           << "model calls are not supported for GPU targets yet";
+           << "model calls and cache_write are not supported for GPU "
+              "targets yet";
   // A model that another calls is compiled for those calls and not listed
   // (compile it with --model to get it on its own).
   llvm::DenseSet<Operation *> called;

@@ -223,6 +223,7 @@ private:
   Tensor lowerRope(attn::RopeOp op);
   LogicalResult lowerCall(attn::CallOp op);
   Tensor lowerSelect(attn::SelectOp op);
+  Tensor lowerCacheWrite(attn::CacheWriteOp op);
   Tensor lowerReduce(attn::ReduceOp op);
   Tensor lowerMeanPool(attn::MeanPoolOp op);
   Tensor lowerL2Normalize(attn::L2NormalizeOp op);
@@ -720,11 +721,19 @@ Mask PipelineBuilder::lowerMask(Operation *op) {
     size_t r = shape.size();
     return shape[r - 1] - shape[r - 2]; // Sk - Sq (bottom-right aligned)
   };
-  if (isa<attn::CausalOp>(op))
+  if (auto c = dyn_cast<attn::CausalOp>(op)) {
+    if (c.getStart()) { // query i of row b is at position start[b] + i
+      Tensor start = get(c.getStart());
+      return [start](const std::vector<Expr> &i, const std::vector<Expr> &) {
+        size_t r = i.size();
+        return i[r - 1] <= i[r - 2] + start.at({i[0]});
+      };
+    }
     return [offset](const std::vector<Expr> &i, const std::vector<Expr> &s) {
       size_t r = i.size();
       return i[r - 1] <= i[r - 2] + offset(s);
     };
+  }
   if (auto w = dyn_cast<attn::SlidingWindowOp>(op)) {
     int window = (int)w.getWindow();
     return [offset, window](const std::vector<Expr> &i,
@@ -818,8 +827,11 @@ void PipelineBuilder::kvBounds(Value mask, Expr iMin, Expr iMax, Expr b,
   if (auto both = dyn_cast<attn::MaskAndOp>(def)) {
     kvBounds(both.getLhs(), iMin, iMax, b, off, withLengths, lo, hi);
     kvBounds(both.getRhs(), iMin, iMax, b, off, withLengths, lo, hi);
-  } else if (isa<attn::CausalOp>(def)) {
-    tighten(hi, iMax + off + 1, true);
+  } else if (auto c = dyn_cast<attn::CausalOp>(def)) {
+    if (!c.getStart())
+      tighten(hi, iMax + off + 1, true);
+    else if (withLengths)
+      tighten(hi, iMax + get(c.getStart()).at({b}) + 1, true);
   } else if (auto w = dyn_cast<attn::SlidingWindowOp>(def)) {
     tighten(hi, iMax + off + 1, true);
     tighten(lo, iMin + off - (int)w.getWindow() + 1, false);
@@ -1151,9 +1163,37 @@ LogicalResult PipelineBuilder::lowerCall(attn::CallOp op) {
   // The callee's sizes in terms of the caller's extents.
   llvm::StringMap<Expr> sizes;
   std::vector<Halide::ExternFuncArgument> xargs;
+  auto entryArg = [](Value v) {
+    auto arg = dyn_cast<BlockArgument>(v);
+    return arg && arg.getOwner()->isEntryBlock() ? arg : BlockArgument();
+  };
   for (auto [i, a] : llvm::enumerate(op.getArgs())) {
     const Tensor &t = get(a);
     auto dims = callee.getArgAttrOfType<ArrayAttr>(i, "attn.dims");
+    bool inout = (bool)callee.getArgAttr(i, "attn.inout");
+    stub.argInout.push_back(inout);
+    if (inout) {
+      // The caller's own buffer, whole or one slice of its dim 0: the
+      // callee writes into it in place.
+      BlockArgument whole = entryArg(a);
+      int slice = -1;
+      if (auto sl = a.getDefiningOp<attn::SliceOp>();
+          sl && sl.getDrop() && sl.getDim() == 0 && sl.getStart() >= 0) {
+        whole = entryArg(sl.getX());
+        slice = (int)sl.getStart();
+      }
+      if (!whole)
+        return op.emitError("inout argument ")
+               << i << " of @" << op.getCallee()
+               << " must be an inout argument of the caller or a slice of one";
+      xargs.push_back(params[whole.getArgNumber()]);
+      xargs.push_back(Expr(slice));
+      for (size_t k = 0; k < t.rank(); ++k)
+        if (auto sym = dims ? dyn_cast<StringAttr>(dims[k]) : StringAttr())
+          sizes.try_emplace(sym.getValue(), t.shape[k]);
+      stub.argRanks.push_back(t.rank());
+      continue;
+    }
     auto arg = dyn_cast<BlockArgument>(a);
     if (arg && arg.getOwner()->isEntryBlock())
       xargs.push_back(params[arg.getArgNumber()]);
@@ -1260,6 +1300,74 @@ LogicalResult PipelineBuilder::lowerCall(attn::CallOp op) {
   if (!known)
     out.stubs.push_back(stub);
   return success();
+}
+
+/// The cache after the write, read in place (never copied):
+///   result[b, h, t, d] = t - start[b] in [0, S) ? new[b, h, t - start[b], d]
+///                                               : cache[b, h, t, d]
+/// The new rows and the starts are extra outputs that the C wrapper writes
+/// back (CacheWrite); a start outside [0, T - S] fails the call.
+Tensor PipelineBuilder::lowerCacheWrite(attn::CacheWriteOp op) {
+  const Tensor &cache = get(op.getCache());
+  const Tensor &rows = get(op.getNewRows());
+  const Tensor &start = get(op.getStart());
+  std::string name = opName(op);
+  Expr S = rows.shape[2], T = cache.shape[2];
+  auto arg = cast<BlockArgument>(op.getCache());
+  std::string cacheName =
+      model.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "attn.name")
+          .getValue()
+          .str();
+
+  Var c("c");
+  Func range = newFunc(op, name + "_startrange");
+  range(c) = Halide::select(c == 0, Halide::Int(32).max(),
+                            Halide::Int(32).min());
+  RDom rb(0, start.shape[0], "b");
+  range(0) = Halide::min(range(0), start.at({rb}));
+  range(1) = Halide::max(range(1), start.at({rb}));
+  Func check = newFunc(op, name + "_startcheck");
+  check(c) = Halide::require(range(0) >= 0 && range(1) + S <= T, 0,
+                             "cache_write:", cacheName, "holds", T,
+                             "positions but start + S reaches", range(1) + S,
+                             "(smallest start", range(0), ")");
+
+  std::vector<Var> vs = makeVars(4);
+  Expr b = vs[0], t = vs[2];
+  Expr st = start.at({b}) + check(0);
+  Expr local = t - st;
+  Expr fresh = rows.at({vs[0], vs[1], Halide::clamp(local, 0, S - 1), vs[3]});
+  Expr old = Halide::cast<float>(cache.at(asExprs(vs)));
+  Func merged = newFunc(op, name, /*inlined=*/true);
+  def(merged, vs, Halide::select(local >= 0 && local < S, fresh, old));
+
+  attn::CacheWrite w;
+  w.cache = arg.getArgNumber();
+  if (auto n = dyn_cast<IntegerAttr>(op.getRows()))
+    w.rows = n.getInt();
+  else {
+    StringRef sym = cast<StringAttr>(op.getRows()).getValue();
+    auto it = std::find(out.syms.begin(), out.syms.end(), sym.str());
+    w.rows = -(int64_t)(it - out.syms.begin()) - 1;
+  }
+  w.type = halideType(cast<RankedTensorType>(op.getCache().getType())
+                          .getElementType());
+  w.newRows = Func(uniqueName(cacheName + "_rows"));
+  def(w.newRows, vs, Halide::cast(w.type, rows.at(asExprs(vs))));
+  w.starts = Func(uniqueName(cacheName + "_starts"));
+  Var bv("d0");
+  w.starts(bv) = start.at({bv}) + check(0);
+  std::vector<Expr> rowShape = {cache.shape[0], cache.shape[1], S,
+                                cache.shape[3]};
+  for (int k = 0; k < 4; ++k) {
+    Halide::Internal::Dimension dim = w.newRows.output_buffer().dim(3 - k);
+    dim.set_min(0);
+    dim.set_extent(rowShape[k]);
+  }
+  w.starts.output_buffer().dim(0).set_min(0);
+  w.starts.output_buffer().dim(0).set_extent(cache.shape[0]);
+  out.cacheWrites.push_back(w);
+  return {merged, cache.shape};
 }
 
 /// where(c, a, b): select(c != 0, a, b), the three shapes broadcast.
@@ -1527,6 +1635,7 @@ LogicalResult PipelineBuilder::lower(Operation *op) {
             });
           })
           .Case([&](SelectOp s) { return lowerSelect(s); })
+          .Case([&](CacheWriteOp w) { return lowerCacheWrite(w); })
           .Case([&](ReduceOp r) { return lowerReduce(r); })
           .Case([&](MeanPoolOp m) { return lowerMeanPool(m); })
           .Case([&](L2NormalizeOp n) { return lowerL2Normalize(n); })
@@ -1572,8 +1681,15 @@ LogicalResult PipelineBuilder::build() {
         })))
       return failure();
   }
+  if (!out.cacheWrites.empty())
+    out.halideName = out.functionName + "__impl";
   return attn::catchHalideErrors(model.getLoc(), [&] {
-    out.pipeline = Halide::Pipeline(out.outputs);
+    std::vector<Func> outputs = out.outputs;
+    for (const attn::CacheWrite &w : out.cacheWrites) {
+      outputs.push_back(w.newRows);
+      outputs.push_back(w.starts);
+    }
+    out.pipeline = Halide::Pipeline(outputs);
     return success();
   });
 }

@@ -546,4 +546,8 @@ void attn::applySchedule(ModelPipeline &model, const Halide::Target &target) {
   for (Func &f : model.outputs)
     if (f.dimensions() > 0 && !scheduledOutputs.count(f.name()))
       scheduleRoot(f, target);
+  for (CacheWrite &w : model.cacheWrites) {
+    scheduleRoot(w.newRows, target);
+    w.starts.compute_root();
+  }
 }

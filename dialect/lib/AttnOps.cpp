@@ -179,6 +179,36 @@ LogicalResult SelectOp::inferReturnTypes(MLIRContext *ctx,
 // Reductions, gathers, index values and slices
 //===----------------------------------------------------------------------===//
 
+LogicalResult CacheWriteOp::inferReturnTypes(MLIRContext *ctx,
+                                             std::optional<Location>,
+                                             Adaptor adaptor,
+                                             SmallVectorImpl<Type> &results) {
+  results.push_back(
+      f32Tensor(tensorOf(adaptor.getCache()).getShape(), ctx));
+  return success();
+}
+
+LogicalResult CacheWriteOp::verify() {
+  ArrayRef<int64_t> c = getCache().getType().getShape(),
+                    n = getNewRows().getType().getShape();
+  if (c.size() != 4 || n.size() != 4 || !compatible(c[0], n[0]) ||
+      !compatible(c[1], n[1]) || !compatible(c[3], n[3]))
+    return emitOpError("cache ")
+           << shapeString(c) << " and new rows " << shapeString(n)
+           << " must be [B, H, T, D] and [B, H, S, D]";
+  if (!compatible(getStart().getType().getDimSize(0), c[0]))
+    return emitOpError("start ")
+           << shapeString(getStart().getType().getShape())
+           << " must be [B] for the cache " << shapeString(c);
+  auto arg = dyn_cast<BlockArgument>(getCache());
+  auto fn = arg ? dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp())
+                : func::FuncOp();
+  if (!fn || !fn.getArgAttr(arg.getArgNumber(), "attn.inout"))
+    return emitOpError("writes a cache that is not an inout argument of "
+                       "the model");
+  return success();
+}
+
 /// True if `a` may be passed where `b` is declared (ranks and element types
 /// equal, static dims equal where both are static).
 static bool conforms(Type a, Type b) {

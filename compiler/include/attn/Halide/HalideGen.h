@@ -90,7 +90,8 @@ struct GemmKernel {
 /// answers Halide's bounds queries (every argument is needed whole; its
 /// extents come as int32 arguments after its buffer) and otherwise calls
 /// the callee's pipeline. Its arguments: per callee argument a buffer and
-/// its extents (outermost first), the caller's table of all its buffers
+/// its extents (outermost first) (an inout argument instead: the caller's
+/// buffer and the index of its slice on dim 0, or -1), the caller's table of all its buffers
 /// (`void **`, in table order) and per callee param its index there, per
 /// result its extents, then the output buffer. (Weights thus reach the
 /// callee without being arguments of the caller's Halide function, whose
@@ -102,10 +103,22 @@ struct CallStub {
   std::string name;   ///< the stub's C name
   std::string callee; ///< the callee's pipeline function
   std::vector<int> argRanks;
+  std::vector<bool> argInout;
   int numParams = 0; ///< passed as indices into the caller's buffer table
   std::vector<int> resultRanks;
   std::vector<Halide::Type> resultTypes;
   bool packed = false;
+};
+
+/// One `attn.cache_write`: the pipeline computes the new rows and their
+/// starts as two extra outputs (after the table's), and the C wrapper
+/// (Emit.cpp) copies the rows into the cache buffer once the pipeline has
+/// returned, so that nothing reads a row after it is overwritten.
+struct CacheWrite {
+  int cache;         ///< table index of the inout argument
+  int64_t rows;      ///< rows per batch row: static (>= 0) or -(symbol + 1)
+  Halide::Type type; ///< the cache's element type
+  Halide::Func newRows, starts; ///< [B, H, S, D] (cache type), i32[B]
 };
 
 /// One model as a Halide pipeline plus everything needed to describe it.
@@ -133,6 +146,7 @@ struct ModelPipeline {
   std::vector<AttentionKernel> attentions;
   std::vector<GemmKernel> gemms;
   std::vector<CallStub> stubs;  ///< one per callee
+  std::vector<CacheWrite> cacheWrites;
   std::vector<Halide::Func> externs; ///< the call stages (computed at root)
   Halide::Pipeline pipeline;
 };

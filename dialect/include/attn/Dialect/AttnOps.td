@@ -179,6 +179,37 @@ def Attn_AbsOp : Attn_UnaryOp<"abs", "|x|", Attn_NumericTensor>;
 def Attn_NotOp : Attn_UnaryOp<"not", "!x", Attn_BoolTensor>;
 
 //===----------------------------------------------------------------------===//
+// KV caches
+//===----------------------------------------------------------------------===//
+
+def Attn_CacheWriteOp : Attn_Op<"cache_write", [InferTypeOpAdaptor]> {
+  let summary = "Writes new keys or values into a cache, in place";
+  let description = [{
+    `cache: [B, H, T, D]` is an `inout` argument of the model (a buffer the
+    caller owns, `T` its capacity), `new: [B, H, S, D]`, `start: i32[B]`.
+    Rows `start[b] .. start[b] + S - 1` of `cache[b]` take `new[b]`, in
+    place, when the call returns; the result is the cache as it is after
+    the write (in f32), read by attention without copying the cache. A
+    `start[b] < 0` or `start[b] + S > T` fails the call with a message that
+    names the cache. `rows` names `new`'s dim 2 (a size of the model, or
+    its static value) for the write-back.
+
+    ```mlir
+    %kc = attn.cache_write %k_cache, %k, %start {rows = "S"} : tensor<?x12x?x64xf32>, tensor<?x12x?x64xf32>, tensor<?xi32> -> tensor<?x12x?x64xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32, F16, BF16]>:$cache,
+                       Attn_F32Tensor:$new_rows, 1DTensorOf<[I32]>:$start,
+                       AnyAttrOf<[StrAttr, I64Attr]>:$rows);
+  let results = (outs Attn_F32Tensor:$result);
+  let assemblyFormat = [{
+    $cache `,` $new_rows `,` $start attr-dict `:` type($cache) `,`
+    type($new_rows) `,` type($start) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // Model calls
 //===----------------------------------------------------------------------===//
 
@@ -451,17 +482,22 @@ def Attn_ConcatOp : Attn_Op<"concat", [Pure, InferTypeOpAdaptor]> {
 //===----------------------------------------------------------------------===//
 
 def Attn_CausalOp : Attn_Op<"causal", [Pure]> {
-  let summary = "Bottom-right aligned causal mask";
+  let summary = "Causal mask: bottom-right aligned, or from cache positions";
   let description = [{
-    Query `i` sees key `j` iff `j <= i + (Sk - Sq)`, as in FlashAttention
-    >= 2.1 and decoding with a KV cache.
+    Without `start`: query `i` sees key `j` iff `j <= i + (Sk - Sq)`, as in
+    FlashAttention >= 2.1. With `start: i32[B]` (decoding with a KV cache
+    whose row `b` already holds `start[b]` tokens): query `i` of batch row
+    `b` is at position `start[b] + i` and sees key `j` iff
+    `j <= start[b] + i`, so keys past `start[b] + Sq` are never read.
 
     ```mlir
     %m = attn.causal
+    %c = attn.causal %start : tensor<?xi32>
     ```
   }];
+  let arguments = (ins Optional<1DTensorOf<[I32]>>:$start);
   let results = (outs Attn_MaskType:$result);
-  let assemblyFormat = "attr-dict";
+  let assemblyFormat = "($start^ `:` type($start))? attr-dict";
 }
 
 def Attn_SlidingWindowOp : Attn_Op<"sliding_window", [Pure]> {
