@@ -1263,23 +1263,25 @@ Tensor PipelineBuilder::lowerArange(attn::ArangeOp op) {
 }
 
 /// x[..., start:stop, ...] on `dim`, or x[..., start, ...] with the dim
-/// dropped; a negative start counts from the end.
+/// dropped; a negative position counts from the end.
 Tensor PipelineBuilder::lowerSlice(attn::SliceOp op) {
   const Tensor &x = get(op.getX());
   int64_t dim = op.getDim();
   Expr n = x.shape[dim];
-  Expr start = (int)op.getStart();
-  if (op.getStart() < 0)
-    start = simplified(n + start);
+  // I64Attr reads back as uint64_t: take the signed value.
+  auto position = [&](uint64_t attr) {
+    int64_t v = static_cast<int64_t>(attr);
+    return v < 0 ? simplified(n + (int)v) : Expr((int)v);
+  };
+  Expr start = position(op.getStart());
   std::vector<Expr> shape = x.shape;
   if (op.getDrop())
     shape.erase(shape.begin() + dim);
   else if (op.getStopSym())
     shape[dim] = symbolExtent(*op.getStopSym());
-  else if (op.getStop())
-    shape[dim] = simplified(Expr((int)*op.getStop()) - start);
   else
-    shape[dim] = simplified(n - start);
+    shape[dim] =
+        simplified((op.getStop() ? position(*op.getStop()) : n) - start);
   std::vector<Var> vs = makeVars(shape.size());
   std::vector<Expr> xi = asExprs(vs);
   if (op.getDrop())
