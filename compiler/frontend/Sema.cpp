@@ -22,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <tuple>
 
 namespace attn {
 namespace {
@@ -172,10 +173,14 @@ public:
   std::set<std::string> broken;
 
 private:
+  /// Reports `msg` at `loc` once: the statements of an unrolled loop share
+  /// their source locations, and each copy would repeat the error.
   bool error(Location loc, const std::string &msg) {
-    diags.error(loc, msg);
+    if (reported.insert({loc.line, loc.col, msg}).second)
+      diags.error(loc, msg);
     return false;
   }
+  std::set<std::tuple<unsigned, unsigned, std::string>> reported;
 
   // Declarations.
   bool checkType(const ast::TensorType &t);

@@ -1475,7 +1475,10 @@ Tensor PipelineBuilder::lowerL2Normalize(attn::L2NormalizeOp op) {
 /// result[..., d] = table[ids[...], d]. The ids' smallest and largest
 /// values are checked against [0, V) once (a require that fails the call
 /// with a message naming the ids); the gather clamps, so it never reads out
-/// of bounds.
+/// of bounds. The check's value (0) is added to the result, not to the row:
+/// added to an index, the call and its require vanished from the lowered
+/// stmt and bad ids ran unchecked. On GPU targets the check runs on the host (role "host"),
+/// since kernels cannot fail a require.
 Tensor PipelineBuilder::lowerEmbedding(attn::EmbeddingOp op) {
   const Tensor &table = get(op.getTable());
   const Tensor &ids = get(op.getIds());
@@ -1483,7 +1486,7 @@ Tensor PipelineBuilder::lowerEmbedding(attn::EmbeddingOp op) {
   Expr V = table.shape[0];
 
   Var c("c");
-  Func range = newFunc(op, name + "_idrange");
+  Func range = newFunc(op, name + "_idrange", false, "host");
   range(c) = Halide::select(c == 0, Halide::Int(32).max(),
                             Halide::Int(32).min());
   if (ids.rank()) {
@@ -1501,7 +1504,7 @@ Tensor PipelineBuilder::lowerEmbedding(attn::EmbeddingOp op) {
     range(0) = ids.at({});
     range(1) = ids.at({});
   }
-  Func check = newFunc(op, name + "_idcheck");
+  Func check = newFunc(op, name + "_idcheck", false, "host");
   check(c) = Halide::require(
       range(0) >= 0 && range(1) < V, 0, "embedding:",
       op.getIdsName().str(), "holds ids outside [0,", V, "): smallest",
@@ -1511,9 +1514,11 @@ Tensor PipelineBuilder::lowerEmbedding(attn::EmbeddingOp op) {
   shape.push_back(table.shape[1]);
   std::vector<Var> vs = makeVars(shape.size());
   std::vector<Expr> lead(vs.begin(), vs.end() - 1);
-  Expr row = Halide::clamp(ids.at(lead), 0, V - 1) + check(0);
+  Expr row = Halide::clamp(ids.at(lead), 0, V - 1);
   Func f = newFunc(op, name);
-  def(f, vs, Halide::cast<float>(table.at({row, vs.back()})));
+  def(f, vs,
+      Halide::cast<float>(table.at({row, vs.back()})) +
+          Halide::cast<float>(check(0)));
   return {f, shape};
 }
 
@@ -1527,23 +1532,25 @@ Tensor PipelineBuilder::lowerArange(attn::ArangeOp op) {
 }
 
 /// x[..., start:stop, ...] on `dim`, or x[..., start, ...] with the dim
-/// dropped; a negative start counts from the end.
+/// dropped; a negative position counts from the end.
 Tensor PipelineBuilder::lowerSlice(attn::SliceOp op) {
   const Tensor &x = get(op.getX());
   int64_t dim = op.getDim();
   Expr n = x.shape[dim];
-  Expr start = (int)op.getStart();
-  if (op.getStart() < 0)
-    start = simplified(n + start);
+  // I64Attr reads back as uint64_t: take the signed value.
+  auto position = [&](uint64_t attr) {
+    int64_t v = static_cast<int64_t>(attr);
+    return v < 0 ? simplified(n + (int)v) : Expr((int)v);
+  };
+  Expr start = position(op.getStart());
   std::vector<Expr> shape = x.shape;
   if (op.getDrop())
     shape.erase(shape.begin() + dim);
   else if (op.getStopSym())
     shape[dim] = symbolExtent(*op.getStopSym());
-  else if (op.getStop())
-    shape[dim] = simplified(Expr((int)*op.getStop()) - start);
   else
-    shape[dim] = simplified(n - start);
+    shape[dim] =
+        simplified((op.getStop() ? position(*op.getStop()) : n) - start);
   std::vector<Var> vs = makeVars(shape.size());
   std::vector<Expr> xi = asExprs(vs);
   if (op.getDrop())

@@ -460,7 +460,8 @@ static attn::ScheduleAttr scheduleOf(const attn::OpFunc &f) {
 /// every op Func gets the generic GPU mapping; the `gpu` fields of schedule
 /// attributes are not applied yet. Conversions from and to f16/bf16 (storage
 /// types: inputs, params and outputs only) stay on the host, so kernels see
-/// f32 alone and need no half support from the device (PoCL has none).
+/// f32 alone and need no half support from the device (PoCL has none); so
+/// do helpers of role "host" (checks that fail the call: a kernel cannot).
 static void applyGpuSchedule(attn::ModelPipeline &model,
                              const Halide::Target &target) {
   auto halfType = [](Halide::Type t) {
@@ -471,8 +472,9 @@ static void applyGpuSchedule(attn::ModelPipeline &model,
       continue;
     auto cast = llvm::dyn_cast_or_null<attn::CastOp>(f.op);
     bool onHost =
-        cast && (cast.getInput().getType().getElementTypeBitWidth() == 16 ||
-                 cast.getType().getElementTypeBitWidth() == 16);
+        f.role == "host" ||
+        (cast && (cast.getInput().getType().getElementTypeBitWidth() == 16 ||
+                  cast.getType().getElementTypeBitWidth() == 16));
     onHost ? scheduleRoot(f.func, target) : scheduleGpu(f.func);
   }
   for (Func &f : model.outputs)

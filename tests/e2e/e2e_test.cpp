@@ -1322,6 +1322,87 @@ TEST(ErrorsZeroSize, AttentionOverNoKeys) {
       << r.status().message;
 }
 
+/// A compiled model of tests/e2e/models with its weights bound and good
+/// inputs for `sizes`; the reference's outputs in `w.expected`.
+::testing::AssertionResult loadWithWeights(const std::string &name,
+                                           const SizeSet &sizes,
+                                           LoadedModel &lm, Workload &w) {
+  ModelCase mc;
+  mc.file = std::string(ATTN_E2E_MODELS_DIR) + "/" + name + ".attn";
+  mc.model = name;
+  mc.label = name;
+  if (auto r = load(mc.file, name, lm); !r)
+    return r;
+  return prepare(mc, lm, sizes, 0, w);
+}
+
+TEST(ErrorsEmbedding, IdOutsideTheTableNamesTheIds) {
+  // embedding.attn gathers from tok: f32[11, 16] by `ids`: an id of 11 or
+  // -1 fails the call with a message naming the ids, in the generated code
+  // and in the reference; the good ids still run afterwards.
+  if (referenceOnly())
+    GTEST_SKIP() << "ATTN_E2E_REFERENCE_ONLY: no compiled model";
+  LoadedModel lm;
+  Workload w;
+  SizeSet sizes;
+  sizes.syms = {{"B", 2}, {"S", 3}};
+  ASSERT_TRUE(loadWithWeights("embedding", sizes, lm, w));
+  attn::Tensor ids = attn::Tensor::create(ATTN_I32, {2, 3}).take();
+  for (int32_t bad : {11, -1}) {
+    for (int i = 0; i < 6; ++i)
+      ids.data<int32_t>()[i] = i == 4 ? bad : i;
+    auto r = lm.model->run({attn::TensorView(ids.get())});
+    EXPECT_ERROR_NAMING(r.status(), ATTN_ERR_PIPELINE, "ids");
+    EXPECT_NE(r.status().message.find(std::to_string(bad)), std::string::npos)
+        << r.status().message;
+
+    RefTensor refIds({2, 3}, DType::I32);
+    for (int i = 0; i < 6; ++i)
+      refIds.data[i] = ids.data<int32_t>()[i];
+    std::vector<RefTensor> outs;
+    std::string err;
+    EXPECT_FALSE(
+        attn::evaluate(*lm.ast, {{"ids", refIds}}, lm.refWeights, outs, err));
+    EXPECT_NE(err.find("'ids' holds id " + std::to_string(bad)),
+              std::string::npos)
+        << err;
+  }
+  auto ok = lm.model->run(views(w.inputs));
+  EXPECT_TRUE(ok) << ok.status().message;
+}
+
+TEST(ErrorsSlice, RangePastTheDimFails) {
+  // slice.attn reads table[0:S, :] of a 64-row param: S = 65 runs past it.
+  // Both sides refuse (the generated code names the table); S = 64 works.
+  if (referenceOnly())
+    GTEST_SKIP() << "ATTN_E2E_REFERENCE_ONLY: no compiled model";
+  LoadedModel lm;
+  Workload w;
+  SizeSet sizes;
+  sizes.syms = {{"B", 1}, {"S", 64}};
+  ASSERT_TRUE(loadWithWeights("slice", sizes, lm, w));
+  auto ok = lm.model->run(views(w.inputs));
+  ASSERT_TRUE(ok) << ok.status().message;
+
+  attn::Tensor x = attn::Tensor::create(ATTN_F32, {1, 65, 12}).take();
+  attn::Tensor y = attn::Tensor::create(ATTN_F32, {1, 3, 6}).take();
+  attn::Tensor i = attn::Tensor::create(ATTN_I32, {1, 65}).take();
+  auto r = lm.model->run({attn::TensorView(x.get()), attn::TensorView(y.get()),
+                          attn::TensorView(i.get())});
+  EXPECT_ERROR_NAMING(r.status(), ATTN_ERR_PIPELINE, "table");
+
+  std::vector<RefTensor> outs;
+  std::string err;
+  EXPECT_FALSE(attn::evaluate(*lm.ast,
+                              {{"x", RefTensor({1, 65, 12}, DType::F32)},
+                               {"y", RefTensor({1, 3, 6}, DType::F32)},
+                               {"i", RefTensor({1, 65}, DType::I32)}},
+                              lm.refWeights, outs, err));
+  EXPECT_NE(err.find("range 0:65 is out of range for dim 0 of f32[64, 12]"),
+            std::string::npos)
+      << err;
+}
+
 //===----------------------------------------------------------------------===//
 // Thread count of a loaded library
 //===----------------------------------------------------------------------===//

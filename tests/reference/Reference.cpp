@@ -460,7 +460,11 @@ struct Value {
 
 class Interpreter {
 public:
-  explicit Interpreter(const ast::Model &m) : model(m) {}
+  /// `prefix` is prepended to every weight name the model looks up (a model
+  /// called with params="..."); `depth` counts the calls around it.
+  explicit Interpreter(const ast::Model &m, std::string prefix = "",
+                       int depth = 0)
+      : model(m), prefix(std::move(prefix)), depth(depth) {}
 
   bool run(const std::map<std::string, RefTensor> &inputs,
            const std::map<std::string, RefTensor> &weights,
@@ -512,6 +516,17 @@ private:
   bool callCausal(const Expr &e, Value &out);
   bool callSlidingWindow(const Expr &e, Value &out);
   bool callPadding(const Expr &e, Value &out);
+  bool callMath(const Expr &e, Value &out);
+  bool callMinMax(const Expr &e, Value &out);
+  bool callReduce(const Expr &e, Value &out);
+  bool callWhere(const Expr &e, Value &out);
+  bool callMeanPool(const Expr &e, Value &out);
+  bool callL2Normalize(const Expr &e, Value &out);
+  bool callEmbedding(const Expr &e, Value &out);
+  bool callArange(const Expr &e, Value &out);
+  bool callModel(const Expr &e, std::vector<Value> &out);
+  bool evalIndex(const Expr &e, Value &out);
+  bool evalNot(const Expr &e, Value &out);
 
   bool checkCall(const Expr &e, size_t minArgs, size_t maxArgs,
                  std::set<std::string> keywords);
@@ -525,6 +540,9 @@ private:
                    const RefTensor &b, DType type, RefTensor &out);
 
   const ast::Model &model;
+  const std::string prefix;
+  const int depth;
+  const std::map<std::string, RefTensor> *weights = nullptr; // during run()
   std::map<std::string, Value> env;
   std::map<std::string, int64_t> sizes;
 };
@@ -608,6 +626,7 @@ bool Interpreter::run(const std::map<std::string, RefTensor> &inputs,
                       const std::map<std::string, RefTensor> &weights,
                       std::vector<RefTensor> &outputs) {
   outputs.clear();
+  this->weights = &weights;
   for (const auto &kv : inputs) {
     bool known = false;
     for (const ast::Arg &a : model.args)
@@ -627,7 +646,7 @@ bool Interpreter::run(const std::map<std::string, RefTensor> &inputs,
   for (const ast::Stmt &s : model.body) {
     switch (s.kind) {
     case ast::Stmt::Param: {
-      std::string key = s.weightName.empty() ? s.name : s.weightName;
+      std::string key = prefix + (s.weightName.empty() ? s.name : s.weightName);
       auto it = weights.find(key);
       if (it == weights.end())
         return fail(s.loc, "weight '" + key + "' is missing");
@@ -743,6 +762,14 @@ bool Interpreter::eval(const Expr &e, std::vector<Value> &out) {
       x = -x;
     if (!v.literal)
       v.tensor.dtype = resultType(e, 0, v.tensor.dtype);
+    out.push_back(std::move(v));
+    break;
+  }
+  case Expr::Not:
+  case Expr::Index: {
+    Value v;
+    if (!(e.kind == Expr::Not ? evalNot(e, v) : evalIndex(e, v)))
+      return false;
     out.push_back(std::move(v));
     break;
   }
@@ -896,10 +923,57 @@ bool Interpreter::elementwise(const Expr &e, char op, const RefTensor &a,
     case '&':
       r = (x != 0 && y != 0) ? 1.0 : 0.0;
       break;
+    case '|':
+      r = (x != 0 || y != 0) ? 1.0 : 0.0;
+      break;
+    case 'm': // min(a, b)
+      r = std::min(x, y);
+      break;
+    case 'M': // max(a, b)
+      r = std::max(x, y);
+      break;
+    case '<':
+      r = x < y;
+      break;
+    case 'L':
+      r = x <= y;
+      break;
+    case '>':
+      r = x > y;
+      break;
+    case 'G':
+      r = x >= y;
+      break;
+    case 'E':
+      r = x == y;
+      break;
+    case 'N':
+      r = x != y;
+      break;
     }
     out.data[i] = type == DType::I32 ? std::trunc(r) : r;
   }
   return true;
+}
+
+/// The dtype of arithmetic on `a` and `b` without Sema: a literal adopts the
+/// other operand's dtype, i32 with i32 stays i32, a float wins over i32 and
+/// two different floats give f32.
+DType promoted(const Value &a, const Value &b) {
+  DType ta = a.tensor.dtype, tb = b.tensor.dtype;
+  if (a.literal && b.literal)
+    return ta == DType::I32 && tb == DType::I32 ? DType::I32 : DType::F32;
+  if (a.literal)
+    return ast::isFloat(ta) && !ast::isFloat(tb) ? DType::F32 : tb;
+  if (b.literal)
+    return ast::isFloat(tb) && !ast::isFloat(ta) ? DType::F32 : ta;
+  if (ta == tb)
+    return ta;
+  if (!ast::isFloat(ta))
+    return tb;
+  if (!ast::isFloat(tb))
+    return ta;
+  return DType::F32;
 }
 
 bool Interpreter::evalBinary(const Expr &e, Value &out) {
@@ -945,31 +1019,44 @@ bool Interpreter::evalBinary(const Expr &e, Value &out) {
     return true;
   }
 
+  const std::string opText = std::string("'") + ast::opName(e.op) + "'";
   if (a.isMask || b.isMask)
-    return fail(e.loc, std::string("'") + e.op + "' cannot take a mask");
+    return fail(e.loc, opText + " cannot take a mask");
+
+  if (e.op == '|') {
+    if (a.tensor.dtype != DType::Bool || b.tensor.dtype != DType::Bool)
+      return fail(e.loc, "'|' needs bool tensors, got " + typeString(a.tensor) +
+                             " and " + typeString(b.tensor));
+    RefTensor r;
+    if (!elementwise(e, '|', a.tensor, b.tensor, DType::Bool, r))
+      return false;
+    out = Value::of(std::move(r));
+    return true;
+  }
   if (a.tensor.dtype == DType::Bool || b.tensor.dtype == DType::Bool)
-    return fail(e.loc, std::string("'") + e.op + "' cannot take bool tensors");
+    return fail(e.loc, opText + " cannot take bool tensors");
+
+  if (ast::isComparison(e.op)) {
+    // Computed in i32 when both sides are i32 (integer literals are), else
+    // in f32: both operands are rounded to f32 first, as generated code
+    // compares f32 values (0.1 is f32(0.1) there).
+    bool integral =
+        a.tensor.dtype == DType::I32 && b.tensor.dtype == DType::I32;
+    if (!integral)
+      for (RefTensor *t : {&a.tensor, &b.tensor})
+        for (double &x : t->data)
+          x = roundToDType(x, DType::F32);
+    RefTensor r;
+    if (!elementwise(e, e.op, a.tensor, b.tensor, resultType(e, 0, DType::Bool),
+                     r))
+      return false;
+    out = Value::of(std::move(r));
+    return true;
+  }
 
   // The result dtype is Sema's; without Sema, a literal adopts the other
   // operand's dtype and float wins over i32.
-  DType fallback;
-  if (a.literal && b.literal)
-    fallback = (a.tensor.dtype == DType::I32 && b.tensor.dtype == DType::I32 &&
-                e.op != '/')
-                   ? DType::I32
-                   : DType::F32;
-  else if (a.literal)
-    fallback = b.tensor.dtype;
-  else if (b.literal)
-    fallback = a.tensor.dtype;
-  else if (a.tensor.dtype == b.tensor.dtype)
-    fallback = a.tensor.dtype;
-  else if (!ast::isFloat(a.tensor.dtype))
-    fallback = b.tensor.dtype;
-  else if (!ast::isFloat(b.tensor.dtype))
-    fallback = a.tensor.dtype;
-  else
-    fallback = DType::F32;
+  DType fallback = promoted(a, b);
   // '/' is true division (NumPy, PyTorch): f32 even of two i32s.
   if (e.op == '/')
     fallback = DType::F32;
@@ -1009,6 +1096,8 @@ bool Interpreter::checkCall(const Expr &e, size_t minArgs, size_t maxArgs,
 
 bool Interpreter::evalCall(const Expr &e, std::vector<Value> &out) {
   const std::string &f = e.name;
+  if (e.callee) // Sema resolved the name to a model of the file
+    return callModel(e, out);
   if (f == "split")
     return callSplit(e, out);
   Value v;
@@ -1043,6 +1132,23 @@ bool Interpreter::evalCall(const Expr &e, std::vector<Value> &out) {
     ok = callSlidingWindow(e, v);
   else if (f == "padding")
     ok = callPadding(e, v);
+  else if (f == "exp" || f == "log" || f == "sqrt" || f == "rsqrt" ||
+           f == "tanh" || f == "sigmoid" || f == "abs")
+    ok = callMath(e, v);
+  else if (f == "min" || f == "max")
+    ok = callMinMax(e, v);
+  else if (f == "sum" || f == "mean")
+    ok = callReduce(e, v);
+  else if (f == "where")
+    ok = callWhere(e, v);
+  else if (f == "mean_pool")
+    ok = callMeanPool(e, v);
+  else if (f == "l2_normalize")
+    ok = callL2Normalize(e, v);
+  else if (f == "embedding")
+    ok = callEmbedding(e, v);
+  else if (f == "arange")
+    ok = callArange(e, v);
   else
     return fail(e.loc, "the reference interpreter has no built-in '" + f + "'");
   if (!ok)
@@ -1548,6 +1654,411 @@ bool Interpreter::callPadding(const Expr &e, Value &out) {
     return fail(e.loc,
                 "padding lengths must be [B], got " + typeString(m->tensor));
   out = Value::ofMask(m);
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// Element-wise math, selections, reductions, pooling, gathers, subscripts
+//===----------------------------------------------------------------------===//
+
+// !x on a bool tensor.
+bool Interpreter::evalNot(const Expr &e, Value &out) {
+  if (e.args.size() != 1)
+    return fail(e.loc, "malformed '!'");
+  RefTensor x;
+  if (!evalTensor(*e.args[0], x))
+    return false;
+  if (x.dtype != DType::Bool)
+    return fail(e.loc, "'!' needs a bool tensor, got " + typeString(x));
+  for (double &t : x.data)
+    t = t != 0 ? 0.0 : 1.0;
+  out = Value::of(std::move(x));
+  return true;
+}
+
+// exp log sqrt rsqrt tanh sigmoid of a float (f32 result); abs also of i32.
+bool Interpreter::callMath(const Expr &e, Value &out) {
+  if (!checkCall(e, 1, 1, {}))
+    return false;
+  RefTensor x;
+  if (!evalTensor(*e.args[0], x))
+    return false;
+  const std::string &f = e.name;
+  const bool isInt = x.dtype == DType::I32;
+  if (!ast::isFloat(x.dtype) && !(f == "abs" && isInt))
+    return fail(e.loc, f + " needs a float tensor" +
+                           (f == "abs" ? " or i32" : "") + ", got " +
+                           typeString(x));
+  for (double &t : x.data) {
+    if (f == "exp")
+      t = std::exp(t);
+    else if (f == "log")
+      t = std::log(t);
+    else if (f == "sqrt")
+      t = std::sqrt(t);
+    else if (f == "rsqrt")
+      t = 1.0 / std::sqrt(t);
+    else if (f == "tanh")
+      t = std::tanh(t);
+    else if (f == "sigmoid")
+      t = 1.0 / (1.0 + std::exp(-t));
+    else // abs
+      t = std::fabs(t);
+  }
+  x.dtype = resultType(e, 0, isInt ? DType::I32 : DType::F32);
+  out = Value::of(std::move(x));
+  return true;
+}
+
+// min(a, b) / max(a, b) element-wise with arithmetic's promotion, or
+// min(x, dim=d) / max(x, dim=d) as reductions.
+bool Interpreter::callMinMax(const Expr &e, Value &out) {
+  if (e.args.size() == 1)
+    return callReduce(e, out);
+  if (!checkCall(e, 2, 2, {}))
+    return false;
+  Value a, b;
+  if (!evalOne(*e.args[0], a) || !evalOne(*e.args[1], b))
+    return false;
+  if (a.isMask || b.isMask || a.tensor.dtype == DType::Bool ||
+      b.tensor.dtype == DType::Bool)
+    return fail(e.loc, e.name + "(a, b) needs numeric tensors");
+  RefTensor r;
+  if (!elementwise(e, e.name == "min" ? 'm' : 'M', a.tensor, b.tensor,
+                   resultType(e, 0, promoted(a, b)), r))
+    return false;
+  out = Value::of(std::move(r));
+  out.literal = a.literal && b.literal;
+  return true;
+}
+
+// sum/mean/max/min(x, dim=d[, keepdim=0|1]); d may be negative.
+bool Interpreter::callReduce(const Expr &e, Value &out) {
+  if (!checkCall(e, 1, 1, {"dim", "keepdim"}))
+    return false;
+  const Expr *dimExpr = keyword(e, "dim");
+  if (!dimExpr)
+    return fail(e.loc, e.name + "(x) needs dim=");
+  RefTensor x;
+  int64_t dim, keep = 0;
+  if (!evalTensor(*e.args[0], x) || !foldInteger(*dimExpr, "dim", dim))
+    return false;
+  if (const Expr *k = keyword(e, "keepdim"))
+    if (!foldInteger(*k, "keepdim", keep))
+      return false;
+  const std::string &f = e.name;
+  const bool isSum = f == "sum" || f == "mean";
+  if (!ast::isFloat(x.dtype) && !(x.dtype == DType::I32 && !isSum))
+    return fail(e.loc, f + " needs a float tensor" + (isSum ? "" : " or i32") +
+                           ", got " + typeString(x));
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  if (dim < -rank || dim >= rank)
+    return fail(dimExpr->loc, "dim " + std::to_string(dim) +
+                                  " is out of range for " + typeString(x));
+  if (dim < 0)
+    dim += rank;
+  if (keep != 0 && keep != 1)
+    return fail(e.loc, "keepdim must be 0 or 1");
+  // x as [outer, n, inner] with n the reduced dim.
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < dim; ++d)
+    outer *= x.shape[d];
+  for (int64_t d = dim + 1; d < rank; ++d)
+    inner *= x.shape[d];
+  const int64_t n = x.shape[dim];
+  Shape shape = x.shape;
+  if (keep)
+    shape[dim] = 1;
+  else
+    shape.erase(shape.begin() + dim);
+  RefTensor y(
+      shape, resultType(e, 0, x.dtype == DType::I32 ? DType::I32 : DType::F32));
+  if (n == 0 && f != "sum" && y.numel() > 0)
+    return fail(e.loc, f + " over an empty dim of " + typeString(x));
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      const double *p = x.data.data() + o * n * inner + i;
+      double acc = isSum ? 0.0 : p[0];
+      for (int64_t k = 0; k < n; ++k) {
+        const double v = p[k * inner];
+        if (isSum)
+          acc += v;
+        else
+          acc = f == "max" ? std::max(acc, v) : std::min(acc, v);
+      }
+      if (f == "mean")
+        acc /= static_cast<double>(n);
+      y.data[o * inner + i] = acc;
+    }
+  out = Value::of(std::move(y));
+  return true;
+}
+
+// where(cond, a, b): cond ? a : b, the three shapes broadcast together.
+bool Interpreter::callWhere(const Expr &e, Value &out) {
+  if (!checkCall(e, 3, 3, {}))
+    return false;
+  Value c, a, b;
+  if (!evalOne(*e.args[0], c) || !evalOne(*e.args[1], a) ||
+      !evalOne(*e.args[2], b))
+    return false;
+  if (c.isMask || c.tensor.dtype != DType::Bool)
+    return fail(e.args[0]->loc,
+                "where needs a bool condition, got " +
+                    (c.isMask ? std::string("a mask") : typeString(c.tensor)));
+  if (a.isMask || b.isMask || a.tensor.dtype == DType::Bool ||
+      b.tensor.dtype == DType::Bool)
+    return fail(e.loc, "where needs numeric tensors to choose from");
+  Shape ab, shape;
+  if (!broadcastShapes(a.tensor.shape, b.tensor.shape, ab) ||
+      !broadcastShapes(c.tensor.shape, ab, shape))
+    return fail(e.loc, "where cannot broadcast " + typeString(c.tensor) + ", " +
+                           typeString(a.tensor) + " and " +
+                           typeString(b.tensor));
+  RefTensor y(shape, resultType(e, 0, promoted(a, b)));
+  const Shape sc = broadcastStrides(c.tensor.shape, shape);
+  const Shape sa = broadcastStrides(a.tensor.shape, shape);
+  const Shape sb = broadcastStrides(b.tensor.shape, shape);
+  for (int64_t i = 0; i < y.numel(); ++i)
+    y.data[i] = c.tensor.data[offsetOf(i, shape, sc)] != 0
+                    ? a.tensor.data[offsetOf(i, shape, sa)]
+                    : b.tensor.data[offsetOf(i, shape, sb)];
+  out = Value::of(std::move(y));
+  return true;
+}
+
+// mean_pool(x: [B, S, ...], lengths: i32[B]): the mean over the first
+// n = min(lengths[b], S) positions, 0 when n <= 0.
+bool Interpreter::callMeanPool(const Expr &e, Value &out) {
+  if (!checkCall(e, 2, 2, {}))
+    return false;
+  RefTensor x, len;
+  if (!evalTensor(*e.args[0], x) || !evalTensor(*e.args[1], len))
+    return false;
+  if (!ast::isFloat(x.dtype) || x.shape.size() < 2)
+    return fail(e.loc, "mean_pool needs a float x of shape [B, S, ...], got " +
+                           typeString(x));
+  const int64_t B = x.shape[0], S = x.shape[1];
+  if (len.dtype != DType::I32 || len.shape != Shape{B})
+    return fail(e.loc, "mean_pool lengths must be i32[" + std::to_string(B) +
+                           "], got " + typeString(len));
+  Shape shape = x.shape;
+  shape.erase(shape.begin() + 1);
+  const int64_t inner = S ? x.numel() / (B * S) : 0;
+  RefTensor y(shape, resultType(e, 0, DType::F32));
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t n = std::min<int64_t>(
+        S, std::max<int64_t>(0, static_cast<int64_t>(len.data[b])));
+    for (int64_t i = 0; i < inner && n > 0; ++i) {
+      double sum = 0;
+      for (int64_t s = 0; s < n; ++s)
+        sum += x.data[(b * S + s) * inner + i];
+      y.data[b * inner + i] = sum / static_cast<double>(n);
+    }
+  }
+  out = Value::of(std::move(y));
+  return true;
+}
+
+// l2_normalize(x, eps=1e-12) = x / max(||x||_2, eps) over the last dim.
+bool Interpreter::callL2Normalize(const Expr &e, Value &out) {
+  if (!checkCall(e, 1, 1, {"eps"}))
+    return false;
+  RefTensor x;
+  if (!evalTensor(*e.args[0], x))
+    return false;
+  double eps = 1e-12;
+  if (const Expr *ek = keyword(e, "eps"))
+    if (!foldConstant(*ek, eps))
+      return false;
+  if (!ast::isFloat(x.dtype) || x.shape.empty())
+    return fail(e.loc, "l2_normalize needs a float tensor of rank >= 1, got " +
+                           typeString(x));
+  const int64_t n = x.shape.back();
+  const int64_t rows = n ? x.numel() / n : 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    double *xr = x.data.data() + r * n;
+    double ss = 0;
+    for (int64_t j = 0; j < n; ++j)
+      ss += xr[j] * xr[j];
+    const double norm = std::max(std::sqrt(ss), eps);
+    for (int64_t j = 0; j < n; ++j)
+      xr[j] /= norm;
+  }
+  x.dtype = resultType(e, 0, DType::F32);
+  out = Value::of(std::move(x));
+  return true;
+}
+
+// embedding(table: [V, D], ids: i32[...]) -> [..., D]; an id outside [0, V)
+// is an error that names the ids.
+bool Interpreter::callEmbedding(const Expr &e, Value &out) {
+  if (!checkCall(e, 2, 2, {}))
+    return false;
+  RefTensor table, ids;
+  if (!evalTensor(*e.args[0], table) || !evalTensor(*e.args[1], ids))
+    return false;
+  if (!ast::isFloat(table.dtype) || table.shape.size() != 2)
+    return fail(e.loc, "embedding needs a float table [V, D], got " +
+                           typeString(table));
+  const std::string idsName =
+      e.args[1]->kind == Expr::Name ? "'" + e.args[1]->name + "'" : "ids";
+  if (ids.dtype != DType::I32)
+    return fail(e.loc, "embedding needs i32 ids, " + idsName + " is " +
+                           typeString(ids));
+  const int64_t V = table.shape[0], D = table.shape[1];
+  Shape shape = ids.shape;
+  shape.push_back(D);
+  RefTensor y(shape, resultType(e, 0, DType::F32));
+  for (int64_t i = 0; i < ids.numel(); ++i) {
+    const double id = ids.data[i];
+    if (!(id >= 0 && id < static_cast<double>(V)))
+      return fail(e.args[1]->loc, "embedding: " + idsName + " holds id " +
+                                      std::to_string(static_cast<int64_t>(id)) +
+                                      " (flat index " + std::to_string(i) +
+                                      "), outside [0, " + std::to_string(V) +
+                                      ")");
+    std::copy(table.data.begin() + static_cast<int64_t>(id) * D,
+              table.data.begin() + (static_cast<int64_t>(id) + 1) * D,
+              y.data.begin() + i * D);
+  }
+  out = Value::of(std::move(y));
+  return true;
+}
+
+// arange(n) = [0, 1, ..., n-1] as i32; n is a size name or an integer.
+bool Interpreter::callArange(const Expr &e, Value &out) {
+  if (!checkCall(e, 1, 1, {}))
+    return false;
+  int64_t n;
+  if (!foldInteger(*e.args[0], "arange's size", n))
+    return false;
+  if (n < 0)
+    return fail(e.loc, "arange of a negative size " + std::to_string(n));
+  RefTensor y({n}, DType::I32);
+  for (int64_t i = 0; i < n; ++i)
+    y.data[i] = static_cast<double>(i);
+  out = Value::of(std::move(y));
+  return true;
+}
+
+// x[s0, s1, ...]: resolved here from the subscripts as written (not from
+// Sema's Expr::slices) against the actual shape: `...` stands for as many `:`
+// as the rank needs, an index drops its dim, a bound is an integer
+// (negative counts from the end) or a size name, and every bound must lie
+// within the dim.
+bool Interpreter::evalIndex(const Expr &e, Value &out) {
+  if (e.args.size() != 1)
+    return fail(e.loc, "malformed subscript");
+  RefTensor x;
+  if (!evalTensor(*e.args[0], x))
+    return false;
+  const size_t rank = x.shape.size();
+  size_t given = 0, ellipses = 0;
+  for (const ast::Subscript &sub : e.subscripts)
+    (sub.kind == ast::Subscript::Ellipsis ? ellipses : given) += 1;
+  if (ellipses > 1 || given > rank || (!ellipses && given != rank))
+    return fail(e.loc, "a subscript of " + std::to_string(given) +
+                           " entries does not fit " + typeString(x));
+  // Per dim of x: the first position taken, how many, and whether the dim
+  // stays.
+  Shape start, count;
+  std::vector<bool> keep;
+  auto fold = [&](const ast::ExprPtr &b, int64_t dflt, int64_t n, int64_t &v) {
+    if (!b) {
+      v = dflt;
+      return true;
+    }
+    if (!foldInteger(*b, "a subscript bound", v))
+      return false;
+    if (v < 0)
+      v += n;
+    return true;
+  };
+  size_t d = 0;
+  for (const ast::Subscript &sub : e.subscripts) {
+    if (sub.kind == ast::Subscript::Ellipsis) {
+      for (size_t k = 0; k < rank - given; ++k, ++d) {
+        start.push_back(0);
+        count.push_back(x.shape[d]);
+        keep.push_back(true);
+      }
+      continue;
+    }
+    const int64_t n = x.shape[d++];
+    int64_t lo = 0, hi = n;
+    if (sub.kind == ast::Subscript::Index) {
+      if (!fold(sub.lo, 0, n, lo))
+        return false;
+      if (lo < 0 || lo >= n)
+        return fail(sub.loc, "index " + std::to_string(lo) +
+                                 " is out of range for dim " +
+                                 std::to_string(d - 1) + " of " +
+                                 typeString(x));
+      hi = lo + 1;
+    } else if (sub.kind == ast::Subscript::Range) {
+      if (!fold(sub.lo, 0, n, lo) || !fold(sub.hi, n, n, hi))
+        return false;
+      if (lo < 0 || hi < lo || hi > n)
+        return fail(sub.loc,
+                    "range " + std::to_string(lo) + ":" + std::to_string(hi) +
+                        " is out of range for dim " + std::to_string(d - 1) +
+                        " of " + typeString(x));
+    }
+    start.push_back(lo);
+    count.push_back(hi - lo);
+    keep.push_back(sub.kind != ast::Subscript::Index);
+  }
+  Shape shape;
+  for (size_t k = 0; k < rank; ++k)
+    if (keep[k])
+      shape.push_back(count[k]);
+  RefTensor y(shape, resultType(e, 0, x.dtype));
+  const Shape strides = stridesOf(x.shape);
+  Shape idx;
+  for (int64_t i = 0; i < y.numel(); ++i) {
+    unravel(i, count, idx); // count has the same numel as shape
+    int64_t off = 0;
+    for (size_t k = 0; k < rank; ++k)
+      off += (start[k] + idx[k]) * strides[k];
+    y.data[i] = x.data[off];
+  }
+  out = Value::of(std::move(y));
+  return true;
+}
+
+// A call of another model: the callee runs in a fresh interpreter on the
+// argument values, its weights looked up under this model's prefix plus the
+// call's params= prefix. Its results are rounded to their declared dtypes,
+// as the results of any model are.
+bool Interpreter::callModel(const Expr &e, std::vector<Value> &out) {
+  const ast::Model &callee = *e.callee;
+  std::string callPrefix;
+  for (const ast::KeywordArg &kw : e.kwargs) {
+    if (kw.name != "params" || kw.value->kind != Expr::String)
+      return fail(kw.loc, "a model call takes only params=\"prefix\"");
+    callPrefix = kw.value->name;
+  }
+  if (e.args.size() != callee.args.size())
+    return fail(e.loc, "model '" + callee.name + "' takes " +
+                           std::to_string(callee.args.size()) +
+                           " arguments, got " + std::to_string(e.args.size()));
+  if (depth >= 64)
+    return fail(e.loc, "model calls nest more than 64 deep");
+  std::map<std::string, RefTensor> inputs;
+  for (size_t i = 0; i < e.args.size(); ++i) {
+    RefTensor t;
+    if (!evalTensor(*e.args[i], t))
+      return false;
+    inputs[callee.args[i].name] = std::move(t);
+  }
+  Interpreter sub(callee, prefix + callPrefix, depth + 1);
+  std::vector<RefTensor> results;
+  if (!sub.run(inputs, *weights, results))
+    return fail(e.loc, "in the call of '" + callee.name + "' (params=\"" +
+                           prefix + callPrefix + "\"): " + sub.error);
+  for (RefTensor &r : results)
+    out.push_back(Value::of(std::move(r)));
   return true;
 }
 

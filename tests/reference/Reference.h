@@ -14,6 +14,13 @@
 //  - Intermediate values are never rounded. Only the model's results are
 //    rounded to their declared dtype (round to nearest, ties to even), so that
 //    an f16 result is compared with an f16 reference.
+//  - A comparison in f32 (any operand not i32) rounds both operands to f32
+//    first, since generated code compares f32 values (`x == 0.1` compares
+//    with f32(0.1)).
+//  - A model call evaluates the callee as `evaluate` does, on the argument
+//    values, with its weights looked up under the call's params= prefix
+//    (joined with the caller's own); its results are rounded to their
+//    declared dtypes like any model's.
 //  - Masks follow the contract: `causal` is bottom-right aligned, a fully
 //    masked softmax row is all zeros (attention output 0), never NaN.
 //

@@ -67,6 +67,16 @@ static RefTensor toRef(const attn_tensor *t) {
   return r;
 }
 
+/// True for the safetensors dtypes the runtime views as tensors (the
+/// language's dtypes).
+static bool viewable(const char *fileDtype) {
+  static const char *const known[] = {"F32", "F16", "BF16", "I32", "BOOL"};
+  for (const char *k : known)
+    if (fileDtype && std::strcmp(fileDtype, k) == 0)
+      return true;
+  return false;
+}
+
 static int fail(const std::string &msg) {
   std::cerr << "attn-ref: error: " << msg << "\n";
   return 1;
@@ -136,6 +146,7 @@ int main(int argc, char **argv) {
                                   : "no model named '" + modelName + "'");
 
   std::map<std::string, RefTensor> inputTensors, weightTensors;
+  std::string skipped; // tensors of the weights file no param can bind
   for (auto &[name, path] : inputs) {
     attn_tensor *t = nullptr;
     if (attn_npy_read(path.c_str(), &t) != ATTN_OK)
@@ -150,6 +161,14 @@ int main(int argc, char **argv) {
     for (int32_t i = 0; i < attn_weights_count(w); ++i) {
       const attn_tensor *t = nullptr;
       const char *name = attn_weights_name(w, i);
+      // Tensors of dtypes the runtime cannot view (I64 position_ids, U8,
+      // ...) cannot be params: skip them, as the runtime ignores tensors the
+      // model does not use. A model that names one reports it missing.
+      if (!viewable(attn_weights_file_dtype(w, i))) {
+        skipped += std::string(skipped.empty() ? "" : ", ") + name + " (" +
+                   attn_weights_file_dtype(w, i) + ")";
+        continue;
+      }
       if (attn_weights_get(w, name, &t) != ATTN_OK)
         return fail(attn_last_error());
       weightTensors[name] = toRef(t);
@@ -160,7 +179,10 @@ int main(int argc, char **argv) {
   std::vector<RefTensor> outputs;
   std::string error;
   if (!evaluate(*model, inputTensors, weightTensors, outputs, error))
-    return fail(error);
+    return fail(error + (skipped.empty() ? ""
+                                         : "\n(skipped, of dtypes no param "
+                                           "can have: " +
+                                               skipped + ")"));
   if (checks.size() > outputs.size())
     return fail("more --check files than the model has outputs");
 

@@ -781,6 +781,373 @@ model m(x: f32[2, 3], l: i32[3]) -> f32[2, 3] {
             std::string::npos);
 }
 
+//===----------------------------------------------------------------------===//
+// Element-wise math, comparisons, selections
+//===----------------------------------------------------------------------===//
+
+/// Parses and checks a file of several models and evaluates model `name`.
+std::vector<RefTensor> runModel(const std::string &src, const std::string &name,
+                                const Tensors &inputs,
+                                const Tensors &weights = {},
+                                std::string *errorOut = nullptr) {
+  std::ostringstream errs;
+  SourceDiagnostics diags("test.attn", src, errs);
+  std::optional<ast::Module> m = parseModule(diags);
+  if (!m || !checkModule(*m, diags)) {
+    ADD_FAILURE() << "front end failed:\n" << errs.str();
+    return {};
+  }
+  for (const ast::Model &model : m->models)
+    if (model.name == name) {
+      std::vector<RefTensor> outs;
+      std::string error;
+      bool ok = evaluate(model, inputs, weights, outs, error);
+      if (errorOut)
+        *errorOut = ok ? "" : error;
+      else
+        EXPECT_TRUE(ok) << error;
+      return outs;
+    }
+  ADD_FAILURE() << "no model " << name;
+  return {};
+}
+
+TEST(Reference, UnaryMath) {
+  auto outs =
+      run(R"(
+model m(x: f32[4], i: i32[3]) -> (f32[4], f32[4], f32[4], f32[4], f32[4],
+                                  f32[4], f32[4], i32[3]) {
+  return exp(x), log(abs(x) + 1), sqrt(abs(x)), rsqrt(abs(x) + 1), tanh(x),
+         sigmoid(x), abs(x), abs(i)
+})",
+          {{"x", f32({4}, {0, 1, -2, 4})}, {"i", i32({3}, {-3, 0, 5})}});
+  ASSERT_EQ(outs.size(), 8u);
+  const double e = std::exp(1.0);
+  expectValues(outs[0], {4}, {1, e, 1 / (e * e), e * e * e * e}, 1e-5);
+  expectValues(outs[1], {4}, {0, std::log(2.0), std::log(3.0), std::log(5.0)},
+               1e-7);
+  expectValues(outs[2], {4}, {0, 1, std::sqrt(2.0), 2}, 1e-7);
+  expectValues(outs[3], {4},
+               {1, 1 / std::sqrt(2.0), 1 / std::sqrt(3.0), 1 / std::sqrt(5.0)},
+               1e-7);
+  // tanh(1) = (e^2 - 1) / (e^2 + 1).
+  const double t1 = (e * e - 1) / (e * e + 1);
+  const double t2 = (e * e * e * e - 1) / (e * e * e * e + 1);
+  expectValues(outs[4], {4}, {0, t1, -t2, std::tanh(4.0)}, 1e-7);
+  expectValues(
+      outs[5], {4},
+      {0.5, e / (1 + e), 1 / (1 + e * e), 1 / (1 + 1 / (e * e * e * e))}, 1e-7);
+  expectValues(outs[6], {4}, {0, 1, 2, 4});
+  EXPECT_EQ(outs[7].dtype, DType::I32);
+  expectValues(outs[7], {3}, {3, 0, 5});
+}
+
+TEST(Reference, ComparisonsAndBoolOperators) {
+  auto outs =
+      run(R"(
+model m(x: f32[4], y: f32[4]) -> (bool[4], bool[4], bool[4], bool[4], bool[4],
+                                  bool[4], bool[4]) {
+  return x < y, x <= y, x > y, x >= y, x == y, x != y,
+         x < y & y > 0 | !(x == y)
+})",
+          {{"x", f32({4}, {-1, 0, 0.5, 2})}, {"y", f32({4}, {0, 0, 1, 1})}});
+  ASSERT_EQ(outs.size(), 7u);
+  expectValues(outs[0], {4}, {1, 0, 1, 0});
+  expectValues(outs[1], {4}, {1, 1, 1, 0});
+  expectValues(outs[2], {4}, {0, 0, 0, 1});
+  expectValues(outs[3], {4}, {0, 1, 0, 1});
+  expectValues(outs[4], {4}, {0, 1, 0, 0});
+  expectValues(outs[5], {4}, {1, 0, 1, 1});
+  // ((x < y) & (y > 0)) | !(x == y) = ([1,0,1,0] & [0,0,1,1]) | [1,0,1,1].
+  expectValues(outs[6], {4}, {1, 0, 1, 1});
+  EXPECT_EQ(outs[6].dtype, DType::Bool);
+}
+
+TEST(Reference, ComparisonsPromoteLikeArithmetic) {
+  // i32 with an integer literal compares as i32; with a float literal as f32,
+  // and a float literal is f32's value of it: f32(0.1) == 0.1 holds.
+  const double tenth = roundToDType(0.1, DType::F32);
+  auto outs = run(R"(
+model m(i: i32[3], x: f32[2]) -> (bool[3], bool[3], bool[2], bool[3]) {
+  return i < 2, i > 1.5, x == 0.1, 2 <= i
+})",
+                  {{"i", i32({3}, {1, 2, 3})}, {"x", f32({2}, {tenth, 0.25})}});
+  ASSERT_EQ(outs.size(), 4u);
+  expectValues(outs[0], {3}, {1, 0, 0});
+  expectValues(outs[1], {3}, {0, 1, 1});
+  expectValues(outs[2], {2}, {1, 0});
+  expectValues(outs[3], {3}, {0, 1, 1});
+}
+
+TEST(Reference, WhereMinMaxBroadcast) {
+  auto outs = run(R"(
+model m(c: bool[2, 1], a: f32[3], i: i32[3], b: f32[2, 1]) -> (f32[2, 3],
+    i32[2, 3], f32[2, 3], i32[3], f32[2, 3]) {
+  return where(c, a, 0), where(c, i, 7), min(a, b), max(i, 2), max(i, b)
+})",
+                  {{"c", boolean({2, 1}, {1, 0})},
+                   {"a", f32({3}, {1, 2, 3})},
+                   {"i", i32({3}, {1, 2, 3})},
+                   {"b", f32({2, 1}, {2.5, -1})}});
+  ASSERT_EQ(outs.size(), 5u);
+  expectValues(outs[0], {2, 3}, {1, 2, 3, 0, 0, 0});
+  EXPECT_EQ(outs[1].dtype, DType::I32);
+  expectValues(outs[1], {2, 3}, {1, 2, 3, 7, 7, 7});
+  expectValues(outs[2], {2, 3}, {1, 2, 2.5, -1, -1, -1});
+  EXPECT_EQ(outs[3].dtype, DType::I32);
+  expectValues(outs[3], {3}, {2, 2, 3});
+  expectValues(outs[4], {2, 3}, {2.5, 2.5, 3, 1, 2, 3});
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions, pooling, normalisation
+//===----------------------------------------------------------------------===//
+
+TEST(Reference, ReductionsOverEveryDim) {
+  // x[a, b, c] = 6a + 2b + c on [2, 3, 2].
+  std::vector<double> v(12);
+  for (int i = 0; i < 12; ++i)
+    v[i] = i;
+  auto outs =
+      run(R"(
+model m(x: f32[2, 3, 2], i: i32[2, 2]) -> (f32[3, 2], f32[2, 2], f32[2, 3, 1],
+    f32[2, 3], f32[2, 1, 2], i32[2], i32[2]) {
+  return sum(x, dim=0), mean(x, dim=1), max(x, dim=-1, keepdim=1),
+         min(x, dim=2), sum(x, dim=-2, keepdim=1), max(i, dim=0), min(i, dim=1)
+})",
+          {{"x", f32({2, 3, 2}, v)}, {"i", i32({2, 2}, {4, -1, 2, 7})}});
+  ASSERT_EQ(outs.size(), 7u);
+  // sum over a: 6 + 4b + 2c.
+  expectValues(outs[0], {3, 2}, {6, 8, 10, 12, 14, 16});
+  // mean over b: 6a + 2 + c.
+  expectValues(outs[1], {2, 2}, {2, 3, 8, 9});
+  // max over c: 6a + 2b + 1.
+  expectValues(outs[2], {2, 3, 1}, {1, 3, 5, 7, 9, 11});
+  // min over c: 6a + 2b.
+  expectValues(outs[3], {2, 3}, {0, 2, 4, 6, 8, 10});
+  // sum over b: 18a + 6 + 3c.
+  expectValues(outs[4], {2, 1, 2}, {6, 9, 24, 27});
+  EXPECT_EQ(outs[5].dtype, DType::I32);
+  expectValues(outs[5], {2}, {4, 7});
+  expectValues(outs[6], {2}, {-1, 2});
+}
+
+TEST(Reference, MeanPoolClampsLengths) {
+  // Lengths -3 and 0 give 0; 1 averages one position; 5 > S = 2 averages
+  // both.
+  std::vector<double> v(16);
+  for (int i = 0; i < 16; ++i)
+    v[i] = i + 1;
+  auto outs =
+      run(R"(
+model m<B, S>(x: f32[B, S, 2], lengths: i32[B]) -> f32[B, 2] {
+  return mean_pool(x, lengths)
+})",
+          {{"x", f32({4, 2, 2}, v)}, {"lengths", i32({4}, {-3, 0, 1, 5})}});
+  ASSERT_EQ(outs.size(), 1u);
+  // Rows: b2 = [[9, 10], [11, 12]] -> first position; b3 = [[13, 14],
+  // [15, 16]] -> mean of both.
+  expectValues(outs[0], {4, 2}, {0, 0, 0, 0, 9, 10, 14, 15});
+}
+
+TEST(Reference, L2NormalizeWithZeroRowAndEps) {
+  auto outs = run(R"(
+model m(x: f32[3, 2]) -> (f32[3, 2], f32[3, 2]) {
+  return l2_normalize(x), l2_normalize(x, eps=10)
+})",
+                  {{"x", f32({3, 2}, {3, 4, 0, 0, -1e-13, 0})}});
+  ASSERT_EQ(outs.size(), 2u);
+  // A zero row stays 0 (0 / eps); a row with a norm below eps is divided by
+  // eps: -1e-13 / 1e-12 = -0.1.
+  expectValues(outs[0], {3, 2}, {0.6, 0.8, 0, 0, -0.1, 0}, 1e-7);
+  expectValues(outs[1], {3, 2}, {0.3, 0.4, 0, 0, -1e-14, 0}, 1e-7);
+}
+
+//===----------------------------------------------------------------------===//
+// Gathers, positions, subscripts
+//===----------------------------------------------------------------------===//
+
+TEST(Reference, EmbeddingAndArange) {
+  auto outs = run(R"(
+model m<S>(ids: i32[2, S]) -> (f32[2, S, 2], f32[S, 2], i32[S], i32[3]) {
+  param table: f32[3, 2]
+  return embedding(table, ids), embedding(table, arange(S)), arange(S),
+         arange(3)
+})",
+                  {{"ids", i32({2, 2}, {2, 0, 1, 1})}},
+                  {{"table", f32({3, 2}, {0, 1, 10, 11, 20, 21})}});
+  ASSERT_EQ(outs.size(), 4u);
+  expectValues(outs[0], {2, 2, 2}, {20, 21, 0, 1, 10, 11, 10, 11});
+  expectValues(outs[1], {2, 2}, {0, 1, 10, 11});
+  EXPECT_EQ(outs[2].dtype, DType::I32);
+  expectValues(outs[2], {2}, {0, 1});
+  expectValues(outs[3], {3}, {0, 1, 2});
+}
+
+TEST(Reference, EmbeddingIdOutOfRangeNamesTheIds) {
+  const std::string src = R"(
+model m<S>(ids: i32[S]) -> f32[S, 2] {
+  param table: f32[3, 2]
+  return embedding(table, ids)
+})";
+  ast::Module m;
+  ASSERT_TRUE(frontEnd(src, m));
+  for (double bad : {3.0, -1.0}) {
+    std::vector<RefTensor> outs;
+    std::string error;
+    EXPECT_FALSE(evaluate(m.models[0], {{"ids", i32({2}, {0, bad})}},
+                          {{"table", zeros({3, 2})}}, outs, error));
+    EXPECT_NE(error.find("'ids' holds id " + std::to_string(int(bad))),
+              std::string::npos)
+        << error;
+    EXPECT_NE(error.find("outside [0, 3)"), std::string::npos) << error;
+  }
+}
+
+TEST(Reference, SubscriptsWithNegativeIndexRangesAndSizeNames) {
+  // x[a, b, c] = 12a + 4b + c on [2, 3, 4].
+  std::vector<double> v(24), p(20);
+  for (int i = 0; i < 24; ++i)
+    v[i] = i;
+  for (int i = 0; i < 20; ++i)
+    p[i] = 100 + i;
+  auto outs = run(
+      R"(
+model m<S>(x: f32[2, 3, 4], y: f32[2, S, 4]) -> (f32[2, 4], f32[S, 4],
+    f32[2, 3, 2], f32[3, 4], f32[2, 4], f32[2, 3, 2], f32[2, 4]) {
+  param p: f32[5, 4]
+  return x[..., -1, :], p[0:S, :], x[:, :, 2:4], x[1, ...], x[-2, 1:, ...],
+         x[..., -2:], y[:, -1, :]
+})",
+      {{"x", f32({2, 3, 4}, v)},
+       {"y", f32({2, 2, 4}, std::vector<double>(v.begin(), v.begin() + 16))}},
+      {{"p", f32({5, 4}, p)}});
+  ASSERT_EQ(outs.size(), 7u);
+  // x[:, 2, :]
+  expectValues(outs[0], {2, 4}, {8, 9, 10, 11, 20, 21, 22, 23});
+  // the first S = 2 rows of p
+  expectValues(outs[1], {2, 4}, {100, 101, 102, 103, 104, 105, 106, 107});
+  expectValues(outs[2], {2, 3, 2},
+               {2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23});
+  expectValues(outs[3], {3, 4},
+               {12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23});
+  // x[0, 1:3, :]
+  expectValues(outs[4], {2, 4}, {4, 5, 6, 7, 8, 9, 10, 11});
+  expectValues(outs[5], {2, 3, 2},
+               {2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23});
+  // y (the first 16 values as [2, 2, 4]) at its last position S - 1 = 1.
+  expectValues(outs[6], {2, 4}, {4, 5, 6, 7, 12, 13, 14, 15});
+}
+
+TEST(Reference, SubscriptBoundsPastTheDimAreErrors) {
+  const std::string src = R"(
+model m<S>(x: f32[S, 2]) -> (f32[3, 2], f32[S, 2]) {
+  param p: f32[5, 2]
+  return x[2:5, :], p[0:S, :]
+})";
+  ast::Module m;
+  ASSERT_TRUE(frontEnd(src, m));
+  std::vector<RefTensor> outs;
+  std::string error;
+  // S = 4: x[2:5] runs past S.
+  EXPECT_FALSE(evaluate(m.models[0], {{"x", zeros({4, 2})}},
+                        {{"p", zeros({5, 2})}}, outs, error));
+  EXPECT_NE(error.find("range 2:5 is out of range for dim 0 of f32[4, 2]"),
+            std::string::npos)
+      << error;
+  // S = 6: p[0:S] runs past p's 5 rows.
+  EXPECT_FALSE(evaluate(m.models[0], {{"x", zeros({6, 2})}},
+                        {{"p", zeros({5, 2})}}, outs, error));
+  EXPECT_NE(error.find("range 0:6 is out of range for dim 0 of f32[5, 2]"),
+            std::string::npos)
+      << error;
+  // S = 5 fits both.
+  EXPECT_TRUE(evaluate(m.models[0], {{"x", zeros({5, 2})}},
+                       {{"p", zeros({5, 2})}}, outs, error))
+      << error;
+}
+
+//===----------------------------------------------------------------------===//
+// Model calls and loops
+//===----------------------------------------------------------------------===//
+
+const char *kLayerModels = R"(
+model layer<N>(x: f32[N, 2]) -> f32[N, 2] {
+  param w: f32[2, 2]
+  param b: f32[2] = "bias"
+  return linear(x, w, b)
+}
+
+model two<N>(x: f32[N, 2]) -> f32[N, 2] {
+  h = layer(x, params="enc.0.")
+  return layer(h, params="enc.1.")
+}
+
+model nested<N>(x: f32[N, 2]) -> f32[N, 2] {
+  return two(x, params="outer.") * 2
+}
+)";
+
+TEST(Reference, ModelCallBindsWeightsUnderThePrefix) {
+  // enc.0: y = x @ [[1, 0], [0, 2]]^T + [1, 1]; enc.1: y = h @ [[0, 1],
+  // [1, 0]]^T + [0, 10] (swaps the columns).
+  Tensors weights = {{"enc.0.w", f32({2, 2}, {1, 0, 0, 2})},
+                     {"enc.0.bias", f32({2}, {1, 1})},
+                     {"enc.1.w", f32({2, 2}, {0, 1, 1, 0})},
+                     {"enc.1.bias", f32({2}, {0, 10})}};
+  auto outs = runModel(kLayerModels, "two",
+                       {{"x", f32({3, 2}, {1, 2, 0, 0, -1, 3})}}, weights);
+  ASSERT_EQ(outs.size(), 1u);
+  // enc.0: [2, 5], [1, 1], [0, 7]; enc.1: [5, 12], [1, 11], [7, 10].
+  expectValues(outs[0], {3, 2}, {5, 12, 1, 11, 7, 10});
+
+  // Nested calls join the prefixes: outer.enc.0.w ...
+  Tensors outer;
+  for (const auto &[k, t] : weights)
+    outer["outer." + k] = t;
+  outs = runModel(kLayerModels, "nested", {{"x", f32({1, 2}, {1, 2})}}, outer);
+  ASSERT_EQ(outs.size(), 1u);
+  expectValues(outs[0], {1, 2}, {10, 24});
+
+  // A missing weight is named with its whole prefix.
+  std::string error;
+  weights.erase("enc.1.w");
+  runModel(kLayerModels, "two", {{"x", f32({1, 2}, {1, 2})}}, weights, &error);
+  EXPECT_NE(error.find("in the call of 'layer' (params=\"enc.1.\")"),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find("weight 'enc.1.w' is missing"), std::string::npos)
+      << error;
+}
+
+TEST(Reference, LoopUnrollsAndRebinds) {
+  // h <- h * w_i + i for i = 0, 1, 2 with w_0 = [2, 1], w_1 = [1, 3],
+  // w_2 = [0.5, 1], from h = [1, 1]: [2, 1], [3, 4], [3.5, 6].
+  const std::string src = R"(
+model scale<N>(x: f32[N, 2]) -> f32[N, 2] {
+  param w: f32[2]
+  return x * w
+}
+
+model top<N>(x: f32[N, 2]) -> (f32[N, 2], f32[N, 2]) {
+  h = x
+  g = x
+  for i in 0..3 {
+    h = scale(h, params="l.{i}.") + i
+    g = g * 2
+  }
+  return h, g
+}
+)";
+  auto outs = runModel(src, "top", {{"x", f32({1, 2}, {1, 1})}},
+                       {{"l.0.w", f32({2}, {2, 1})},
+                        {"l.1.w", f32({2}, {1, 3})},
+                        {"l.2.w", f32({2}, {0.5, 1})}});
+  ASSERT_EQ(outs.size(), 2u);
+  expectValues(outs[0], {1, 2}, {3.5, 6});
+  expectValues(outs[1], {1, 2}, {8, 8});
+}
+
 TEST(Reference, BertLayerFromTheDesignEvaluates) {
   // The example of DESIGN.md section 3 at B = 2, S = 5, with random weights
   // and g = 1, b = 0 in the last layer_norm: every output row has mean 0 and

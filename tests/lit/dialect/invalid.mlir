@@ -499,3 +499,285 @@ func.func @fractional_i32_constant() {
   %0 = attn.constant 1.5 : tensor<i32>
   return
 }
+
+// -----
+
+func.func @reduce_dim(%x: tensor<2x3x4xf32>) {
+  // expected-error @+2 {{reduce: dim 3 is out of range for [2, 3, 4]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = attn.reduce <sum> %x {dim = 3 : i64} : tensor<2x3x4xf32> -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+// The front end normalises a negative dim; the op takes 0 <= dim < rank.
+func.func @reduce_negative_dim(%x: tensor<2x3x4xf32>) {
+  // expected-error @+2 {{reduce: dim -1 is out of range for [2, 3, 4]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = attn.reduce <max> %x {dim = -1 : i64} : tensor<2x3x4xf32> -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @reduce_sum_i32(%x: tensor<2x3xi32>) {
+  // expected-error @+1 {{'attn.reduce' op sum and mean need f32, got 'i32'}}
+  %0 = attn.reduce <sum> %x {dim = 1 : i64} : tensor<2x3xi32> -> tensor<2xi32>
+  return
+}
+
+// -----
+
+func.func @reduce_mean_i32(%x: tensor<2x3xi32>) {
+  // expected-error @+1 {{'attn.reduce' op sum and mean need f32, got 'i32'}}
+  %0 = attn.reduce <mean> %x {dim = 0 : i64} : tensor<2x3xi32> -> tensor<3xi32>
+  return
+}
+
+// -----
+
+// keepdim keeps the dim with size 1.
+func.func @reduce_keepdim_type(%x: tensor<2x3xf32>) {
+  // expected-error @+2 {{'attn.reduce' op inferred type(s) 'tensor<1x3xf32>' are incompatible with return type(s) of operation 'tensor<3xf32>'}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = attn.reduce <sum> %x {dim = 0 : i64, keepdim} : tensor<2x3xf32> -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @arange_neither() {
+  // expected-error @+1 {{'attn.arange' op needs exactly one of size and sym}}
+  %0 = attn.arange : tensor<?xi32>
+  return
+}
+
+// -----
+
+func.func @arange_both() {
+  // expected-error @+1 {{'attn.arange' op needs exactly one of size and sym}}
+  %0 = attn.arange {size = 3 : i64, sym = "S"} : tensor<3xi32>
+  return
+}
+
+// -----
+
+func.func @arange_size() {
+  // expected-error @+1 {{'attn.arange' op size 3 does not match the type 'tensor<4xi32>'}}
+  %0 = attn.arange {size = 3 : i64} : tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @arange_sym_static() {
+  // expected-error @+1 {{'attn.arange' op with a symbolic size has a dynamic result, got 'tensor<4xi32>'}}
+  %0 = attn.arange {sym = "S"} : tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @slice_shape(%x: tensor<3x4xf32>) {
+  // expected-error @+1 {{'attn.slice' op result [3, 4] should be [2, 4]}}
+  %0 = attn.slice %x {dim = 0 : i64, start = 1 : i64} : tensor<3x4xf32> -> tensor<3x4xf32>
+  return
+}
+
+// -----
+
+func.func @slice_range(%x: tensor<3x4xf32>) {
+  // expected-error @+1 {{'attn.slice' op range 2:5 is out of bounds for [3, 4]}}
+  %0 = attn.slice %x {dim = 1 : i64, start = 2 : i64, stop = 5 : i64} : tensor<3x4xf32> -> tensor<3x3xf32>
+  return
+}
+
+// -----
+
+func.func @slice_dim(%x: tensor<3x4xf32>) {
+  // expected-error @+1 {{'attn.slice' op dim 2 is out of range for [3, 4]}}
+  %0 = attn.slice %x {dim = 2 : i64, start = 0 : i64} : tensor<3x4xf32> -> tensor<3x4xf32>
+  return
+}
+
+// -----
+
+func.func @slice_drop_stop(%x: tensor<3x4xf32>) {
+  // expected-error @+1 {{'attn.slice' op drop takes one position: no stop}}
+  %0 = attn.slice %x {dim = 1 : i64, start = 0 : i64, stop = 1 : i64, drop} : tensor<3x4xf32> -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @slice_two_stops(%x: tensor<?x4xf32>) {
+  // expected-error @+1 {{'attn.slice' op takes a static stop or a symbolic one, not both}}
+  %0 = attn.slice %x {dim = 0 : i64, start = 0 : i64, stop = 1 : i64, stop_sym = "S"} : tensor<?x4xf32> -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @slice_element_type(%x: tensor<3x4xf32>) {
+  // expected-error @+1 {{'attn.slice' op changes the element type}}
+  %0 = attn.slice %x {dim = 1 : i64, start = 0 : i64} : tensor<3x4xf32> -> tensor<3x4xi32>
+  return
+}
+
+// -----
+
+func.func @call_unknown(%x: tensor<4xf32>) {
+  // expected-error @+1 {{'attn.call' op calls unknown model @nope}}
+  %0 = attn.call @nope(%x) params() {prefix = ""} : (tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @callee(%x: tensor<?x8xf32>, %w: tensor<8x8xf32>) -> tensor<?x8xf32> {
+  %y = attn.linear %x, %w : tensor<?x8xf32>, tensor<8x8xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+func.func @call_operand_count(%x: tensor<3x8xf32>) {
+  // expected-error @+1 {{'attn.call' op passes 1 arguments and 0 params, but @callee takes 2 in all}}
+  %0 = attn.call @callee(%x) params() {prefix = ""} : (tensor<3x8xf32>) -> tensor<3x8xf32>
+  return
+}
+
+// -----
+
+func.func @callee(%x: tensor<?x8xf32>, %w: tensor<8x8xf32>) -> tensor<?x8xf32> {
+  %y = attn.linear %x, %w : tensor<?x8xf32>, tensor<8x8xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+func.func @call_param_shape(%x: tensor<3x8xf32>, %w: tensor<8x9xf32>) {
+  // expected-error @+1 {{'attn.call' op operand 1 is 'tensor<8x9xf32>' but @callee expects 'tensor<8x8xf32>'}}
+  %0 = attn.call @callee(%x) params(%w) {prefix = "p."} : (tensor<3x8xf32>, tensor<8x9xf32>) -> tensor<3x8xf32>
+  return
+}
+
+// -----
+
+func.func @callee(%x: tensor<?x8xf32>, %w: tensor<8x8xf32>) -> tensor<?x8xf32> {
+  %y = attn.linear %x, %w : tensor<?x8xf32>, tensor<8x8xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+func.func @call_argument_dtype(%x: tensor<3x8xi32>, %w: tensor<8x8xf32>) {
+  // expected-error @+1 {{'attn.call' op operand 0 is 'tensor<3x8xi32>' but @callee expects 'tensor<?x8xf32>'}}
+  %0 = attn.call @callee(%x) params(%w) {prefix = "p."} : (tensor<3x8xi32>, tensor<8x8xf32>) -> tensor<3x8xf32>
+  return
+}
+
+// -----
+
+func.func @callee(%x: tensor<?x8xf32>, %w: tensor<8x8xf32>) -> tensor<?x8xf32> {
+  %y = attn.linear %x, %w : tensor<?x8xf32>, tensor<8x8xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+func.func @call_result_type(%x: tensor<3x8xf32>, %w: tensor<8x8xf32>) {
+  // expected-error @+1 {{'attn.call' op result 0 is 'tensor<3x9xf32>' but @callee returns 'tensor<?x8xf32>'}}
+  %0 = attn.call @callee(%x) params(%w) {prefix = "p."} : (tensor<3x8xf32>, tensor<8x8xf32>) -> tensor<3x9xf32>
+  return
+}
+
+// -----
+
+func.func @callee(%x: tensor<?x8xf32>, %w: tensor<8x8xf32>) -> tensor<?x8xf32> {
+  %y = attn.linear %x, %w : tensor<?x8xf32>, tensor<8x8xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+func.func @call_result_count(%x: tensor<3x8xf32>, %w: tensor<8x8xf32>) {
+  // expected-error @+1 {{'attn.call' op has 2 results but @callee returns 1}}
+  %0:2 = attn.call @callee(%x) params(%w) {prefix = "p."} : (tensor<3x8xf32>, tensor<8x8xf32>) -> (tensor<3x8xf32>, tensor<3x8xf32>)
+  return
+}
+
+// -----
+
+// Comparison operands share one element type (the front end casts).
+func.func @cmp_element_types(%a: tensor<4xf32>, %b: tensor<4xi32>) {
+  // expected-error @+2 {{operands have different element types, 'f32' and 'i32' (cast one first)}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = attn.cmp <lt> %a, %b : tensor<4xf32>, tensor<4xi32> -> tensor<4xi1>
+  return
+}
+
+// -----
+
+func.func @cmp_broadcast(%a: tensor<3xf32>, %b: tensor<4xf32>) {
+  // expected-error @+2 {{cannot broadcast [3] with [4]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = attn.cmp <eq> %a, %b : tensor<3xf32>, tensor<4xf32> -> tensor<4xi1>
+  return
+}
+
+// -----
+
+func.func @select_condition(%c: tensor<2x3xi1>, %a: tensor<2x4xf32>, %b: tensor<2x4xf32>) {
+  // expected-error @+2 {{cannot broadcast the condition [2, 3] with [2, 4]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = attn.select %c, %a, %b : tensor<2x3xi1>, tensor<2x4xf32>, tensor<2x4xf32> -> tensor<2x4xf32>
+  return
+}
+
+// -----
+
+func.func @select_values(%c: tensor<2x4xi1>, %a: tensor<2x4xf32>, %b: tensor<3x4xf32>) {
+  // expected-error @+2 {{cannot broadcast [2, 4] with [3, 4]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = attn.select %c, %a, %b : tensor<2x4xi1>, tensor<2x4xf32>, tensor<3x4xf32> -> tensor<2x4xf32>
+  return
+}
+
+// -----
+
+func.func @select_element_types(%c: tensor<4xi1>, %a: tensor<4xf32>, %b: tensor<4xi32>) {
+  // expected-error @+2 {{operands have different element types, 'f32' and 'i32' (cast one first)}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = attn.select %c, %a, %b : tensor<4xi1>, tensor<4xf32>, tensor<4xi32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @min_element_types(%a: tensor<4xf32>, %b: tensor<4xi32>) {
+  // expected-error @+2 {{operands have different element types, 'f32' and 'i32' (cast one first)}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = attn.min %a, %b : tensor<4xf32>, tensor<4xi32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @mean_pool_lengths(%x: tensor<2x5x8xf32>, %l: tensor<3xi32>) {
+  // expected-error @+2 {{mean_pool: lengths [3] do not match the batch of x [2, 5, 8]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = attn.mean_pool %x, %l : tensor<2x5x8xf32>, tensor<3xi32> -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @mean_pool_rank(%x: tensor<2xf32>, %l: tensor<2xi32>) {
+  // expected-error @+2 {{mean_pool needs x of shape [B, S, ...], got [2]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = attn.mean_pool %x, %l : tensor<2xf32>, tensor<2xi32> -> tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @embedding_float_ids(%t: tensor<10x4xf32>, %ids: tensor<3xf32>) {
+  // expected-error @+1 {{'attn.embedding' op operand #1 must be ranked tensor of 32-bit signless integer values, but got 'tensor<3xf32>'}}
+  %0 = attn.embedding %t, %ids : tensor<10x4xf32>, tensor<3xf32> -> tensor<3x4xf32>
+  return
+}
+
+// -----
+
+func.func @or_of_floats(%a: tensor<4xf32>, %b: tensor<4xf32>) {
+  // expected-error @+1 {{'attn.or' op operand #0 must be ranked tensor of 1-bit signless integer values, but got 'tensor<4xf32>'}}
+  %0 = attn.or %a, %b : tensor<4xf32>, tensor<4xf32> -> tensor<4xf32>
+  return
+}

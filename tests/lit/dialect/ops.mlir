@@ -136,3 +136,114 @@ func.func @integer_arith(%pos: tensor<?xi32>, %start: tensor<1xi32>) -> tensor<?
   %f = attn.cast %n : tensor<?xi32> -> tensor<?xf32>
   return %f : tensor<?xf32>
 }
+
+// Comparisons (every predicate, f32 and i32, broadcasting), bool or/not,
+// select on f32 and i32, element-wise min/max, and the unary math ops.
+// CHECK-LABEL: func.func @compare_select_math
+// CHECK: %[[LT:.*]] = attn.cmp <lt> %{{.*}}, %{{.*}} : tensor<?x?x8xf32>, tensor<8xf32> -> tensor<?x?x8xi1>
+// CHECK: %[[LE:.*]] = attn.cmp <le> %{{.*}}, %{{.*}} : tensor<1x?xi32>, tensor<?x1xi32> -> tensor<?x?xi1>
+// CHECK: attn.cmp <gt>
+// CHECK: attn.cmp <ge>
+// CHECK: attn.cmp <eq> %{{.*}}, %{{.*}} : tensor<?x1xi32>, tensor<?x1xi32> -> tensor<?x1xi1>
+// CHECK: attn.cmp <ne>
+// CHECK: %[[OR:.*]] = attn.or %[[LT]], %{{.*}} : tensor<?x?x8xi1>, tensor<?x?x1xi1> -> tensor<?x?x8xi1>
+// CHECK: %[[NOT:.*]] = attn.not %[[OR]] : tensor<?x?x8xi1>
+// CHECK: %[[SEL:.*]] = attn.select %[[NOT]], %{{.*}}, %{{.*}} : tensor<?x?x8xi1>, tensor<?x?x8xf32>, tensor<8xf32> -> tensor<?x?x8xf32>
+// CHECK: attn.select %[[LE]], %{{.*}}, %{{.*}} : tensor<?x?xi1>, tensor<?x1xi32>, tensor<1x?xi32> -> tensor<?x?xi32>
+// CHECK: %[[MIN:.*]] = attn.min %[[SEL]], %{{.*}} : tensor<?x?x8xf32>, tensor<8xf32> -> tensor<?x?x8xf32>
+// CHECK: %[[MAX:.*]] = attn.max %[[MIN]], %{{.*}} : tensor<?x?x8xf32>, tensor<?x?x8xf32> -> tensor<?x?x8xf32>
+// CHECK: attn.max %{{.*}}, %{{.*}} : tensor<?x1xi32>, tensor<1x?xi32> -> tensor<?x?xi32>
+// CHECK: %[[EXP:.*]] = attn.exp %[[MAX]] : tensor<?x?x8xf32>
+// CHECK: %[[LOG:.*]] = attn.log %[[EXP]] : tensor<?x?x8xf32>
+// CHECK: %[[SQRT:.*]] = attn.sqrt %[[LOG]] : tensor<?x?x8xf32>
+// CHECK: %[[RSQRT:.*]] = attn.rsqrt %[[SQRT]] : tensor<?x?x8xf32>
+// CHECK: %[[TANH:.*]] = attn.tanh %[[RSQRT]] : tensor<?x?x8xf32>
+// CHECK: %[[SIG:.*]] = attn.sigmoid %[[TANH]] : tensor<?x?x8xf32>
+// CHECK: %[[ABS:.*]] = attn.abs %[[SIG]] : tensor<?x?x8xf32>
+// CHECK: attn.abs %{{.*}} : tensor<?x1xi32>
+// CHECK: return %[[ABS]]
+func.func @compare_select_math(%x: tensor<?x?x8xf32>, %y: tensor<8xf32>,
+                               %i: tensor<?x1xi32>, %j: tensor<1x?xi32>,
+                               %c: tensor<?x?x1xi1>) -> tensor<?x?x8xf32> {
+  %lt = attn.cmp <lt> %x, %y : tensor<?x?x8xf32>, tensor<8xf32> -> tensor<?x?x8xi1>
+  %le = attn.cmp <le> %j, %i : tensor<1x?xi32>, tensor<?x1xi32> -> tensor<?x?xi1>
+  %gt = attn.cmp <gt> %x, %y : tensor<?x?x8xf32>, tensor<8xf32> -> tensor<?x?x8xi1>
+  %ge = attn.cmp <ge> %x, %y : tensor<?x?x8xf32>, tensor<8xf32> -> tensor<?x?x8xi1>
+  %eq = attn.cmp <eq> %i, %i : tensor<?x1xi32>, tensor<?x1xi32> -> tensor<?x1xi1>
+  %ne = attn.cmp <ne> %x, %y : tensor<?x?x8xf32>, tensor<8xf32> -> tensor<?x?x8xi1>
+  %or = attn.or %lt, %c : tensor<?x?x8xi1>, tensor<?x?x1xi1> -> tensor<?x?x8xi1>
+  %not = attn.not %or : tensor<?x?x8xi1>
+  %sel = attn.select %not, %x, %y : tensor<?x?x8xi1>, tensor<?x?x8xf32>, tensor<8xf32> -> tensor<?x?x8xf32>
+  %isel = attn.select %le, %i, %j : tensor<?x?xi1>, tensor<?x1xi32>, tensor<1x?xi32> -> tensor<?x?xi32>
+  %mn = attn.min %sel, %y : tensor<?x?x8xf32>, tensor<8xf32> -> tensor<?x?x8xf32>
+  %mx = attn.max %mn, %x : tensor<?x?x8xf32>, tensor<?x?x8xf32> -> tensor<?x?x8xf32>
+  %imx = attn.max %i, %j : tensor<?x1xi32>, tensor<1x?xi32> -> tensor<?x?xi32>
+  %e = attn.exp %mx : tensor<?x?x8xf32>
+  %l = attn.log %e : tensor<?x?x8xf32>
+  %s = attn.sqrt %l : tensor<?x?x8xf32>
+  %r = attn.rsqrt %s : tensor<?x?x8xf32>
+  %t = attn.tanh %r : tensor<?x?x8xf32>
+  %sg = attn.sigmoid %t : tensor<?x?x8xf32>
+  %a = attn.abs %sg : tensor<?x?x8xf32>
+  %ia = attn.abs %i : tensor<?x1xi32>
+  return %a : tensor<?x?x8xf32>
+}
+
+// Reductions (every kind, keepdim, i32 max), pooling, normalisation,
+// gathers, positions and slices.
+// CHECK-LABEL: func.func @reduce_gather_slice
+// CHECK: attn.reduce <sum> %{{.*}} {dim = 0 : i64} : tensor<?x?x8xf32> -> tensor<?x8xf32>
+// CHECK: attn.reduce <mean> %{{.*}} {dim = 1 : i64, keepdim} : tensor<?x?x8xf32> -> tensor<?x1x8xf32>
+// CHECK: attn.reduce <max> %{{.*}} {dim = 1 : i64} : tensor<?x5xi32> -> tensor<?xi32>
+// CHECK: attn.reduce <min> %{{.*}} {dim = 2 : i64, keepdim} : tensor<?x?x8xf32> -> tensor<?x?x1xf32>
+// CHECK: %[[POOL:.*]] = attn.mean_pool %{{.*}}, %{{.*}} : tensor<?x?x8xf32>, tensor<?xi32> -> tensor<?x8xf32>
+// CHECK: %[[NORM:.*]] = attn.l2_normalize %[[POOL]] {eps = 9.9999999999999998E-13 : f64} : tensor<?x8xf32>
+// CHECK: attn.embedding %{{.*}}, %{{.*}} {ids_name = "input_ids"} : tensor<50x8xf16>, tensor<?x?xi32> -> tensor<?x?x8xf32>
+// CHECK: %[[POS:.*]] = attn.arange {sym = "S"} : tensor<?xi32>
+// CHECK: attn.arange {size = 3 : i64} : tensor<3xi32>
+// CHECK: attn.embedding %{{.*}}, %[[POS]] : tensor<50x8xf16>, tensor<?xi32> -> tensor<?x8xf32>
+// CHECK: attn.slice %{{.*}} {dim = 1 : i64, drop, start = -1 : i64} : tensor<?x?x8xf32> -> tensor<?x8xf32>
+// CHECK: attn.slice %{{.*}} {dim = 0 : i64, start = 0 : i64, stop_sym = "S"} : tensor<50x8xf16> -> tensor<?x8xf16>
+// CHECK: attn.slice %{{.*}} {dim = 2 : i64, start = 2 : i64, stop = 5 : i64} : tensor<?x?x8xf32> -> tensor<?x?x3xf32>
+// CHECK: attn.slice %{{.*}} {dim = 2 : i64, start = -2 : i64} : tensor<?x?x8xf32> -> tensor<?x?x2xf32>
+// CHECK: return %[[NORM]]
+func.func @reduce_gather_slice(%x: tensor<?x?x8xf32>, %i: tensor<?x5xi32>,
+                               %len: tensor<?xi32>, %w: tensor<50x8xf16>,
+                               %ids: tensor<?x?xi32>) -> tensor<?x8xf32> {
+  %s = attn.reduce <sum> %x {dim = 0 : i64} : tensor<?x?x8xf32> -> tensor<?x8xf32>
+  %m = attn.reduce <mean> %x {dim = 1 : i64, keepdim} : tensor<?x?x8xf32> -> tensor<?x1x8xf32>
+  %mx = attn.reduce <max> %i {dim = 1 : i64} : tensor<?x5xi32> -> tensor<?xi32>
+  %mn = attn.reduce <min> %x {dim = 2 : i64, keepdim} : tensor<?x?x8xf32> -> tensor<?x?x1xf32>
+  %p = attn.mean_pool %x, %len : tensor<?x?x8xf32>, tensor<?xi32> -> tensor<?x8xf32>
+  %n = attn.l2_normalize %p {eps = 1.0e-12} : tensor<?x8xf32>
+  %e = attn.embedding %w, %ids {ids_name = "input_ids"} : tensor<50x8xf16>, tensor<?x?xi32> -> tensor<?x?x8xf32>
+  %a = attn.arange {sym = "S"} : tensor<?xi32>
+  %a3 = attn.arange {size = 3 : i64} : tensor<3xi32>
+  %pe = attn.embedding %w, %a : tensor<50x8xf16>, tensor<?xi32> -> tensor<?x8xf32>
+  %last = attn.slice %x {dim = 1 : i64, start = -1 : i64, drop} : tensor<?x?x8xf32> -> tensor<?x8xf32>
+  %rows = attn.slice %w {dim = 0 : i64, start = 0 : i64, stop_sym = "S"} : tensor<50x8xf16> -> tensor<?x8xf16>
+  %cols = attn.slice %x {dim = 2 : i64, start = 2 : i64, stop = 5 : i64} : tensor<?x?x8xf32> -> tensor<?x?x3xf32>
+  %tail = attn.slice %x {dim = 2 : i64, start = -2 : i64} : tensor<?x?x8xf32> -> tensor<?x?x2xf32>
+  return %n : tensor<?x8xf32>
+}
+
+// A model calling another twice, each call binding the callee's param to
+// its own weight (prefix "l.0.", "l.1.").
+// CHECK-LABEL: func.func @layer
+// CHECK-LABEL: func.func @caller
+// CHECK: %[[H:.*]] = attn.call @layer(%{{.*}}) params(%{{.*}}) {prefix = "l.0."} : (tensor<?x?x8xf32>, tensor<8x8xf32>) -> tensor<?x?x8xf32>
+// CHECK: %[[Y:.*]] = attn.call @layer(%[[H]]) params(%{{.*}}) {prefix = "l.1."} : (tensor<?x?x8xf32>, tensor<8x8xf32>) -> tensor<?x?x8xf32>
+// CHECK: return %[[Y]]
+func.func @layer(%x: tensor<?x?x8xf32> {attn.name = "x", attn.dims = ["B", "S", 8]},
+                 %w: tensor<8x8xf32> {attn.name = "w", attn.weight = "w", attn.dims = [8, 8]})
+    -> (tensor<?x?x8xf32> {attn.name = "out0", attn.dims = ["B", "S", 8]})
+    attributes {attn.syms = ["B", "S"]} {
+  %y = attn.linear %x, %w : tensor<?x?x8xf32>, tensor<8x8xf32> -> tensor<?x?x8xf32>
+  return %y : tensor<?x?x8xf32>
+}
+func.func @caller(%x: tensor<?x?x8xf32>, %w0: tensor<8x8xf32>,
+                  %w1: tensor<8x8xf32>) -> tensor<?x?x8xf32> {
+  %h = attn.call @layer(%x) params(%w0) {prefix = "l.0."} : (tensor<?x?x8xf32>, tensor<8x8xf32>) -> tensor<?x?x8xf32>
+  %y = attn.call @layer(%h) params(%w1) {prefix = "l.1."} : (tensor<?x?x8xf32>, tensor<8x8xf32>) -> tensor<?x?x8xf32>
+  return %y : tensor<?x?x8xf32>
+}

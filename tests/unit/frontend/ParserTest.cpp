@@ -35,6 +35,109 @@ TEST(Parser, Precedence) {
   EXPECT_EQ(printed("a\n  + b"), "(+ (name a) (name b))");
 }
 
+TEST(Parser, ComparisonAndBoolPrecedence) {
+  // Lowest first, as in C: |, &, comparisons, + -, * /, unary - !,
+  // subscripts.
+  EXPECT_EQ(printed("a < b & c | !d"),
+            "(| (& (< (name a) (name b)) (name c)) (not (name d)))");
+  EXPECT_EQ(printed("a | b & c"), "(| (name a) (& (name b) (name c)))");
+  EXPECT_EQ(printed("a | b | c"), "(| (| (name a) (name b)) (name c))");
+  EXPECT_EQ(printed("a + b <= c * d == e"),
+            "(== (<= (+ (name a) (name b)) (* (name c) (name d))) (name e))");
+  EXPECT_EQ(printed("a >= b != c > d"),
+            "(> (!= (>= (name a) (name b)) (name c)) (name d))");
+  EXPECT_EQ(printed("!a == b"), "(== (not (name a)) (name b))");
+  EXPECT_EQ(printed("!!a & -b < c"),
+            "(& (not (not (name a))) (< (neg (name b)) (name c)))");
+  EXPECT_EQ(printed("!(a | b)"), "(not (| (name a) (name b)))");
+  EXPECT_EQ(printed("-x[0]"), "(neg (index (name x) 0))");
+  EXPECT_EQ(printed("x<=y"), "(<= (name x) (name y))");
+}
+
+TEST(Parser, Subscripts) {
+  EXPECT_EQ(printed("x[..., -1, :]"), "(index (name x) ... (neg 1) :)");
+  EXPECT_EQ(printed("x[:, 0:S]"), "(index (name x) : (range 0 (name S)))");
+  EXPECT_EQ(printed("x[2:5, 1:, :3, -2:]"),
+            "(index (name x) (range 2 5) (range 1 _) (range _ 3) (range (neg "
+            "2) _))");
+  EXPECT_EQ(printed("x[1]"), "(index (name x) 1)");
+  // Subscripts chain, apply to calls and parentheses, and bind tighter than
+  // any operator.
+  EXPECT_EQ(printed("x[0][1:2]"), "(index (index (name x) 0) (range 1 2))");
+  EXPECT_EQ(printed("f(x)[..., 0] + (a * b)[1]"),
+            "(+ (index (call f (name x)) ... 0) (index (* (name a) (name b)) "
+            "1))");
+
+  Compiled c = compile(model("  y = x[..., -1, 2:S]\n  return y"), false);
+  ASSERT_TRUE(c.ok) << c.diags;
+  const ast::Expr &ix = *c.module->models[0].body[0].exprs[0];
+  ASSERT_EQ(ix.kind, ast::Expr::Index);
+  EXPECT_EQ(ix.loc.col, 8u); // the '['
+  ASSERT_EQ(ix.subscripts.size(), 3u);
+  EXPECT_EQ(ix.subscripts[0].kind, ast::Subscript::Ellipsis);
+  EXPECT_EQ(ix.subscripts[1].kind, ast::Subscript::Index);
+  EXPECT_EQ(ix.subscripts[1].loc.col, 14u);
+  EXPECT_EQ(ix.subscripts[2].kind, ast::Subscript::Range);
+  EXPECT_EQ(ix.subscripts[2].loc.col, 18u);
+  ASSERT_TRUE(ix.subscripts[2].hi);
+  EXPECT_EQ(ix.subscripts[2].hi->name, "S");
+}
+
+TEST(Parser, LoopsUnrollWithTheVariableSubstituted) {
+  Compiled c = compile(model("  h = x\n"
+                             "  for i in 0..3 {\n"
+                             "    h = layer(h, params=\"l.{i}.{i}\") + i\n"
+                             "    g = h[i]\n"
+                             "  }\n"
+                             "  for j in -2..0 {\n"
+                             "    h = h * j\n"
+                             "  }\n"
+                             "  for k in 5..5 {\n"
+                             "    h = h * 100\n"
+                             "  }\n"
+                             "  return h"),
+                       false);
+  ASSERT_TRUE(c.ok) << c.diags;
+  const std::vector<ast::Stmt> &body = c.module->models[0].body;
+  // h = x, 3 x 2 statements, 2 x 1, none for the empty range, return.
+  ASSERT_EQ(body.size(), 1u + 6u + 2u + 1u);
+  EXPECT_FALSE(body[0].inLoop);
+  for (int i = 0; i < 3; ++i) {
+    const ast::Stmt &s = body[1 + 2 * i];
+    EXPECT_TRUE(s.inLoop);
+    EXPECT_EQ(s.names, std::vector<std::string>{"h"});
+    EXPECT_EQ(s.loc.line, 4u); // every copy keeps the body's location
+    EXPECT_EQ(s.loc.col, 5u);
+    std::string n = std::to_string(i);
+    const ast::Expr &add = *s.exprs[0];
+    ASSERT_EQ(add.kind, ast::Expr::Binary);
+    const ast::Expr &call = *add.args[0];
+    ASSERT_EQ(call.kwargs.size(), 1u);
+    EXPECT_EQ(call.kwargs[0].value->name, "l." + n + "." + n);
+    ASSERT_EQ(add.args[1]->kind, ast::Expr::Number);
+    EXPECT_EQ(add.args[1]->number, i);
+    EXPECT_TRUE(add.args[1]->isInteger);
+    const ast::Stmt &g = body[2 + 2 * i];
+    ASSERT_EQ(g.exprs[0]->subscripts.size(), 1u);
+    EXPECT_EQ(g.exprs[0]->subscripts[0].lo->number, i);
+  }
+  // A negative value is a negation of a literal, as if written.
+  for (int k = 0; k < 2; ++k) {
+    const ast::Expr &mul = *body[7 + k].exprs[0];
+    ASSERT_EQ(mul.args[1]->kind, ast::Expr::Neg);
+    EXPECT_EQ(mul.args[1]->args[0]->number, 2 - k);
+  }
+  EXPECT_EQ(body[9].kind, ast::Stmt::Return);
+
+  // The printed tree marks the unrolled statements.
+  std::ostringstream os;
+  ast::print(*c.module, os);
+  EXPECT_NE(os.str().find("(bind-in-loop (h) (+ (call layer (name h) (kw "
+                          "params \"l.2.2\")) 2))"),
+            std::string::npos)
+      << os.str();
+}
+
 TEST(Parser, Numbers) {
   EXPECT_EQ(printed("x * 0.125 + 10000.0 - 1e-12 + 12"),
             "(+ (- (+ (* (name x) 0.125) 10000.0) 1e-12) 12)");
@@ -240,6 +343,44 @@ INSTANTIATE_TEST_SUITE_P(
                     "t.attn:2:12: error: unexpected character '$'"},
         SyntaxError{"model m() -> f32[4] {\n  y = f(k=\"abc)\n}",
                     "t.attn:2:11: error: unterminated string"}));
+
+INSTANTIATE_TEST_SUITE_P(
+    LoopsAndSubscripts, ParserErrors,
+    ::testing::Values(
+        SyntaxError{"model m() -> f32[4] {\n  for i 0..3 { }\n}",
+                    "t.attn:2:9: error: expected 'in' after the loop "
+                    "variable, found '0'"},
+        SyntaxError{"model m() -> f32[4] {\n  for i in 0 { }\n}",
+                    "t.attn:2:14: error: expected '..' in the loop range "
+                    "(A..B), found '{'"},
+        SyntaxError{"model m() -> f32[4] {\n  for i in 0..n { }\n}",
+                    "t.attn:2:15: error: expected an integer to end the loop "
+                    "range, found 'n'"},
+        SyntaxError{"model m() -> f32[4] {\n  for i in 0..5000 { }\n}",
+                    "t.attn:2:3: error: a loop runs at most 4096 times, this "
+                    "one 5000"},
+        SyntaxError{"model m() -> f32[4] {\n  for i in 0..2 {\n    return "
+                    "x\n  }\n}",
+                    "t.attn:3:5: error: 'return' is not allowed in a loop "
+                    "body"},
+        SyntaxError{"model m() -> f32[4] {\n  for i in 0..2 {\n    y = x\n}",
+                    "t.attn:4:2: error: expected '}' to close model 'm', "
+                    "found end of file"},
+        SyntaxError{"model m() -> f32[4] {\n  y = x[1, ]\n}",
+                    "t.attn:2:12: error: expected an integer or a size name "
+                    "in the subscript, found ']'"},
+        SyntaxError{"model m() -> f32[4] {\n  y = x[1.5]\n}",
+                    "t.attn:2:9: error: expected an integer or a size name "
+                    "in the subscript, found '1.5'"},
+        SyntaxError{"model m() -> f32[4] {\n  y = x[-S]\n}",
+                    "t.attn:2:10: error: expected an integer or a size name "
+                    "in the subscript, found 'S'"},
+        SyntaxError{"model m() -> f32[4] {\n  y = x[0:1:2]\n}",
+                    "t.attn:2:12: error: expected ']' to close the subscript, "
+                    "found ':'"},
+        SyntaxError{"model m() -> f32[4] {\n  y = x[0, 1\n}",
+                    "t.attn:3:1: error: expected ']' to close the subscript, "
+                    "found '}'"}));
 
 TEST(Parser, DeepNestingIsAnErrorNotACrash) {
   std::string deep(100000, '(');

@@ -38,8 +38,9 @@ struct OpFunc {
   /// What the Func is within its op, for ops whose schedule treats their
   /// Funcs together: "attention" (an AttentionKernel's), "gemm.pack",
   /// "gemm.acc", "gemm.out" (a GemmKernel's), "norm" (a layer_norm or
-  /// rms_norm result) and "norm.stat" (its row mean / variance), or "" (the
-  /// op's plain result or a helper).
+  /// rms_norm result) and "norm.stat" (its row mean / variance), "host" (a
+  /// helper that GPU targets compute on the host: a check that fails the
+  /// call), or "" (the op's plain result or a helper).
   std::string role = "";
 };
 
