@@ -366,6 +366,12 @@ private:
           rows.isStatic() ? Attribute(b.getI64IntegerAttr(rows.size))
                           : Attribute(b.getStringAttr(rows.sym)))};
     }
+    if (fn == "unsqueeze") {
+      Value x = gen(*e.args[0]);
+      int64_t rank = cast<RankedTensorType>(x.getType()).getRank();
+      int64_t d = (int64_t)constant(e, "dim", 0);
+      return {attn::UnsqueezeOp::create(b, l, x, d < 0 ? d + rank + 1 : d)};
+    }
     if (fn == "embedding") {
       const attn::ast::Expr &ids = *e.args[1];
       return {attn::EmbeddingOp::create(

@@ -166,6 +166,7 @@ public:
   bool checkEmbedding(Expr &e, std::vector<ValueType> &a);
   bool checkArange(Expr &e, std::vector<ValueType> &a);
   bool checkCacheWrite(Expr &e, std::vector<ValueType> &a);
+  bool checkUnsqueeze(Expr &e, std::vector<ValueType> &a);
 
   /// The models that calls may name (this file's and imported ones), and
   /// which of them failed their own checks.
@@ -271,6 +272,7 @@ const std::vector<Builtin> &builtins() {
       {"embedding", 2, 2, -1, {}, nullptr, &Checker::checkEmbedding},
       {"arange", 1, 1, 0, {}, nullptr, &Checker::checkArange},
       {"cache_write", 3, 3, -1, {}, nullptr, &Checker::checkCacheWrite},
+      {"unsqueeze", 1, 1, -1, {"dim"}, "dim", &Checker::checkUnsqueeze},
   };
   return table;
 }
@@ -1352,11 +1354,18 @@ bool Checker::checkIndex(Expr &e) {
   }
   if (ellipses > 1)
     return error(e.subscripts[1].loc, "a subscript has at most one '...'");
-  if (given > rank || (!ellipses && given != rank))
+  if (given > rank)
     return error(e.loc, "the subscript has " + std::to_string(given) +
                             " entries but " + x.str() + " has rank " +
-                            std::to_string(rank) +
-                            (ellipses ? "" : "; use '...' for the rest"));
+                            std::to_string(rank));
+  // As in NumPy, dims left out at the end are taken whole (`cache[i]`).
+  if (!ellipses && given < rank) {
+    ast::Subscript rest;
+    rest.kind = ast::Subscript::Ellipsis;
+    rest.loc = e.loc;
+    e.subscripts.push_back(std::move(rest));
+    ellipses = 1;
+  }
   e.slices.clear();
   Dims dims;
   size_t d = 0;
@@ -1449,6 +1458,30 @@ bool Checker::checkIndex(Expr &e) {
   return true;
 }
 
+
+/// unsqueeze(x, dim=d): a dim of size 1 inserted at d (in [-rank-1, rank],
+/// as torch.unsqueeze): `unsqueeze(start, dim=1) + arange(S)` is [B, S].
+bool Checker::checkUnsqueeze(Expr &e, std::vector<ValueType> &a) {
+  const ValueType &x = a[0];
+  if (x.kind == ValueType::Mask)
+    return error(e.args[0]->loc, "unsqueeze expects a tensor, got a mask");
+  KeywordArg *dk = keyword(e, "dim");
+  int64_t d, rank = (int64_t)x.dims.size();
+  if (!constInt(*dk->value, "dim", INT32_MIN, INT32_MAX, d))
+    return false;
+  if (d < -rank - 1 || d > rank)
+    return error(dk->value->loc, "dim " + std::to_string(d) +
+                                     " is out of range for unsqueeze of " +
+                                     x.str() + " (valid: " +
+                                     std::to_string(-rank - 1) + " to " +
+                                     std::to_string(rank) + ")");
+  if (d < 0)
+    d += rank + 1;
+  Dims dims = x.dims;
+  dims.insert(dims.begin() + d, Dim::fixed(1));
+  e.types = {ValueType::tensor(x.dtype, dims)};
+  return true;
+}
 
 /// The inout argument that `e` names, directly or as `cache[i]`.
 const Value *Checker::inoutOf(const Expr &e, std::string *name) {

@@ -1320,13 +1320,13 @@ Tensor PipelineBuilder::lowerCacheWrite(attn::CacheWriteOp op) {
           .str();
 
   Var c("c");
-  Func range = newFunc(op, name + "_startrange");
+  Func range = newFunc(op, name + "_startrange", false, "host");
   range(c) = Halide::select(c == 0, Halide::Int(32).max(),
                             Halide::Int(32).min());
   RDom rb(0, start.shape[0], "b");
   range(0) = Halide::min(range(0), start.at({rb}));
   range(1) = Halide::max(range(1), start.at({rb}));
-  Func check = newFunc(op, name + "_startcheck");
+  Func check = newFunc(op, name + "_startcheck", false, "host");
   check(c) = Halide::require(range(0) >= 0 && range(1) + S <= T, 0,
                              "cache_write:", cacheName, "holds", T,
                              "positions but start + S reaches", range(1) + S,
@@ -1334,8 +1334,9 @@ Tensor PipelineBuilder::lowerCacheWrite(attn::CacheWriteOp op) {
 
   std::vector<Var> vs = makeVars(4);
   Expr b = vs[0], t = vs[2];
-  Expr st = start.at({b}) + check(0);
-  Expr local = t - st;
+  // (Reads stay in bounds whatever start is: the check fails the call
+  // through the starts output, which the write-back needs.)
+  Expr local = t - start.at({b});
   Expr fresh = rows.at({vs[0], vs[1], Halide::clamp(local, 0, S - 1), vs[3]});
   Expr old = Halide::cast<float>(cache.at(asExprs(vs)));
   Func merged = newFunc(op, name, /*inlined=*/true);
@@ -1649,6 +1650,18 @@ LogicalResult PipelineBuilder::lower(Operation *op) {
           .Case([&](EmbeddingOp e) { return lowerEmbedding(e); })
           .Case([&](ArangeOp a) { return lowerArange(a); })
           .Case([&](SliceOp s) { return lowerSlice(s); })
+          .Case([&](UnsqueezeOp u) {
+            const Tensor &x = get(u.getX());
+            int64_t d = (int64_t)u.getDim();
+            std::vector<Expr> shape = x.shape;
+            shape.insert(shape.begin() + d, 1);
+            std::vector<Var> vs = makeVars(shape.size());
+            std::vector<Expr> xi = asExprs(vs);
+            xi.erase(xi.begin() + d);
+            Func f = newFunc(op, opName(op));
+            def(f, vs, x.at(xi));
+            return Tensor{f, shape};
+          })
           .Case<GeluOp, GeluTanhOp, SiluOp, ReluOp>([&](Operation *) {
             Activation act = isa<GeluOp>(op)       ? Activation::gelu
                              : isa<GeluTanhOp>(op) ? Activation::gelu_tanh

@@ -89,7 +89,7 @@ public:
       return attention(a);
     if (isa<SplitHeadsOp, MergeHeadsOp, TransposeOp, SplitOp, CastOp,
             ConstantOp, CausalOp, SlidingWindowOp, PaddingOp, TensorMaskOp,
-            MaskAndOp, SliceOp, ArangeOp>(op))
+            MaskAndOp, SliceOp, ArangeOp, UnsqueezeOp>(op))
       return make("inline", {}, 1, {}, {});
     return rows(); // softmax, norms, rope, element-wise
   }

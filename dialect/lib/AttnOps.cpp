@@ -304,6 +304,21 @@ LogicalResult EmbeddingOp::inferReturnTypes(MLIRContext *ctx,
   return success();
 }
 
+LogicalResult UnsqueezeOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &results) {
+  RankedTensorType x = tensorOf(adaptor.getX());
+  int64_t d = adaptor.getDim();
+  if (d < 0 || d > x.getRank())
+    return emitOptionalError(loc, "unsqueeze: dim ", d, " is out of range for ",
+                             shapeString(x.getShape()));
+  SmallVector<int64_t> shape(x.getShape());
+  shape.insert(shape.begin() + d, 1);
+  results.push_back(x.clone(shape));
+  return success();
+}
+
 LogicalResult ArangeOp::verify() {
   if (getSize().has_value() == getSym().has_value())
     return emitOpError("needs exactly one of size and sym");

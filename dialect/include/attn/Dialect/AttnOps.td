@@ -336,6 +336,21 @@ def Attn_ArangeOp : Attn_Op<"arange", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Attn_UnsqueezeOp : Attn_Op<"unsqueeze", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Inserts a dim of size 1";
+  let description = [{
+    `result` is `x` with a dim of size 1 inserted before dim `dim` (`dim` =
+    rank appends it), as `torch.unsqueeze`: an index map, never a copy.
+
+    ```mlir
+    %s = attn.unsqueeze %start {dim = 1 : i64} : tensor<?xi32> -> tensor<?x1xi32>
+    ```
+  }];
+  let arguments = (ins Attn_AnyTensor:$x, I64Attr:$dim);
+  let results = (outs Attn_AnyTensor:$result);
+  let assemblyFormat = "$x attr-dict `:` type($x) `->` type($result)";
+}
+
 def Attn_SliceOp : Attn_Op<"slice", [Pure]> {
   let summary = "A range of one dim, or one position of it (dim dropped)";
   let description = [{
