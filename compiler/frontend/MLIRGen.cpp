@@ -38,7 +38,7 @@ private:
   using DType = attn::ast::DType;
 
   Location loc(attn::ast::Location l) {
-    return FileLineColLoc::get(file, l.line, l.col);
+    return FileLineColLoc::get(modelFile ? modelFile : file, l.line, l.col);
   }
 
   Type elementType(DType t) {
@@ -81,6 +81,8 @@ private:
   }
 
   func::FuncOp genModel(const attn::ast::Model &model) {
+    modelFile = model.file.empty() ? StringAttr()
+                                   : StringAttr::get(&ctx, model.file);
     SmallVector<Type> argTypes, resultTypes;
     SmallVector<Attribute> argAttrs, resultAttrs;
     std::vector<std::string> names;
@@ -513,6 +515,7 @@ private:
   MLIRContext &ctx;
   OpBuilder b;
   StringAttr file;
+  StringAttr modelFile; ///< an imported model's own file
   llvm::StringMap<Value> env;
   llvm::StringMap<Value> weights; ///< params by weight name (model calls)
   llvm::DenseMap<Value, Value> castCache;

@@ -262,7 +262,8 @@ int main(int argc, char **argv) {
     attn::SourceDiagnostics diags(inputFile, input->getBuffer().str(),
                                   diagText);
     std::optional<attn::ast::Module> ast = attn::parseModule(diags);
-    bool ok = ast && attn::checkModule(*ast, diags);
+    bool ok = ast && attn::loadImports(*ast, diags, diagText) &&
+              attn::checkModule(*ast, diags);
     llvm::errs() << diagText.str();
     if (!ok)
       return 1;

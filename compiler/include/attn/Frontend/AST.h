@@ -206,6 +206,7 @@ struct Model {
   std::vector<TensorType> results;
   std::vector<Stmt> body;
   Location end; // the closing '}'
+  std::string file; // set for imported models: the file they come from
   /// Filled by Sema: the params that the model's calls bind, after its own
   /// (deduplicated by weight name), in the order of first use.
   std::vector<BoundParam> calleeParams;

@@ -507,12 +507,12 @@ def Attn_CausalOp : Attn_Op<"causal", [Pure]> {
 
     ```mlir
     %m = attn.causal
-    %c = attn.causal %start : tensor<?xi32>
+    %c = attn.causal from %start : tensor<?xi32>
     ```
   }];
   let arguments = (ins Optional<1DTensorOf<[I32]>>:$start);
   let results = (outs Attn_MaskType:$result);
-  let assemblyFormat = "($start^ `:` type($start))? attr-dict";
+  let assemblyFormat = "(`from` $start^ `:` type($start))? attr-dict";
 }
 
 def Attn_SlidingWindowOp : Attn_Op<"sliding_window", [Pure]> {
