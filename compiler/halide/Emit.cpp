@@ -342,7 +342,8 @@ std::string tableSource(const std::vector<attn::ModelPipeline> &allModels,
   for (const attn::ModelPipeline &m : allModels)
     if (listed(m))
       models.push_back(m);
-  static const char *roles[] = {"ATTN_INPUT", "ATTN_PARAM", "ATTN_OUTPUT"};
+  static const char *roles[] = {"ATTN_INPUT", "ATTN_PARAM", "ATTN_OUTPUT",
+                                "ATTN_INOUT"};
   static const char *dtypes[] = {"ATTN_F32", "ATTN_F16", "ATTN_BF16",
                                  "ATTN_I32", "ATTN_BOOL"};
   std::ostringstream os;

@@ -310,7 +310,9 @@ LogicalResult PipelineBuilder::lowerArgument(unsigned a) {
 
     attn::TensorDesc desc;
     desc.name = name.getValue().str();
-    desc.role = weight ? attn::TensorDesc::Param : attn::TensorDesc::Input;
+    desc.role = weight ? attn::TensorDesc::Param
+                : model.getArgAttr(a, "attn.inout") ? attn::TensorDesc::Inout
+                                                    : attn::TensorDesc::Input;
     desc.weightName = weight ? weight.getValue().str() : "";
     desc.dtype = tableType(type.getElementType());
 

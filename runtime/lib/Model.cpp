@@ -106,6 +106,8 @@ void validateModel(const std::string &path, const attn_model_desc &m,
       bad(" has an unnamed symbol " + std::to_string(s));
   if (m.num_tensors < 0 || (m.num_tensors > 0 && !m.tensors))
     bad(" has an invalid tensor table");
+  // Inputs (ATTN_INPUT and ATTN_INOUT), then params, then outputs.
+  auto order = [](int role) { return role == ATTN_INOUT ? ATTN_INPUT : role; };
   int lastRole = ATTN_INPUT;
   for (int32_t i = 0; i < m.num_tensors; ++i) {
     const attn_tensor_desc &t = m.tensors[i];
@@ -113,10 +115,11 @@ void validateModel(const std::string &path, const attn_model_desc &m,
     if (!t.name)
       bad(tw + " has no name");
     tw = " tensor '" + std::string(t.name) + "'";
-    if (t.role < ATTN_INPUT || t.role > ATTN_OUTPUT || t.role < lastRole)
+    if (t.role < ATTN_INPUT || t.role > ATTN_INOUT ||
+        order(t.role) < lastRole)
       bad(tw + " has an invalid role or is out of order (inputs, params, "
                "outputs)");
-    lastRole = t.role;
+    lastRole = order(t.role);
     if (!validDtype(t.dtype))
       bad(tw + " has invalid dtype " + std::to_string((int)t.dtype));
     if (t.rank < 0 || t.rank > ATTN_MAX_RANK || (t.rank > 0 && !t.dims))
@@ -489,7 +492,8 @@ std::unique_ptr<LibraryImpl> dlopenLibrary(const char *pathC) {
 int32_t countRole(const attn_model_desc &m, attn_tensor_role role) {
   int32_t n = 0;
   for (int32_t i = 0; i < m.num_tensors; ++i)
-    n += m.tensors[i].role == role;
+    n += m.tensors[i].role == role ||
+         (role == ATTN_INPUT && m.tensors[i].role == ATTN_INOUT);
   return n;
 }
 

@@ -125,7 +125,8 @@ void printInfo(attn::Library &lib, const std::string &path) {
     std::printf("model %s%s\n", md.name,
                 syms.empty() ? "" : ("<" + syms + ">").c_str());
     for (const attn_tensor_desc *t : model->inputs())
-      std::printf("  input %s: %s\n", t->name, model->typeString(t).c_str());
+      std::printf("  %s %s: %s\n", t->role == ATTN_INOUT ? "inout" : "input",
+                  t->name, model->typeString(t).c_str());
     for (const attn_tensor_desc *t : model->outputs())
       std::printf("  output %s: %s\n", t->name, model->typeString(t).c_str());
     for (const attn_tensor_desc *t : model->params()) {

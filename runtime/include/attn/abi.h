@@ -30,6 +30,9 @@ typedef enum attn_tensor_role {
   ATTN_INPUT = 0,
   ATTN_PARAM = 1,
   ATTN_OUTPUT = 2,
+  /* An input that the model writes in place (a KV cache declared `inout`):
+   * listed with the inputs, in declaration order, and counted as one. */
+  ATTN_INOUT = 3,
 } attn_tensor_role;
 
 /* One dimension: a static size (>= 0), or symbolic size number k encoded

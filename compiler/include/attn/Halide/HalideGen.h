@@ -19,7 +19,7 @@ namespace attn {
 
 /// One tensor of a model's table entry (runtime/include/attn/abi.h).
 struct TensorDesc {
-  enum Role { Input = 0, Param = 1, Output = 2 };
+  enum Role { Input = 0, Param = 1, Output = 2, Inout = 3 };
   enum DType { F32 = 0, F16 = 1, BF16 = 2, I32 = 3, Bool = 4 };
   std::string name;
   std::string weightName; ///< params only

@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""A ctypes binding over the attnc runtime's C API (runtime/include/attn/runtime.h).
+
+It runs a compiled library in-process, so state the model writes in place
+(a decoder's `inout` KV cache) survives from one call to the next. NumPy arrays
+are passed to the runtime without copying: attn_tensor_wrap borrows their
+memory, so an input that the model writes (k_cache, v_cache) is updated in
+the caller's array. Outputs are written into NumPy arrays allocated here
+(attn_model_run_into), so nothing is copied on the way out either.
+
+  rt = attnrt.Runtime("build/lib/libattn_runtime.so")
+  lib = rt.open_library("libgpt2.so")
+  model = lib.model("gpt2")
+  model.bind_weights(rt.open_weights("model.safetensors"))
+  (logits,) = model.run(ids=ids, start=start, k_cache=k, v_cache=v)
+
+Every failing call raises AttnError with the runtime's status and message.
+Arrays must already have the model's dtype and be C-contiguous and aligned:
+nothing is converted (a converted copy would silently drop in-place writes).
+"""
+
+import ctypes as C
+
+import numpy as np
+
+# attn_dtype (attn/abi.h) -> NumPy dtype; bf16 is raw uint16 storage, as in .npy.
+DTYPES = {0: np.dtype(np.float32), 1: np.dtype(np.float16), 2: np.dtype(np.uint16),
+          3: np.dtype(np.int32), 4: np.dtype(np.bool_)}
+DTYPE_NAMES = {0: "f32", 1: "f16", 2: "bf16", 3: "i32", 4: "bool"}
+ROLES = {0: "input", 1: "param", 2: "output", 3: "inout"}  # inout: an input written in place
+
+
+class AttnError(RuntimeError):
+    def __init__(self, status, name, message):
+        super().__init__(f"{message} ({name})")
+        self.status = status
+        self.message = message
+
+
+class _TensorDesc(C.Structure):
+    _fields_ = [("name", C.c_char_p), ("weight_name", C.c_char_p), ("role", C.c_int),
+                ("dtype", C.c_int), ("rank", C.c_int32), ("dims", C.POINTER(C.c_int64))]
+
+
+class _ModelDesc(C.Structure):
+    _fields_ = [("name", C.c_char_p), ("num_syms", C.c_int32),
+                ("sym_names", C.POINTER(C.c_char_p)), ("num_tensors", C.c_int32),
+                ("tensors", C.POINTER(_TensorDesc)), ("entry", C.c_void_p)]
+
+
+class _LibraryDesc(C.Structure):
+    _fields_ = [("abi_version", C.c_int32), ("target", C.c_char_p), ("num_models", C.c_int32),
+                ("models", C.POINTER(_ModelDesc)), ("set_num_threads", C.c_void_p),
+                ("set_error_handler", C.c_void_p)]
+
+
+class TensorDesc:
+    """One input, param or output: name, weight name, role, dtype and dims.
+
+    role is "input", "inout" (an input the model writes in place), "param" or
+    "output"; inout tensors are listed among the model's inputs.
+
+    dims holds ints for static sizes and symbol names (str) for symbolic ones."""
+
+    def __init__(self, raw, sym_names):
+        self.name = raw.name.decode()
+        self.weight_name = raw.weight_name.decode() if raw.weight_name else None
+        self.role = ROLES.get(raw.role, str(raw.role))
+        self.dtype_code = raw.dtype
+        self.dtype = DTYPES[raw.dtype]
+        self.dims = [d if d >= 0 else sym_names[-d - 1] for d in raw.dims[:raw.rank]]
+
+    def type_string(self):
+        return f"{DTYPE_NAMES[self.dtype_code]}[{', '.join(str(d) for d in self.dims)}]"
+
+    def __repr__(self):
+        return f"{self.role} {self.name}: {self.type_string()}"
+
+
+class Runtime:
+    """libattn_runtime.so with the prototypes of the functions used here."""
+
+    def __init__(self, path):
+        self.lib = lib = C.CDLL(str(path))
+        P, I32, ST = C.c_void_p, C.c_int32, C.c_int
+        sigs = {
+            "attn_last_error": (C.c_char_p, []),
+            "attn_status_name": (C.c_char_p, [ST]),
+            "attn_tensor_wrap": (ST, [ST, I32, C.POINTER(C.c_int64), P, C.POINTER(P)]),
+            "attn_tensor_free": (None, [P]),
+            "attn_weights_open": (ST, [C.c_char_p, C.POINTER(P)]),
+            "attn_weights_close": (None, [P]),
+            "attn_weights_count": (I32, [P]),
+            "attn_weights_name": (C.c_char_p, [P, I32]),
+            "attn_library_open": (ST, [C.c_char_p, C.POINTER(P)]),
+            "attn_library_close": (None, [P]),
+            "attn_library_get_desc": (C.POINTER(_LibraryDesc), [P]),
+            "attn_library_set_num_threads": (ST, [P, C.c_int]),
+            "attn_model_open": (ST, [P, C.c_char_p, C.POINTER(P)]),
+            "attn_model_close": (None, [P]),
+            "attn_model_get_desc": (C.POINTER(_ModelDesc), [P]),
+            "attn_model_num_inputs": (I32, [P]),
+            "attn_model_num_params": (I32, [P]),
+            "attn_model_num_outputs": (I32, [P]),
+            "attn_model_input": (C.POINTER(_TensorDesc), [P, I32]),
+            "attn_model_param": (C.POINTER(_TensorDesc), [P, I32]),
+            "attn_model_output": (C.POINTER(_TensorDesc), [P, I32]),
+            "attn_model_bind_weights": (ST, [P, P]),
+            "attn_model_run_into": (ST, [P, I32, C.POINTER(P), I32, C.POINTER(P)]),
+        }
+        for name, (res, args) in sigs.items():
+            f = getattr(lib, name)
+            f.restype, f.argtypes = res, args
+
+    def check(self, status):
+        if status != 0:
+            raise AttnError(status, self.lib.attn_status_name(status).decode(),
+                            self.lib.attn_last_error().decode(errors="replace"))
+
+    def open_library(self, path):
+        return Library(self, path)
+
+    def open_weights(self, path):
+        return Weights(self, path)
+
+    def wrap(self, array, what):
+        """An attn_tensor borrowing `array`'s memory (the caller keeps it alive)."""
+        if not isinstance(array, np.ndarray):
+            raise TypeError(f"{what}: expected a numpy array, got {type(array).__name__}")
+        code = next((c for c, d in DTYPES.items() if d == array.dtype), None)
+        if code is None:
+            raise TypeError(f"{what}: dtype {array.dtype} is not an attnc dtype "
+                            "(float32, float16, uint16 for bf16, int32, bool)")
+        if not array.flags.c_contiguous or array.ctypes.data % array.itemsize:
+            raise ValueError(f"{what}: the array must be C-contiguous and aligned "
+                             "(it is passed without copying)")
+        dims = (C.c_int64 * max(array.ndim, 1))(*array.shape)
+        out = C.c_void_p()
+        self.check(self.lib.attn_tensor_wrap(code, array.ndim, dims,
+                                             C.c_void_p(array.ctypes.data), C.byref(out)))
+        return out
+
+
+class Weights:
+    """A mapped .safetensors file."""
+
+    def __init__(self, rt, path):
+        self.rt, self.path = rt, str(path)
+        self.handle = C.c_void_p()
+        rt.check(rt.lib.attn_weights_open(self.path.encode(), C.byref(self.handle)))
+
+    def names(self):
+        f = self.rt.lib
+        return [f.attn_weights_name(self.handle, i).decode()
+                for i in range(f.attn_weights_count(self.handle))]
+
+    def close(self):
+        if self.handle:
+            self.rt.lib.attn_weights_close(self.handle)
+            self.handle = C.c_void_p()
+
+    def __del__(self):
+        self.close()
+
+
+class Library:
+    """A compiled library (dlopen()ed by the runtime)."""
+
+    def __init__(self, rt, path):
+        self.rt, self.path = rt, str(path)
+        self.handle = C.c_void_p()
+        rt.check(rt.lib.attn_library_open(self.path.encode(), C.byref(self.handle)))
+
+    def target(self):
+        return self.rt.lib.attn_library_get_desc(self.handle).contents.target.decode()
+
+    def model_names(self):
+        d = self.rt.lib.attn_library_get_desc(self.handle).contents
+        return [d.models[i].name.decode() for i in range(d.num_models)]
+
+    def set_num_threads(self, n):
+        self.rt.check(self.rt.lib.attn_library_set_num_threads(self.handle, n))
+
+    def model(self, name=None):
+        return Model(self, name)
+
+    def close(self):
+        if self.handle:
+            self.rt.lib.attn_library_close(self.handle)
+            self.handle = C.c_void_p()
+
+    def __del__(self):
+        self.close()
+
+
+class Model:
+    """One model of a library; keeps the library loaded and its weights mapped."""
+
+    def __init__(self, library, name=None):
+        self.rt = rt = library.rt
+        self.handle = C.c_void_p()
+        rt.check(rt.lib.attn_model_open(library.handle, name.encode() if name else None,
+                                        C.byref(self.handle)))
+        f = rt.lib
+        md = f.attn_model_get_desc(self.handle).contents
+        self.name = md.name.decode()
+        self.sym_names = [md.sym_names[i].decode() for i in range(md.num_syms)]
+
+        def descs(count, at):
+            return [TensorDesc(at(self.handle, i).contents, self.sym_names)
+                    for i in range(count(self.handle))]
+        self.inputs = descs(f.attn_model_num_inputs, f.attn_model_input)
+        self.params = descs(f.attn_model_num_params, f.attn_model_param)
+        self.outputs = descs(f.attn_model_num_outputs, f.attn_model_output)
+        self._weights = None
+
+    def input(self, name):
+        for d in self.inputs:
+            if d.name == name:
+                return d
+        raise KeyError(f"model '{self.name}' has no input '{name}' "
+                       f"(inputs: {', '.join(d.name for d in self.inputs)})")
+
+    def signature(self):
+        ins = ", ".join(f"{d.name}: {'inout ' if d.role == 'inout' else ''}{d.type_string()}"
+                        for d in self.inputs)
+        outs = ", ".join(d.type_string() for d in self.outputs)
+        syms = f"<{', '.join(self.sym_names)}>" if self.sym_names else ""
+        return f"{self.name}{syms}({ins}) -> {outs}"
+
+    def bind_weights(self, weights):
+        self.rt.check(self.rt.lib.attn_model_bind_weights(self.handle, weights.handle))
+        self._weights = weights  # the model keeps the file mapped; keep the handle too
+
+    def output_shapes(self, arrays):
+        """The outputs' shapes for these inputs (symbols bound by the inputs)."""
+        sizes = {}
+        for d, a in zip(self.inputs, arrays):
+            for dim, n in zip(d.dims, a.shape):
+                if isinstance(dim, str):
+                    sizes.setdefault(dim, n)
+        shapes = []
+        for d in self.outputs:
+            missing = [x for x in d.dims if isinstance(x, str) and x not in sizes]
+            if missing:
+                raise AttnError(6, "not found", f"output '{d.name}' size {missing[0]} is "
+                                "not bound by an input")
+            shapes.append(tuple(sizes[x] if isinstance(x, str) else x for x in d.dims))
+        return shapes
+
+    def run(self, *args, outputs=None, **kwargs):
+        """Runs the model on NumPy inputs, given in declaration order or by name.
+
+        Inputs are borrowed, not copied: the model's in-place writes (inout
+        args) land in the caller's arrays. Returns the list of outputs (new
+        arrays, or the `outputs` arrays given, which are filled in place)."""
+        if args and kwargs:
+            raise TypeError("give the inputs either in order or by name")
+        if kwargs:
+            unknown = set(kwargs) - {d.name for d in self.inputs}
+            if unknown:
+                raise KeyError(f"model '{self.name}' has no input {sorted(unknown)} "
+                               f"(inputs: {', '.join(d.name for d in self.inputs)})")
+            missing = [d.name for d in self.inputs if d.name not in kwargs]
+            if missing:
+                raise KeyError(f"model '{self.name}': missing input(s) {missing}")
+            args = [kwargs[d.name] for d in self.inputs]
+        if len(args) != len(self.inputs):
+            raise TypeError(f"model '{self.name}' takes {len(self.inputs)} inputs, got {len(args)}")
+        if outputs is None:
+            outputs = [np.empty(s, dtype=d.dtype)
+                       for s, d in zip(self.output_shapes(args), self.outputs)]
+        rt, wrapped = self.rt, []
+        try:
+            for d, a in zip(self.inputs, args):
+                wrapped.append(rt.wrap(a, f"input '{d.name}'"))
+            outs = []
+            for d, a in zip(self.outputs, outputs):
+                outs.append(rt.wrap(a, f"output '{d.name}'"))
+            wrapped += outs
+            ins = (C.c_void_p * max(len(args), 1))(*[w.value for w in wrapped[:len(args)]])
+            out_arr = (C.c_void_p * max(len(outs), 1))(*[w.value for w in outs])
+            rt.check(rt.lib.attn_model_run_into(self.handle, len(args), ins,
+                                                len(outs), out_arr))
+        finally:
+            for w in wrapped:
+                rt.lib.attn_tensor_free(w)
+        return outputs
+
+    def close(self):
+        if self.handle:
+            self.rt.lib.attn_model_close(self.handle)
+            self.handle = C.c_void_p()
+
+    def __del__(self):
+        self.close()
