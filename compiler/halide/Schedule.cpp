@@ -471,10 +471,12 @@ static void applyGpuSchedule(attn::ModelPipeline &model,
     if (f.inlined || f.func.dimensions() == 0)
       continue;
     auto cast = llvm::dyn_cast_or_null<attn::CastOp>(f.op);
+    auto gather = llvm::dyn_cast_or_null<attn::EmbeddingOp>(f.op);
     bool onHost =
         f.role == "host" ||
         (cast && (cast.getInput().getType().getElementTypeBitWidth() == 16 ||
-                  cast.getType().getElementTypeBitWidth() == 16));
+                  cast.getType().getElementTypeBitWidth() == 16)) ||
+        (gather && gather.getTable().getType().getElementTypeBitWidth() == 16);
     onHost ? scheduleRoot(f.func, target) : scheduleGpu(f.func);
   }
   for (Func &f : model.outputs)
