@@ -1697,6 +1697,8 @@ void collectCalls(const Expr &e, std::vector<const Expr *> &out) {
 
 } // namespace
 
+bool isBuiltin(const std::string &name) { return findBuiltin(name) != nullptr; }
+
 bool checkModule(ast::Module &module, SourceDiagnostics &diags) {
   unsigned before = diags.numErrors();
   std::map<std::string, Location> names;

@@ -14,6 +14,10 @@ namespace attn {
 /// and returns std::nullopt on failure.
 std::optional<ast::Module> parseModule(SourceDiagnostics &diags);
 
+/// True if `name` is a built-in function of the language (a call of it
+/// never names a model).
+bool isBuiltin(const std::string &name);
+
 /// Parses and checks the files `module` imports (relative to its file, each
 /// once, errors reported with their own file names on `os`) and adds their
 /// models to module.imported. Returns false after reporting errors.
