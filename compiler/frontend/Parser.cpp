@@ -229,11 +229,36 @@ bool Parser::parseType(ast::TensorType &t) {
   return expect(Tok::RBracket, "to close the shape");
 }
 
+/// `768`, `S`, or a sum of sizes and integers (`T+1`, `P+S`): a derived
+/// size, written as its text; an all-integer sum is folded.
 bool Parser::parseDim(ast::Dim &d) {
   d.loc = tok.loc;
-  if (tok.is(Tok::Ident)) {
-    d.sym = tok.text;
-    consume();
+  if (tok.is(Tok::Ident) || (tok.is(Tok::Number) && peekToken().is(Tok::Plus))) {
+    std::string text;
+    int64_t constant = 0;
+    bool names = false;
+    while (true) {
+      if (tok.is(Tok::Ident)) {
+        text += (text.empty() ? "" : "+") + tok.text;
+        names = true;
+      } else if (tok.is(Tok::Number) && tok.isInteger && tok.number <= kMaxDim) {
+        constant += (int64_t)tok.number;
+        text += (text.empty() ? "" : "+") + tok.text;
+      } else {
+        return expected("a size name or an integer in a sum of sizes");
+      }
+      consume();
+      if (!tok.is(Tok::Plus))
+        break;
+      consume();
+    }
+    if (!names) {
+      if (constant < 1 || constant > kMaxDim)
+        return fail(d.loc, "dimension " + text + " is out of range");
+      d.size = constant;
+      return true;
+    }
+    d.sym = text;
     return true;
   }
   if (!tok.is(Tok::Number))

@@ -15,6 +15,7 @@
 #include "attn/Frontend/Frontend.h"
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
 #include <cmath>
 #include <cstdint>
@@ -221,6 +222,7 @@ private:
   std::map<std::string, Location> definitions; // every name the model binds
   std::map<const Expr *, MaskInfo> masks;      // of mask-valued expressions
   std::map<std::string, Location> written;     // inout args: where written
+  std::set<size_t> badResults;                 // result types with errors
   /// The inout argument that `e` names, directly or as `cache[i]` (an index
   /// on dim 0), or null.
   const Value *inoutOf(const Expr &e, std::string *name = nullptr);
@@ -307,10 +309,26 @@ size_t editDistance(const std::string &a, const std::string &b) {
 
 bool Checker::checkType(const ast::TensorType &t) {
   bool ok = true;
-  for (const Dim &d : t.dims)
-    if (!d.isStatic() && !sizes.count(d.sym))
-      ok = error(d.loc, "unknown size '" + d.sym +
-                            "'; declare it in the model's <...> list");
+  for (const Dim &d : t.dims) {
+    if (d.isStatic())
+      continue;
+    // A name, or a sum of names and integers (`T+1`).
+    size_t from = 0;
+    while (from <= d.sym.size()) {
+      size_t to = d.sym.find('+', from);
+      std::string term =
+          d.sym.substr(from, to == std::string::npos ? to : to - from);
+      bool number = !term.empty() && std::isdigit((unsigned char)term[0]);
+      if (!number && !sizes.count(term)) {
+        ok = error(d.loc, "unknown size '" + term +
+                              "'; declare it in the model's <...> list");
+        break;
+      }
+      if (to == std::string::npos)
+        break;
+      from = to + 1;
+    }
+  }
   return ok;
 }
 
@@ -359,8 +377,10 @@ void Checker::checkModel(ast::Model &m) {
     v.inout = a.inout;
     define(a.name, a.loc, v);
   }
-  for (const ast::TensorType &t : m.results)
-    checkType(t);
+  badResults.clear();
+  for (size_t i = 0; i < m.results.size(); ++i)
+    if (!checkType(m.results[i]))
+      badResults.insert(i); // reported; the return is not checked against it
 
   for (const ast::Stmt &s : m.body)
     for (size_t i = 0; i < s.nameLocs.size() && i < s.names.size(); ++i)
@@ -439,7 +459,7 @@ void Checker::checkReturn(ast::Stmt &s) {
   }
   for (size_t i = 0; i < s.exprs.size(); ++i) {
     ValueType t;
-    if (!operand(*s.exprs[i], t))
+    if (!operand(*s.exprs[i], t) || badResults.count(i))
       continue;
     const ast::TensorType &want = model->results[i];
     bool dtypeOk = t.kind == ValueType::Tensor &&

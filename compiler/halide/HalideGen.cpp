@@ -200,7 +200,22 @@ private:
   LogicalResult lowerArguments();
   LogicalResult lowerArgument(unsigned a);
   LogicalResult lowerResults(func::ReturnOp ret);
-  Expr symbolExtent(StringRef sym) { return symbols.lookup(sym); }
+  /// The extent of a size, or of a sum of sizes and integers ("T+1").
+  Expr symbolExtent(StringRef sym) {
+    if (Expr e = symbols.lookup(sym); e.defined() || !sym.contains('+'))
+      return e;
+    SmallVector<StringRef> terms;
+    sym.split(terms, '+');
+    Expr sum = 0;
+    for (StringRef term : terms) {
+      unsigned long long n;
+      Expr e = term.getAsInteger(10, n) ? symbols.lookup(term) : Expr((int)n);
+      if (!e.defined())
+        return Expr();
+      sum = sum + e;
+    }
+    return simplified(sum);
+  }
 
   // One function per op family.
   LogicalResult lower(Operation *op);
@@ -297,6 +312,10 @@ LogicalResult PipelineBuilder::lowerArguments() {
 LogicalResult PipelineBuilder::lowerArgument(unsigned a) {
   auto symIndex = [&](StringRef s) -> int64_t {
     auto it = std::find(out.syms.begin(), out.syms.end(), s.str());
+    if (it == out.syms.end()) { // a derived size ("T+1"): listed too
+      out.syms.push_back(s.str());
+      return out.syms.size() - 1;
+    }
     return it - out.syms.begin();
   };
   {
@@ -413,6 +432,10 @@ LogicalResult PipelineBuilder::lowerResults(func::ReturnOp ret) {
       }
       StringRef sym = cast<StringAttr>(d).getValue();
       auto it = std::find(out.syms.begin(), out.syms.end(), sym.str());
+      if (it == out.syms.end()) { // a derived size ("T+1"): listed too
+        out.syms.push_back(sym.str());
+        it = out.syms.end() - 1;
+      }
       desc.dims.push_back(-(int64_t)(it - out.syms.begin()) - 1);
       if (Expr e = symbolExtent(sym); e.defined())
         dim.set_extent(e);

@@ -119,10 +119,18 @@ static LogicalResult verifyDims(Operation *op, StringRef what, Type type,
       if (!ShapedType::isDynamic(size))
         return op->emitError() << what << " '" << name.getValue() << "' dim "
                                << i << " is symbolic but static in " << type;
-      if (!syms.contains(s.getValue()))
-        return op->emitError() << what << " '" << name.getValue()
-                               << "' uses size '" << s.getValue()
-                               << "' that is not in attn.syms";
+      // A size of attn.syms, or a sum of them and integers ("T+1").
+      SmallVector<StringRef> terms;
+      s.getValue().split(terms, '+');
+      for (StringRef term : terms) {
+        unsigned long long n;
+        if (!term.getAsInteger(10, n))
+          continue;
+        if (!syms.contains(term))
+          return op->emitError() << what << " '" << name.getValue()
+                                 << "' uses size '" << term
+                                 << "' that is not in attn.syms";
+      }
     } else {
       return op->emitError() << what << " '" << name.getValue()
                              << "': attn.dims entries are integers or names";

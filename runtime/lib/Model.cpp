@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "Internal.h"
 
+#include <cctype>
 #include <HalideRuntime.h>
 
 #include <algorithm>
@@ -238,6 +239,44 @@ void bindTensor(const attn_model_desc &m, const attn_tensor_desc &d,
   }
 }
 
+// Symbols named as sums ("T+1", "P+S": derived sizes, see abi.h) take the
+// sum of their terms; one that an input bound as well must agree.
+void bindDerived(const attn_model_desc &m, Bindings &b) {
+  for (int32_t k = 0; k < m.num_syms; ++k) {
+    std::string name = m.sym_names[k];
+    if (name.find('+') == std::string::npos)
+      continue;
+    int64_t sum = 0;
+    size_t from = 0;
+    while (true) {
+      size_t to = name.find('+', from);
+      std::string term = name.substr(from, to == std::string::npos ? to : to - from);
+      int64_t v = -1;
+      if (!term.empty() && std::isdigit((unsigned char)term[0])) {
+        v = std::strtoll(term.c_str(), nullptr, 10);
+      } else {
+        for (int32_t j = 0; j < m.num_syms; ++j)
+          if (term == m.sym_names[j])
+            v = b.value[j];
+      }
+      if (v < 0)
+        fail(ATTN_ERR_SHAPE, "size " + name + " needs " + term +
+                                 ", which no input binds");
+      sum += v;
+      if (to == std::string::npos)
+        break;
+      from = to + 1;
+    }
+    if (b.value[k] >= 0 && b.value[k] != sum)
+      fail(ATTN_ERR_SHAPE, b.binder[k] + " has " + name + "=" +
+                               std::to_string(b.value[k]) + " but " + name +
+                               " is " + std::to_string(sum));
+    b.value[k] = sum;
+    if (b.binder[k].empty())
+      b.binder[k] = "the sizes it sums";
+  }
+}
+
 // A tensor's data must be aligned to its element size for the pipeline;
 // safetensors offsets need not be, so such tensors are copied.
 attn_tensor alignedView(const attn_tensor &t) {
@@ -370,6 +409,7 @@ void run(attn_model &m, int32_t numInputs, const attn_tensor *const *inputs,
       fail(ATTN_ERR_INVALID_ARGUMENT, "input " + quote(d.name) + " is NULL");
     bindTensor(md, d, *inputs[i], "input " + quote(d.name), quote(d.name), b);
   }
+  bindDerived(md, b);
   for (int32_t i = 0; i < m.numOutputs; ++i) {
     const attn_tensor_desc &d = m.output(i);
     std::vector<int64_t> dims(d.rank);

@@ -121,7 +121,8 @@ void printInfo(attn::Library &lib, const std::string &path) {
       die(model.status().message);
     std::string syms;
     for (int32_t s = 0; s < md.num_syms; ++s)
-      syms += (s ? ", " : "") + std::string(md.sym_names[s]);
+      if (!std::strchr(md.sym_names[s], '+')) // not a derived size ("T+1")
+        syms += (syms.empty() ? "" : ", ") + std::string(md.sym_names[s]);
     std::printf("model %s%s\n", md.name,
                 syms.empty() ? "" : ("<" + syms + ">").c_str());
     for (const attn_tensor_desc *t : model->inputs())

@@ -239,8 +239,15 @@ class Model:
             for dim, n in zip(d.dims, a.shape):
                 if isinstance(dim, str):
                     sizes.setdefault(dim, n)
+        def derived(name):  # "T+1": a sum of sizes and integers
+            terms = name.split("+")
+            if len(terms) > 1 and all(t.isdigit() or t in sizes for t in terms):
+                sizes[name] = sum(int(t) if t.isdigit() else sizes[t] for t in terms)
         shapes = []
         for d in self.outputs:
+            for x in d.dims:
+                if isinstance(x, str) and x not in sizes:
+                    derived(x)
             missing = [x for x in d.dims if isinstance(x, str) and x not in sizes]
             if missing:
                 raise AttnError(6, "not found", f"output '{d.name}' size {missing[0]} is "

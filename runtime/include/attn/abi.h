@@ -36,7 +36,10 @@ typedef enum attn_tensor_role {
 } attn_tensor_role;
 
 /* One dimension: a static size (>= 0), or symbolic size number k encoded
- * as -(k + 1), where k indexes attn_model_desc::sym_names. */
+ * as -(k + 1), where k indexes attn_model_desc::sym_names. A symbol whose
+ * name is a sum of other symbols' names and integers ("T+1", "P+S") is a
+ * derived size: its value is that sum (an input that carries it must
+ * agree). */
 typedef int64_t attn_dim;
 #define ATTN_DIM_IS_SYMBOLIC(d) ((d) < 0)
 #define ATTN_DIM_SYMBOL(d) ((int)(-(d)-1))
