@@ -7,8 +7,12 @@
 #   BENCH_FILTER   regex on case labels, e.g. 'attention/S=(512|2048)$' or
 #                  '^gemm' (labels: attention/S=128, attention_causal/S=2048,
 #                  attention_gqa/S=2048, gemm_768x768/S=512, bert_layer/S=128,
-#                  gpt2_block/S=1024)
-#   BENCH_THREADS  thread counts, default 1,2
+#                  gpt2_block/S=1024). The decode benchmark (step 4) runs
+#                  when the filter is empty or contains 'decode'; the
+#                  top-level alternatives that mention 'decode' are removed
+#                  before attn-bench sees the filter, and attn-bench does not
+#                  run when none is left (BENCH_FILTER=decode: decode only).
+#   BENCH_THREADS  thread counts, default 1,2 (attn-bench and decode)
 #   BENCH_BUDGET   seconds of timed calls per competitor and case (default 1)
 #   BENCH_MAX_CALL skip a competitor whose call, extrapolated from a smaller S
 #                  of the same group, would take longer (seconds, default 15)
@@ -23,6 +27,11 @@
 # 2. Runs attn-bench (one process per thread count, all competitors
 #    interleaved) -> BENCH_OUT/raw_t<T>.json.
 # 3. report.py -> BENCH_OUT/results.json, REPORT.md, chart.png.
+# 4. benchmarks/decode_bench.py with BUILD/venv/bin/python (skipped, with the
+#    reason, without it): one Llama decode step at T=4096, attnc vs PyTorch
+#    eager -> BENCH_OUT/decode.json, DECODE.md. Its weights and library are
+#    cached in BUILD/bench-decode/. A failed logits check makes bench.sh exit
+#    1 after everything ran.
 #
 #===----------------------------------------------------------------------===#
 set -euo pipefail
@@ -101,10 +110,54 @@ cat >"$LIBDIR/variants.json" <<JSON
  "unfused": {"flags": "$ATTNC_UNFUSED_FLAGS", "env": "$ATTNC_UNFUSED_ENV"}}
 JSON
 
+# BENCH_FILTER without its top-level alternatives that mention 'decode'
+# (the parentheses' depth is tracked: 'attention/S=(512|2048)$' is one).
+FILTER=${BENCH_FILTER:-}
+RUN_DECODE=0
+case "$FILTER" in ''|*decode*) RUN_DECODE=1 ;; esac
+RUN_CASES=1
+if [ -n "$FILTER" ]; then
+  FILTER=$(/usr/bin/python3 - "$FILTER" <<'PY'
+import sys
+parts, depth, cur = [], 0, ""
+for ch in sys.argv[1]:
+    depth += {"(": 1, ")": -1}.get(ch, 0)
+    if ch == "|" and depth == 0:
+        parts.append(cur)
+        cur = ""
+    else:
+        cur += ch
+parts.append(cur)
+print("|".join(p for p in parts if "decode" not in p))
+PY
+)
+  [ -z "$FILTER" ] && RUN_CASES=0
+fi
+
 mkdir -p "$OUT"
-rm -f "$OUT"/raw_t*.json
-ARGS=(--threads "${BENCH_THREADS:-1,2}" --libdir "$LIBDIR" --outdir "$OUT"
-      --budget "${BENCH_BUDGET:-1}" --max-call "${BENCH_MAX_CALL:-15}")
-[ -n "${BENCH_FILTER:-}" ] && ARGS+=(--filter "$BENCH_FILTER")
-"$BENCH" "${ARGS[@]}" "$@"
-/usr/bin/python3 "$ROOT/benchmarks/report.py" "$OUT"
+if [ "$RUN_CASES" = 1 ]; then
+  rm -f "$OUT"/raw_t*.json
+  ARGS=(--threads "${BENCH_THREADS:-1,2}" --libdir "$LIBDIR" --outdir "$OUT"
+        --budget "${BENCH_BUDGET:-1}" --max-call "${BENCH_MAX_CALL:-15}")
+  [ -n "$FILTER" ] && ARGS+=(--filter "$FILTER")
+  "$BENCH" "${ARGS[@]}" "$@"
+  /usr/bin/python3 "$ROOT/benchmarks/report.py" "$OUT"
+else
+  echo "bench: BENCH_FILTER='$BENCH_FILTER' selects only the decode benchmark; attn-bench not run"
+fi
+
+#--- 4. The decode step: attnc vs PyTorch eager (benchmarks/decode_bench.py) -#
+if [ "$RUN_DECODE" = 0 ]; then
+  echo "bench: decode skipped: BENCH_FILTER='$BENCH_FILTER' does not contain 'decode'"
+elif [ ! -x "$BUILD/venv/bin/python" ]; then
+  echo "bench: decode skipped: $BUILD/venv/bin/python does not exist (make venv makes it)"
+else
+  status=0
+  "$BUILD/venv/bin/python" "$ROOT/benchmarks/decode_bench.py" --build "$BUILD" \
+    --attnc "$ATTNC" --outdir "$OUT" --threads "${BENCH_THREADS:-1,2}" || status=$?
+  case $status in
+    0) ;;
+    77) echo "bench: decode skipped (see above)" ;;
+    *) echo "bench: decode_bench.py exited with $status"; exit 1 ;;
+  esac
+fi
