@@ -167,8 +167,11 @@ std::string stubSource(const attn::CallStub &s) {
   add(params, "struct halide_buffer_t *out");
   os << "extern int " << s.callee << "();\n"
      << "int " << s.name << "(" << params << ") {\n";
-  // A bounds query: every argument is needed whole.
-  os << "  if (0";
+  // A bounds query (an argument or the output without memory): every
+  // argument is needed whole. (When every argument is a buffer of the
+  // caller's, only the output tells; the callee must not run then, as its
+  // cache write-back would copy rows it never computed.)
+  os << "  if ((out->host == NULL && out->device == 0)";
   for (size_t a = 0; a < s.argRanks.size(); ++a)
     if (!s.argInout[a])
       os << " || (a" << a << "->host == NULL && a" << a << "->device == 0)";
