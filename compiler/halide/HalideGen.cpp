@@ -1339,7 +1339,13 @@ Tensor PipelineBuilder::lowerCacheWrite(attn::CacheWriteOp op) {
   // (Reads stay in bounds whatever start is: the check fails the call
   // through the starts output, which the write-back needs.)
   Expr local = t - start.at({b});
-  Expr fresh = rows.at({vs[0], vs[1], Halide::clamp(local, 0, S - 1), vs[3]});
+  // The new rows as the cache stores them (an f16/bf16 cache rounds them),
+  // so that this call reads what later calls will read from the cache.
+  Halide::Type cacheType = halideType(
+      cast<RankedTensorType>(op.getCache().getType()).getElementType());
+  Expr fresh = Halide::cast<float>(Halide::cast(
+      cacheType,
+      rows.at({vs[0], vs[1], Halide::clamp(local, 0, S - 1), vs[3]})));
   Expr old = Halide::cast<float>(cache.at(asExprs(vs)));
   Func merged = newFunc(op, name, /*inlined=*/true);
   def(merged, vs, Halide::select(local >= 0 && local < S, fresh, old));
@@ -1353,8 +1359,7 @@ Tensor PipelineBuilder::lowerCacheWrite(attn::CacheWriteOp op) {
     auto it = std::find(out.syms.begin(), out.syms.end(), sym.str());
     w.rows = -(int64_t)(it - out.syms.begin()) - 1;
   }
-  w.type = halideType(cast<RankedTensorType>(op.getCache().getType())
-                          .getElementType());
+  w.type = cacheType;
   w.newRows = Func(uniqueName(cacheName + "_rows"));
   def(w.newRows, vs, Halide::cast(w.type, rows.at(asExprs(vs))));
   w.starts = Func(uniqueName(cacheName + "_starts"));
