@@ -362,8 +362,9 @@ INSTANTIATE_TEST_SUITE_P(
         SemaError{"  return attention(x, x)", X,
                   "2:10: error: attention expects 3 positional arguments, "
                   "got 2"},
-        SemaError{"  return softmax(x, mask=causal(1))", X,
-                  "2:33: error: causal expects no positional arguments, got 1"},
+        SemaError{"  return softmax(x, mask=causal(1, 2))", X,
+                  "2:36: error: causal expects 0 or 1 positional arguments, "
+                  "got 2"},
         SemaError{"  return layer_norm(x, b, b, epsilon=1e-5)", LIN,
                   "2:30: error: layer_norm has no keyword 'epsilon'; valid "
                   "keywords: eps"},
