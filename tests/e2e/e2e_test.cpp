@@ -6,19 +6,30 @@
 //      temporary directory; later tests of the same file reuse the .so);
 //   2. for several sets of symbolic sizes (1, odd sizes, sizes that are not
 //      multiples of a tile, at least three values of every symbol, all on
-//      the same .so) generate deterministic inputs and weights;
+//      the same .so) generate deterministic inputs and weights (the
+//      model's params and those its model calls bind, under their
+//      prefixed weight names);
 //   3. run the model through the runtime's C++ API and the same values
 //      through the double-precision reference (tests/reference);
-//   4. compare every output, and require that nothing is NaN or Inf.
+//   4. compare every output, and every `inout` input after the run (the
+//      runtime writes it in place) with the reference's buffer after the
+//      run, and require that nothing is NaN or Inf.
 //
 // A model file picks its sizes with comment directives:
 //
 //   # e2e-sizes: B=1 S=1 | B=2 S=7 | B=1 S=129 pos_offset=1000
 //   # e2e-lengths: Sk        (i32 "length" inputs take values in [0, Sk])
+//   # e2e-starts: T-S        (i32 "start" inputs take values in [0, T-S])
 //
 // `pos_offset` starts the i32 "position" inputs at that value (rope
-// precision far from 0). The examples, which carry no directives, get their
-// sizes from a table below (or a generic default).
+// precision far from 0). An i32 input whose name contains "start" (a KV
+// cache position: cache_write needs start + S <= T) takes values in
+// [0, bound] with both ends present whenever it has 2 or more entries (one
+// entry: the bound in even size sets, a random value in odd ones); the
+// bound is the `e2e-starts` expression (size names and integers joined by
+// + and -), by default T - S when the sizes have T and S, else the lengths'
+// bound. The examples, which carry no directives, get their sizes from a
+// table below (or a generic default).
 //
 // The error-path tests at the end run a compiled model through the runtime
 // with bad inputs and weights: every one must return an error status whose
@@ -42,6 +53,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -139,6 +151,7 @@ struct ModelCase {
   std::string label; // test name suffix
   std::vector<SizeSet> sizes;
   std::string lengthsSym; // upper bound of "length" inputs ("" = default)
+  std::string startsExpr; // upper bound of "start" inputs ("" = default)
 };
 
 std::string readFile(const std::string &path) {
@@ -179,23 +192,35 @@ std::vector<SizeSet> parseSizes(const std::string &text) {
   return sets;
 }
 
-/// Sizes for the examples (which carry no directives): BERT, GPT-2 and the
-/// Llama block are wide (768/3072), so their long sequence stays at 129 with
-/// B=1 to keep the double-precision reference around a second.
-const std::map<std::string, std::pair<std::string, std::string>> &
-exampleSizes() {
-  static const std::map<std::string, std::pair<std::string, std::string>> t =
-      {
-          {"bert_layer", {"B=1 S=1 | B=2 S=7 | B=1 S=129 | B=3 S=5", "S"}},
-          {"cross_attention",
-           {"B=1 T=1 S=1 | B=2 T=7 S=9 | B=1 T=5 S=129 | B=3 T=9 S=3", "S"}},
-          {"decomposed_attention",
-           {"B=1 S=1 | B=2 S=7 | B=1 S=129 | B=3 S=9", "S"}},
-          {"gpt2_block", {"B=1 S=1 | B=2 S=7 | B=1 S=129 | B=3 S=4", ""}},
-          {"minilm", {"B=1 S=1 | B=2 S=7 | B=1 S=129 | B=3 S=5", "S"}},
-          {"llama_block",
-           {"B=1 S=1 | B=2 S=7 | B=1 S=129 | B=3 S=9 pos_offset=1000", ""}},
-      };
+/// The directives of an example (which carries none in its file).
+struct ExampleSizes {
+  std::string sizes, lengthsSym, startsExpr;
+};
+
+/// Sizes for the examples: BERT, GPT-2 and the Llama block are wide
+/// (768/3072), so their long sequence stays at 129 with B=1 to keep the
+/// double-precision reference around a second. The whole decoders (gpt2:
+/// 124M params, a 50257-token vocabulary; llama: 4 layers, 32000 tokens)
+/// run a decode step (S=1) of a batch at different cache starts (0 and
+/// T - S among them), a prefill that fills its cache exactly (T = S) and a
+/// batch of prefills with caches longer than needed (T not a multiple of
+/// anything); GPT-2 only these three (its reference takes about 1.5 s per
+/// size set, the weights being 124M doubles).
+const std::map<std::string, ExampleSizes> &exampleSizes() {
+  static const std::map<std::string, ExampleSizes> t = {
+      {"bert_layer", {"B=1 S=1 | B=2 S=7 | B=1 S=129 | B=3 S=5", "S", ""}},
+      {"cross_attention",
+       {"B=1 T=1 S=1 | B=2 T=7 S=9 | B=1 T=5 S=129 | B=3 T=9 S=3", "S", ""}},
+      {"decomposed_attention",
+       {"B=1 S=1 | B=2 S=7 | B=1 S=129 | B=3 S=9", "S", ""}},
+      {"gpt2_block", {"B=1 S=1 | B=2 S=7 | B=1 S=129 | B=3 S=4", "", ""}},
+      {"minilm", {"B=1 S=1 | B=2 S=7 | B=1 S=129 | B=3 S=5", "S", ""}},
+      {"llama_block",
+       {"B=1 S=1 | B=2 S=7 | B=1 S=129 | B=3 S=9 pos_offset=1000", "", ""}},
+      {"gpt2", {"B=2 S=1 T=5 | B=1 S=3 T=3 | B=3 S=2 T=7", "", "T-S"}},
+      {"llama",
+       {"B=2 S=1 T=5 | B=1 S=3 T=3 | B=3 S=5 T=13 | B=1 S=1 T=1", "", "T-S"}},
+  };
   return t;
 }
 
@@ -224,7 +249,7 @@ void discover(const std::string &dir, const std::string &prefix,
       R"(^\s*model\s+([A-Za-z_][A-Za-z0-9_]*)\s*(<([^>]*)>)?)");
   for (const fs::path &f : files) {
     std::string text = readFile(f.string());
-    std::string sizesText, lengthsSym;
+    std::string sizesText, lengthsSym, startsExpr;
     std::stringstream lines(text);
     std::string line;
     std::vector<std::pair<std::string, std::vector<std::string>>> models;
@@ -234,6 +259,8 @@ void discover(const std::string &dir, const std::string &prefix,
         sizesText = line.substr(12);
       else if (line.rfind("# e2e-lengths:", 0) == 0)
         lengthsSym = trim(line.substr(14));
+      else if (line.rfind("# e2e-starts:", 0) == 0)
+        startsExpr = trim(line.substr(13));
       else if (std::regex_search(line, m, modelRe)) {
         std::vector<std::string> syms;
         std::stringstream ss(m[3].str());
@@ -269,13 +296,16 @@ void discover(const std::string &dir, const std::string &prefix,
       c.model = name;
       c.label = prefix + name;
       c.lengthsSym = lengthsSym;
+      c.startsExpr = startsExpr;
       auto ex = exampleSizes().find(name);
       if (!sizesText.empty())
         c.sizes = parseSizes(sizesText);
       else if (ex != exampleSizes().end()) {
-        c.sizes = parseSizes(ex->second.first);
+        c.sizes = parseSizes(ex->second.sizes);
         if (c.lengthsSym.empty())
-          c.lengthsSym = ex->second.second;
+          c.lengthsSym = ex->second.lengthsSym;
+        if (c.startsExpr.empty())
+          c.startsExpr = ex->second.startsExpr;
       } else
         c.sizes = genericSizes(syms);
       out.push_back(c);
@@ -500,19 +530,25 @@ struct TensorSpec {
   bool isParam = false;
   DType dtype = DType::F32;
   std::vector<attn::ast::Dim> dims;
+  bool inout = false; // inputs: written in place by the model
 };
 
+/// The model's arguments, or its params: its own, then those its calls bind
+/// (Sema's calleeParams, named by their prefixed weight names, as the
+/// library's table lists them).
 std::vector<TensorSpec> specsOf(const attn::ast::Model &m, bool params) {
   std::vector<TensorSpec> out;
   if (!params) {
     for (const attn::ast::Arg &a : m.args)
-      out.push_back({a.name, "", false, a.type.dtype, a.type.dims});
+      out.push_back({a.name, "", false, a.type.dtype, a.type.dims, a.inout});
     return out;
   }
   for (const attn::ast::Stmt &st : m.body)
     if (st.kind == attn::ast::Stmt::Param)
       out.push_back({st.name, st.weightName.empty() ? st.name : st.weightName,
-                     true, st.type.dtype, st.type.dims});
+                     true, st.type.dtype, st.type.dims, false});
+  for (const attn::ast::BoundParam &p : m.calleeParams)
+    out.push_back({p.weightName, p.weightName, true, p.dtype, p.dims, false});
   return out;
 }
 
@@ -587,12 +623,14 @@ bool resolveShape(const TensorSpec &t, const SizeSet &sizes,
 ///    weights (biases, norm gains): U(-1, 1). f16/bf16 values are rounded to
 ///    the storage type first and the reference gets the stored value exactly.
 ///  - i32 named *len*: lengths in [0, L] with 0 and L both present.
+///  - i32 named *start*: cache starts in [0, startBound], both ends present
+///    (see the file header).
 ///  - i32 named *pos*: offset + s (+ 3*b for [B, S] so that each batch row
 ///    differs).
 ///  - bool: keep with probability 0.7.
-bool generate(const TensorSpec &d, const std::vector<int64_t> &shape,
-              Rng &rng, int64_t lengthBound, int64_t posOffset, int setIndex,
-              Pair &out, std::string &err) {
+bool generate(const TensorSpec &d, const std::vector<int64_t> &shape, Rng &rng,
+              int64_t lengthBound, int64_t startBound, int64_t posOffset,
+              int setIndex, Pair &out, std::string &err) {
   auto t = attn::Tensor::create(toRuntime(d.dtype), shape);
   if (!t) {
     err = t.status().message;
@@ -628,20 +666,27 @@ bool generate(const TensorSpec &d, const std::vector<int64_t> &shape,
   }
   case DType::I32: {
     int32_t *p = out.rt.data<int32_t>();
-    if (name.find("pos") != std::string::npos) {
+    // An entry of a [0, bound] range with both ends present.
+    auto bounded = [&](int64_t i, int64_t bound) {
+      if (n == 1)
+        return setIndex % 2 == 0 ? bound : rng.range(0, bound);
+      return i % 3 == 0 ? bound : (i % 3 == 1 ? 0 : rng.range(0, bound));
+    };
+    if (name.find("start") != std::string::npos) {
+      if (startBound < 0) {
+        err = "the sizes leave no room for a cache start (bound " +
+              std::to_string(startBound) + ")";
+        return false;
+      }
+      for (int64_t i = 0; i < n; ++i)
+        p[i] = static_cast<int32_t>(bounded(i, startBound));
+    } else if (name.find("pos") != std::string::npos) {
       const int64_t S = shape.empty() ? 1 : shape.back();
       for (int64_t i = 0; i < n; ++i)
         p[i] = static_cast<int32_t>(posOffset + (i % S) + 3 * (i / S));
     } else if (name.find("len") != std::string::npos) {
-      for (int64_t i = 0; i < n; ++i) {
-        int64_t v;
-        if (n == 1)
-          v = setIndex % 2 == 0 ? lengthBound : rng.range(0, lengthBound);
-        else
-          v = i % 3 == 0 ? lengthBound
-                         : (i % 3 == 1 ? 0 : rng.range(0, lengthBound));
-        p[i] = static_cast<int32_t>(v);
-      }
+      for (int64_t i = 0; i < n; ++i)
+        p[i] = static_cast<int32_t>(bounded(i, lengthBound));
     } else {
       for (int64_t i = 0; i < n; ++i)
         p[i] = static_cast<int32_t>(rng.range(0, 8));
@@ -829,25 +874,82 @@ struct LoadedModel {
            << rtPs.size() << " params, " << out.model->outputs().size()
            << " outputs; the source " << ins.size() << ", " << ps.size()
            << ", " << out.ast->results.size();
-  for (size_t i = 0; i < ins.size(); ++i)
+  for (size_t i = 0; i < ins.size(); ++i) {
     if (auto r = sameDesc(desc, rtIns[i], ins[i]); !r)
       return r;
+    if ((rtIns[i]->role == ATTN_INOUT) != ins[i].inout)
+      return ::testing::AssertionFailure()
+             << "the library lists '" << ins[i].name << "' as "
+             << (ins[i].inout ? "not " : "") << "inout, unlike the source";
+  }
   for (size_t i = 0; i < ps.size(); ++i)
     if (auto r = sameDesc(desc, rtPs[i], ps[i]); !r)
       return r;
   return ::testing::AssertionSuccess();
 }
 
-/// Generated inputs and weights for one size set, and the reference outputs.
+/// Generated inputs and weights for one size set, and the reference outputs
+/// and inout buffers after the run.
 struct Workload {
   std::vector<Pair> inputs;
   std::vector<RefTensor> expected;
+  std::map<std::string, RefTensor> expectedInouts;
   double refSeconds = 0;
 };
 
+/// "T-S", "T - S - 1", "S+2" under `sizes`: names and integers joined by +
+/// and -. False (with a message) on anything else.
+bool evalSizeSum(const std::string &text, const SizeSet &sizes, int64_t &out,
+                 std::string &err) {
+  out = 0;
+  int sign = 1;
+  bool term = false; // a term was just read: an operator (or the end) next
+  size_t i = 0;
+  auto skip = [&] {
+    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i])))
+      ++i;
+  };
+  for (skip(); i < text.size(); skip()) {
+    char c = text[i];
+    if (term) {
+      if (c != '+' && c != '-')
+        break;
+      sign = c == '+' ? 1 : -1;
+      term = false;
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (
+        j < text.size() &&
+        (std::isalnum(static_cast<unsigned char>(text[j])) || text[j] == '_'))
+      ++j;
+    std::string tok = text.substr(i, j - i);
+    if (tok.empty())
+      break;
+    if (std::isdigit(static_cast<unsigned char>(tok[0]))) {
+      out += sign * std::stoll(tok);
+    } else if (sizes.syms.count(tok)) {
+      out += sign * sizes.syms.at(tok);
+    } else {
+      err = "e2e-starts names '" + tok + "', which the size set does not give";
+      return false;
+    }
+    term = true;
+    i = j;
+  }
+  if (!term || i != text.size()) {
+    err = "malformed e2e-starts expression '" + text + "'";
+    return false;
+  }
+  return true;
+}
+
+/// Generates the inputs (and, when the sizes change them, the weights) of
+/// size set `setIndex` and, if `reference`, runs the reference on them.
 ::testing::AssertionResult prepare(const ModelCase &mc, LoadedModel &lm,
                                    const SizeSet &sizes, int setIndex,
-                                   Workload &w) {
+                                   Workload &w, bool reference = true) {
   Rng rng(fnv1a(mc.label) * 31 + uint64_t(setIndex) * 0x1000193ull + 17);
   std::string err;
 
@@ -859,14 +961,20 @@ struct Workload {
                : (sizes.syms.empty() ? "" : sizes.syms.rbegin()->first);
   if (sizes.syms.count(lsym))
     lengthBound = sizes.syms.at(lsym);
+  int64_t startBound = lengthBound;
+  std::string sexpr = mc.startsExpr;
+  if (sexpr.empty() && sizes.syms.count("T") && sizes.syms.count("S"))
+    sexpr = "T-S";
+  if (!sexpr.empty() && !evalSizeSum(sexpr, sizes, startBound, err))
+    return ::testing::AssertionFailure() << err;
 
   std::map<std::string, RefTensor> refInputs;
   for (const TensorSpec &t : specsOf(*lm.ast, false)) {
     std::vector<int64_t> shape;
     Pair p;
     if (!resolveShape(t, sizes, shape, err) ||
-        !generate(t, shape, rng, lengthBound, sizes.posOffset, setIndex, p,
-                  err))
+        !generate(t, shape, rng, lengthBound, startBound, sizes.posOffset,
+                  setIndex, p, err))
       return ::testing::AssertionFailure() << t.name << ": " << err;
     refInputs[t.name] = p.ref;
     w.inputs.push_back(std::move(p));
@@ -887,9 +995,10 @@ struct Workload {
       std::vector<int64_t> shape;
       Pair p;
       if (!resolveShape(t, sizes, shape, err) ||
-          !generate(t, shape, prng, lengthBound, 0, 0, p, err))
+          !generate(t, shape, prng, lengthBound, startBound, 0, 0, p, err))
         return ::testing::AssertionFailure() << t.name << ": " << err;
-      lm.refWeights[t.weightName] = p.ref;
+      // (Moved, not copied: GPT-2's 124M weights are 1 GB as doubles.)
+      lm.refWeights[t.weightName] = std::move(p.ref);
       if (lm.model) {
         attn::Status st =
             lm.model->bindParam(t.name, attn::TensorView(p.rt.get()));
@@ -901,8 +1010,11 @@ struct Workload {
     }
     lm.paramsKey = key;
   }
+  if (!reference)
+    return ::testing::AssertionSuccess();
   auto t0 = std::chrono::steady_clock::now();
-  if (!attn::evaluate(*lm.ast, refInputs, lm.refWeights, w.expected, err))
+  if (!attn::evaluate(*lm.ast, refInputs, lm.refWeights, w.expected, err,
+                      &w.expectedInouts))
     return ::testing::AssertionFailure() << "reference failed: " << err;
   w.refSeconds = std::chrono::duration<double>(
                      std::chrono::steady_clock::now() - t0)
@@ -948,12 +1060,16 @@ TEST_P(E2E, MatchesReference) {
     }
   }
 
-  std::vector<std::vector<double>> firstRun; // outputs of size set 0
+  std::vector<std::vector<double>> firstRun;    // outputs of size set 0
+  std::vector<RefTensor> firstExpected;         // their reference
+  std::vector<std::vector<double>> firstInouts; // its inouts after the run
   for (size_t si = 0; si < mc.sizes.size(); ++si) {
     const SizeSet &sizes = mc.sizes[si];
     SCOPED_TRACE("sizes " + sizes.str());
     Workload w;
     ASSERT_TRUE(prepare(mc, lm, sizes, int(si), w));
+    if (si == 0)
+      firstExpected = w.expected;
     for (const RefTensor &ref : w.expected) {
       size_t refNonFinite = 0;
       for (double v : ref.data)
@@ -1014,6 +1130,36 @@ TEST_P(E2E, MatchesReference) {
       if (si == 0)
         firstRun.push_back(std::move(vals));
     }
+    // The inout inputs, written in place by the run, against the
+    // reference's buffers after its run, at the outputs' tolerance.
+    std::vector<TensorSpec> ins = specsOf(*lm.ast, false);
+    for (size_t i = 0; i < ins.size(); ++i) {
+      if (!ins[i].inout)
+        continue;
+      SCOPED_TRACE("inout '" + ins[i].name + "'");
+      auto it = w.expectedInouts.find(ins[i].name);
+      ASSERT_NE(it, w.expectedInouts.end()) << "the reference has no buffer";
+      const RefTensor &ref = it->second;
+      std::vector<double> vals =
+          toDoubles(attn::TensorView(w.inputs[i].rt.get()));
+      ASSERT_EQ(vals.size(), ref.data.size());
+      size_t nonFinite = 0;
+      for (double v : vals)
+        nonFinite += !std::isfinite(v);
+      EXPECT_EQ(nonFinite, 0u) << "NaN/Inf in the cache after the run";
+      Tolerance tol = toleranceFor(ref.dtype, K, rmsOf(ref.data));
+      std::string report;
+      bool ok = attn::compare(ref, vals.data(), vals.size(), tol.rtol, tol.atol,
+                              report);
+      EXPECT_TRUE(ok) << mc.label << " [" << sizes.str() << "] inout '"
+                      << ins[i].name << "' after the run (K=" << K
+                      << "): " << report;
+      if (verbose())
+        std::cout << "[e2e] " << mc.label << " [" << sizes.str() << "] inout "
+                  << ins[i].name << ": " << report << "\n";
+      if (si == 0)
+        firstInouts.push_back(std::move(vals));
+    }
   }
   if (!lm.model)
     return;
@@ -1024,10 +1170,10 @@ TEST_P(E2E, MatchesReference) {
   // element (masked rows too).
   {
     SCOPED_TRACE("rerun (run_into) of sizes " + mc.sizes[0].str());
-    Workload w;
-    ASSERT_TRUE(prepare(mc, lm, mc.sizes[0], 0, w));
+    Workload w; // the same inputs; no reference needed
+    ASSERT_TRUE(prepare(mc, lm, mc.sizes[0], 0, w, /*reference=*/false));
     std::vector<attn::Tensor> outs;
-    for (const RefTensor &ref : w.expected) {
+    for (const RefTensor &ref : firstExpected) {
       auto t = attn::Tensor::create(toRuntime(ref.dtype), ref.shape);
       ASSERT_TRUE(t) << t.status().message;
       std::memset(t->data(), 0xff, t->nbytes());
@@ -1051,6 +1197,19 @@ TEST_P(E2E, MatchesReference) {
                           << (first < vals.size() ? vals[first] : 0) << " vs "
                           << (first < vals.size() ? firstRun[o][first] : 0)
                           << ")";
+    }
+    // The inouts, fresh from prepare(), are written the same way again.
+    std::vector<TensorSpec> ins = specsOf(*lm.ast, false);
+    size_t k = 0;
+    for (size_t i = 0; i < ins.size(); ++i) {
+      if (!ins[i].inout)
+        continue;
+      ASSERT_LT(k, firstInouts.size());
+      std::vector<double> vals =
+          toDoubles(attn::TensorView(w.inputs[i].rt.get()));
+      EXPECT_TRUE(vals == firstInouts[k++])
+          << "inout '" << ins[i].name
+          << "' differs from the first run at the same sizes";
     }
   }
 }
@@ -1408,6 +1567,86 @@ TEST(ErrorsSlice, RangePastTheDimFails) {
   EXPECT_NE(err.find("range 0:65 is out of range for dim 0 of f32[64, 12]"),
             std::string::npos)
       << err;
+}
+
+/// The index of input `name` of `lm`'s model.
+size_t inputIndex(const LoadedModel &lm, const std::string &name) {
+  std::vector<TensorSpec> ins = specsOf(*lm.ast, false);
+  for (size_t i = 0; i < ins.size(); ++i)
+    if (ins[i].name == name)
+      return i;
+  ADD_FAILURE() << "no input " << name;
+  return 0;
+}
+
+TEST(ErrorsCache, StartPastTheCacheNamesTheCache) {
+  // kv_cache.attn at B=2, S=5, T=13: a start of 9 (9 + 5 > 13) or -1 fails
+  // the call with a message naming a cache, leaves the caches as they were
+  // (nothing is written back), and the reference refuses the same starts;
+  // starts 8 and 0 (the largest and smallest that fit) work afterwards.
+  // The same through a model call (cache_stack: the callee's write fails).
+  if (referenceOnly())
+    GTEST_SKIP() << "ATTN_E2E_REFERENCE_ONLY: no compiled model";
+  for (const char *name : {"kv_cache", "cache_stack"}) {
+    SCOPED_TRACE(name);
+    LoadedModel lm;
+    Workload w;
+    ModelCase mc;
+    mc.file = std::string(ATTN_E2E_MODELS_DIR) + "/" +
+              (std::string(name) == "kv_cache" ? "kv_cache" : "cache_layers") +
+              ".attn";
+    mc.model = name;
+    mc.label = name;
+    SizeSet sizes;
+    sizes.syms = {{"B", 2}, {"S", 5}, {"T", 13}};
+    ASSERT_TRUE(load(mc.file, name, lm));
+    ASSERT_TRUE(prepare(mc, lm, sizes, 0, w));
+    const size_t start = inputIndex(lm, "start"),
+                 kc = inputIndex(lm, "k_cache"), vc = inputIndex(lm, "v_cache");
+    std::vector<double> kBefore =
+        toDoubles(attn::TensorView(w.inputs[kc].rt.get()));
+    std::vector<double> vBefore =
+        toDoubles(attn::TensorView(w.inputs[vc].rt.get()));
+    for (auto [s0, s1] : {std::pair<int32_t, int32_t>{0, 9}, {-1, 0}}) {
+      int32_t *st = w.inputs[start].rt.data<int32_t>();
+      st[0] = s0;
+      st[1] = s1;
+      auto r = lm.model->run(views(w.inputs));
+      EXPECT_FALSE(r.ok()) << "start [" << s0 << ", " << s1 << "] ran";
+      EXPECT_EQ(r.status().code, ATTN_ERR_PIPELINE) << r.status().message;
+      const std::string &msg = r.status().message;
+      if (verbose())
+        std::cout << "[e2e] " << name << " start [" << s0 << ", " << s1
+                  << "]: " << msg << "\n";
+      EXPECT_TRUE(msg.find("k_cache") != std::string::npos ||
+                  msg.find("v_cache") != std::string::npos)
+          << "message does not name a cache: " << msg;
+      EXPECT_TRUE(toDoubles(attn::TensorView(w.inputs[kc].rt.get())) ==
+                      kBefore &&
+                  toDoubles(attn::TensorView(w.inputs[vc].rt.get())) == vBefore)
+          << "a failed call wrote into the caches";
+
+      std::map<std::string, RefTensor> refIn;
+      std::vector<TensorSpec> ins = specsOf(*lm.ast, false);
+      for (size_t i = 0; i < ins.size(); ++i) {
+        RefTensor t(w.inputs[i].rt.shape(), ins[i].dtype);
+        t.data = toDoubles(attn::TensorView(w.inputs[i].rt.get()));
+        refIn[ins[i].name] = t;
+      }
+      std::vector<RefTensor> outs;
+      std::string err;
+      EXPECT_FALSE(attn::evaluate(*lm.ast, refIn, lm.refWeights, outs, err));
+      EXPECT_NE(err.find("'k_cache' holds 13 positions but start[" +
+                         std::string(s0 < 0 ? "0] = -1" : "1] = 9")),
+                std::string::npos)
+          << err;
+    }
+    int32_t *st = w.inputs[start].rt.data<int32_t>();
+    st[0] = 8;
+    st[1] = 0;
+    auto ok = lm.model->run(views(w.inputs));
+    EXPECT_TRUE(ok) << ok.status().message;
+  }
 }
 
 //===----------------------------------------------------------------------===//

@@ -218,11 +218,15 @@ void matmulNT(const double *a, const double *b, double *c, int64_t M, int64_t N,
   }
 }
 
-/// out = in^T for a row-major R x C matrix.
+/// out = in^T for a row-major R x C matrix (in 32 x 32 tiles, only for
+/// speed: GPT-2's [768, 3072] weights are transposed on every call).
 void transposeMatrix(const double *in, double *out, int64_t R, int64_t C) {
-  for (int64_t r = 0; r < R; ++r)
-    for (int64_t c = 0; c < C; ++c)
-      out[c * R + r] = in[r * C + c];
+  const int64_t t = 32;
+  for (int64_t r0 = 0; r0 < R; r0 += t)
+    for (int64_t c0 = 0; c0 < C; c0 += t)
+      for (int64_t r = r0; r < std::min(R, r0 + t); ++r)
+        for (int64_t c = c0; c < std::min(C, c0 + t); ++c)
+          out[c * R + r] = in[r * C + c];
 }
 
 /// In-place softmax of one row where keep[j] == 0 means "masked": masked
@@ -256,8 +260,10 @@ void softmaxRow(double *x, const char *keep, int64_t n) {
 /// scores it masks, whose last dim is the key dim.
 struct MaskNode {
   enum Kind { Causal, Window, Padding, Keep, And } kind = Causal;
-  int64_t window = 0; // Window
-  RefTensor tensor;   // Padding: the lengths; Keep: the bool tensor
+  int64_t window = 0;    // Window
+  bool hasStart = false; // Causal: causal(start), positions from a cache
+  RefTensor tensor;      // Padding: the lengths; Keep: the bool tensor; Causal
+                         // with hasStart: the starts
   std::shared_ptr<const MaskNode> lhs, rhs; // And
 };
 using MaskPtr = std::shared_ptr<const MaskNode>;
@@ -268,6 +274,13 @@ bool checkMask(const MaskNode &mask, const Shape &scores, std::string &err) {
   switch (mask.kind) {
   case MaskNode::Causal:
   case MaskNode::Window:
+    if (mask.hasStart &&
+        (mask.tensor.dtype != DType::I32 || mask.tensor.shape.size() != 1 ||
+         scores.size() < 2 || mask.tensor.shape[0] != scores[0])) {
+      err = "causal starts " + typeString(mask.tensor) +
+            " do not match the batch dim of scores " + shapeString(scores);
+      return false;
+    }
     if (scores.size() < 2) {
       err = std::string(mask.kind == MaskNode::Causal ? "causal"
                                                       : "sliding_window") +
@@ -310,7 +323,11 @@ void maskRow(const MaskNode &mask, const Shape &scores, const Shape &row,
   case MaskNode::Causal:
   case MaskNode::Window: {
     const int64_t Sq = scores[rank - 2];
-    const int64_t hi = row[rank - 2] + (Sk - Sq); // bottom-right aligned
+    // Bottom-right aligned, or at the cache position start[b] + i.
+    const int64_t hi =
+        mask.hasStart
+            ? static_cast<int64_t>(mask.tensor.data[row[0]]) + row[rank - 2]
+            : row[rank - 2] + (Sk - Sq);
     const int64_t lo = mask.kind == MaskNode::Window
                            ? hi - mask.window
                            : std::numeric_limits<int64_t>::min();
@@ -444,6 +461,9 @@ struct Value {
   RefTensor tensor;
   bool literal = false; // an untyped number: adopts the other operand's dtype
   MaskPtr mask;
+  /// A weight, read in place from the weights map (which outlives the run)
+  /// instead of copied into `tensor`: GPT-2's are 1 GB as doubles.
+  const RefTensor *weight = nullptr;
 
   static Value of(RefTensor t) {
     Value v;
@@ -469,6 +489,12 @@ public:
   bool run(const std::map<std::string, RefTensor> &inputs,
            const std::map<std::string, RefTensor> &weights,
            std::vector<RefTensor> &outputs);
+
+  /// The inout arguments' buffers: their current contents (after run(),
+  /// the contents the caller gets back).
+  const std::map<std::string, RefTensor> &inoutBuffers() const {
+    return buffers;
+  }
 
   std::string error;
 
@@ -524,7 +550,10 @@ private:
   bool callL2Normalize(const Expr &e, Value &out);
   bool callEmbedding(const Expr &e, Value &out);
   bool callArange(const Expr &e, Value &out);
+  bool callUnsqueeze(const Expr &e, Value &out);
+  bool callCacheWrite(const Expr &e, Value &out);
   bool callModel(const Expr &e, std::vector<Value> &out);
+  bool inoutSlice(const Expr &e, std::string &name, int64_t &slice);
   bool evalIndex(const Expr &e, Value &out);
   bool evalNot(const Expr &e, Value &out);
 
@@ -545,6 +574,7 @@ private:
   const std::map<std::string, RefTensor> *weights = nullptr; // during run()
   std::map<std::string, Value> env;
   std::map<std::string, int64_t> sizes;
+  std::map<std::string, RefTensor> buffers; // inout arguments (see above)
 };
 
 bool Interpreter::bindType(const ast::TensorType &decl, const RefTensor &t,
@@ -641,6 +671,8 @@ bool Interpreter::run(const std::map<std::string, RefTensor> &inputs,
     if (!bindType(a.type, it->second, "input '" + a.name + "'", a.loc))
       return false;
     env[a.name] = Value::of(it->second);
+    if (a.inout)
+      buffers[a.name] = it->second;
   }
 
   for (const ast::Stmt &s : model.body) {
@@ -652,7 +684,9 @@ bool Interpreter::run(const std::map<std::string, RefTensor> &inputs,
         return fail(s.loc, "weight '" + key + "' is missing");
       if (!bindType(s.type, it->second, "param '" + s.name + "'", s.loc))
         return false;
-      env[s.name] = Value::of(it->second);
+      Value w;
+      w.weight = &it->second;
+      env[s.name] = std::move(w);
       break;
     }
     case ast::Stmt::Bind: {
@@ -730,7 +764,9 @@ bool Interpreter::eval(const Expr &e, std::vector<Value> &out) {
     return fail(e.loc, "a string is only allowed as a keyword value");
   case Expr::Name: {
     auto it = env.find(e.name);
-    if (it != env.end()) {
+    if (it != env.end() && it->second.weight) {
+      out.push_back(Value::of(*it->second.weight));
+    } else if (it != env.end()) {
       out.push_back(it->second);
     } else if (e.name == "causal") {
       auto m = std::make_shared<MaskNode>();
@@ -1149,6 +1185,10 @@ bool Interpreter::evalCall(const Expr &e, std::vector<Value> &out) {
     ok = callEmbedding(e, v);
   else if (f == "arange")
     ok = callArange(e, v);
+  else if (f == "unsqueeze")
+    ok = callUnsqueeze(e, v);
+  else if (f == "cache_write")
+    ok = callCacheWrite(e, v);
   else
     return fail(e.loc, "the reference interpreter has no built-in '" + f + "'");
   if (!ok)
@@ -1615,12 +1655,21 @@ bool Interpreter::callRope(const Expr &e, Value &out) {
   return true;
 }
 
-// causal() is the same mask as the bare name `causal`.
+// causal() is the same mask as the bare name `causal`; causal(start) puts
+// query i of batch row b at position start[b] + i.
 bool Interpreter::callCausal(const Expr &e, Value &out) {
-  if (!checkCall(e, 0, 0, {}))
+  if (!checkCall(e, 0, 1, {}))
     return false;
   auto m = std::make_shared<MaskNode>();
   m->kind = MaskNode::Causal;
+  if (e.args.size() == 1) {
+    if (!evalTensor(*e.args[0], m->tensor))
+      return false;
+    if (m->tensor.dtype != DType::I32 || m->tensor.shape.size() != 1)
+      return fail(e.args[0]->loc,
+                  "causal starts must be i32[B], got " + typeString(m->tensor));
+    m->hasStart = true;
+  }
   out = Value::ofMask(m);
   return true;
 }
@@ -1942,6 +1991,91 @@ bool Interpreter::callArange(const Expr &e, Value &out) {
   return true;
 }
 
+// unsqueeze(x, dim=d): x with a dim of size 1 inserted before dim d, d in
+// [-rank-1, rank] (a negative d counts from the end of the result's dims,
+// as torch.unsqueeze). The values do not move.
+bool Interpreter::callUnsqueeze(const Expr &e, Value &out) {
+  if (!checkCall(e, 1, 1, {"dim"}))
+    return false;
+  const Expr *dimExpr = keyword(e, "dim");
+  if (!dimExpr)
+    return fail(e.loc, "unsqueeze(x) needs dim=");
+  Value v;
+  int64_t dim;
+  if (!evalOne(*e.args[0], v) || !foldInteger(*dimExpr, "dim", dim))
+    return false;
+  if (v.isMask)
+    return fail(e.args[0]->loc, "unsqueeze needs a tensor, got a mask");
+  const int64_t rank = static_cast<int64_t>(v.tensor.shape.size());
+  if (dim < -rank - 1 || dim > rank)
+    return fail(dimExpr->loc, "dim " + std::to_string(dim) +
+                                  " is out of range for unsqueeze of " +
+                                  typeString(v.tensor));
+  if (dim < 0)
+    dim += rank + 1;
+  v.tensor.shape.insert(v.tensor.shape.begin() + dim, 1);
+  v.tensor.dtype = resultType(e, 0, v.tensor.dtype);
+  v.literal = false;
+  out = std::move(v);
+  return true;
+}
+
+// cache_write(cache, new, start) with cache an inout argument [B, H, T, D],
+// new [B, H, S, D], start i32[B]: rows start[b] .. start[b] + S - 1 of the
+// cache's buffer take new[b] (rounded to the cache's dtype); the value is
+// the buffer after the write, as f32. A start outside [0, T - S] is an
+// error naming the cache, and then nothing is written.
+bool Interpreter::callCacheWrite(const Expr &e, Value &out) {
+  if (!checkCall(e, 3, 3, {}))
+    return false;
+  const Expr &c = *e.args[0];
+  auto buf = c.kind == Expr::Name ? buffers.find(c.name) : buffers.end();
+  if (buf == buffers.end())
+    return fail(c.loc,
+                "cache_write writes an inout argument of the model, not " +
+                    (c.kind == Expr::Name ? "'" + c.name + "'"
+                                          : std::string("an expression")));
+  RefTensor &cache = buf->second;
+  RefTensor fresh, start;
+  if (!evalTensor(*e.args[1], fresh) || !evalTensor(*e.args[2], start))
+    return false;
+  if (cache.shape.size() != 4 || fresh.shape.size() != 4 ||
+      fresh.shape[0] != cache.shape[0] || fresh.shape[1] != cache.shape[1] ||
+      fresh.shape[3] != cache.shape[3])
+    return fail(e.loc, "cache_write needs a cache [B, H, T, D] and new rows "
+                       "[B, H, S, D], got '" +
+                           c.name + "' " + typeString(cache) + " and " +
+                           typeString(fresh));
+  const int64_t B = cache.shape[0], H = cache.shape[1], T = cache.shape[2],
+                D = cache.shape[3], S = fresh.shape[2];
+  if (start.dtype != DType::I32 || start.shape != Shape{B})
+    return fail(e.args[2]->loc, "cache_write: start must be i32[" +
+                                    std::to_string(B) + "], got " +
+                                    typeString(start));
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t st = static_cast<int64_t>(start.data[b]);
+    if (st < 0 || st + S > T)
+      return fail(e.loc, "cache_write: '" + c.name + "' holds " +
+                             std::to_string(T) + " positions but start[" +
+                             std::to_string(b) + "] = " + std::to_string(st) +
+                             " with " + std::to_string(S) +
+                             " new rows needs [" + std::to_string(st) + ", " +
+                             std::to_string(st + S) + ")");
+  }
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t st = static_cast<int64_t>(start.data[b]);
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t s = 0; s < S; ++s)
+        for (int64_t d = 0; d < D; ++d)
+          cache.data[((b * H + h) * T + st + s) * D + d] = roundToDType(
+              fresh.data[((b * H + h) * S + s) * D + d], cache.dtype);
+  }
+  RefTensor y = cache;
+  y.dtype = resultType(e, 0, DType::F32);
+  out = Value::of(std::move(y));
+  return true;
+}
+
 // x[s0, s1, ...]: resolved here from the subscripts as written (not from
 // Sema's Expr::slices) against the actual shape: `...` stands for as many `:`
 // as the rank needs, an index drops its dim, a bound is an integer
@@ -1957,9 +2091,11 @@ bool Interpreter::evalIndex(const Expr &e, Value &out) {
   size_t given = 0, ellipses = 0;
   for (const ast::Subscript &sub : e.subscripts)
     (sub.kind == ast::Subscript::Ellipsis ? ellipses : given) += 1;
-  if (ellipses > 1 || given > rank || (!ellipses && given != rank))
+  if (ellipses > 1 || given > rank)
     return fail(e.loc, "a subscript of " + std::to_string(given) +
                            " entries does not fit " + typeString(x));
+  // As in NumPy, dims left out at the end are taken whole (`cache[i]`).
+  const size_t trailing = ellipses ? 0 : rank - given;
   // Per dim of x: the first position taken, how many, and whether the dim
   // stays.
   Shape start, count;
@@ -2009,6 +2145,11 @@ bool Interpreter::evalIndex(const Expr &e, Value &out) {
     count.push_back(hi - lo);
     keep.push_back(sub.kind != ast::Subscript::Index);
   }
+  for (size_t k = 0; k < trailing; ++k, ++d) {
+    start.push_back(0);
+    count.push_back(x.shape[d]);
+    keep.push_back(true);
+  }
   Shape shape;
   for (size_t k = 0; k < rank; ++k)
     if (keep[k])
@@ -2045,11 +2186,44 @@ bool Interpreter::callModel(const Expr &e, std::vector<Value> &out) {
                            " arguments, got " + std::to_string(e.args.size()));
   if (depth >= 64)
     return fail(e.loc, "model calls nest more than 64 deep");
+  // An inout argument of the callee gets the current contents of this
+  // model's buffer (or of its slice), and the buffer takes the callee's
+  // contents back after the call.
+  struct Binding {
+    std::string callee, buffer;
+    int64_t slice; // -1: the whole buffer
+  };
+  std::vector<Binding> bound;
   std::map<std::string, RefTensor> inputs;
   for (size_t i = 0; i < e.args.size(); ++i) {
     RefTensor t;
-    if (!evalTensor(*e.args[i], t))
+    if (callee.args[i].inout) {
+      Binding b{callee.args[i].name, "", -1};
+      if (!inoutSlice(*e.args[i], b.buffer, b.slice)) {
+        if (!error.empty())
+          return false; // a bad index, reported by inoutSlice
+        return fail(e.args[i]->loc,
+                    "argument '" + callee.args[i].name + "' of model '" +
+                        callee.name +
+                        "' is inout: pass an inout argument of this model, "
+                        "or one slice of it (cache[i])");
+      }
+      const RefTensor &whole = buffers.at(b.buffer);
+      if (b.slice < 0) {
+        t = whole;
+      } else {
+        Shape shape(whole.shape.begin() + 1, whole.shape.end());
+        const int64_t n = RefTensor::countElements(shape);
+        t = RefTensor(
+            shape,
+            std::vector<double>(whole.data.begin() + b.slice * n,
+                                whole.data.begin() + (b.slice + 1) * n),
+            whole.dtype);
+      }
+      bound.push_back(b);
+    } else if (!evalTensor(*e.args[i], t)) {
       return false;
+    }
     inputs[callee.args[i].name] = std::move(t);
   }
   Interpreter sub(callee, prefix + callPrefix, depth + 1);
@@ -2057,8 +2231,49 @@ bool Interpreter::callModel(const Expr &e, std::vector<Value> &out) {
   if (!sub.run(inputs, *weights, results))
     return fail(e.loc, "in the call of '" + callee.name + "' (params=\"" +
                            prefix + callPrefix + "\"): " + sub.error);
+  for (const Binding &b : bound) {
+    const RefTensor &written = sub.inoutBuffers().at(b.callee);
+    RefTensor &whole = buffers.at(b.buffer);
+    const int64_t n = written.numel();
+    std::copy(written.data.begin(), written.data.end(),
+              whole.data.begin() + std::max<int64_t>(b.slice, 0) * n);
+  }
   for (RefTensor &r : results)
     out.push_back(Value::of(std::move(r)));
+  return true;
+}
+
+// The inout argument (`name`) that `e` passes: the name itself (slice -1),
+// or `name[i]` (an index on dim 0, every other dim whole; slice i, a
+// negative i counting from the end).
+bool Interpreter::inoutSlice(const Expr &e, std::string &name, int64_t &slice) {
+  slice = -1;
+  const Expr *n = &e;
+  if (e.kind == Expr::Index) {
+    if (e.args.size() != 1 || e.subscripts.empty() ||
+        e.subscripts[0].kind != ast::Subscript::Index)
+      return false;
+    for (size_t k = 1; k < e.subscripts.size(); ++k)
+      if (e.subscripts[k].kind != ast::Subscript::All &&
+          e.subscripts[k].kind != ast::Subscript::Ellipsis)
+        return false;
+    n = e.args[0].get();
+  }
+  if (n->kind != Expr::Name || !buffers.count(n->name))
+    return false;
+  name = n->name;
+  if (n == &e)
+    return true;
+  const RefTensor &whole = buffers.at(name);
+  if (whole.shape.empty() || !e.subscripts[0].lo ||
+      !foldInteger(*e.subscripts[0].lo, "a subscript bound", slice))
+    return false;
+  if (slice < 0)
+    slice += whole.shape[0];
+  if (slice < 0 || slice >= whole.shape[0])
+    return fail(e.subscripts[0].loc, "index " + std::to_string(slice) +
+                                         " is out of range for dim 0 of " +
+                                         typeString(whole));
   return true;
 }
 
@@ -2067,14 +2282,19 @@ bool Interpreter::callModel(const Expr &e, std::vector<Value> &out) {
 bool evaluate(const ast::Model &m,
               const std::map<std::string, RefTensor> &inputs,
               const std::map<std::string, RefTensor> &weights,
-              std::vector<RefTensor> &outputs, std::string &error) {
+              std::vector<RefTensor> &outputs, std::string &error,
+              std::map<std::string, RefTensor> *inouts) {
   Interpreter interp(m);
+  if (inouts)
+    inouts->clear();
   if (!interp.run(inputs, weights, outputs)) {
     error = interp.error.empty() ? "model '" + m.name + "': malformed tree"
                                  : interp.error;
     outputs.clear();
     return false;
   }
+  if (inouts)
+    *inouts = interp.inoutBuffers();
   return true;
 }
 

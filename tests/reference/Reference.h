@@ -22,7 +22,19 @@
 //    (joined with the caller's own); its results are rounded to their
 //    declared dtypes like any model's.
 //  - Masks follow the contract: `causal` is bottom-right aligned, a fully
-//    masked softmax row is all zeros (attention output 0), never NaN.
+//    masked softmax row is all zeros (attention output 0), never NaN;
+//    `causal(start)` puts query i of batch row b at position start[b] + i
+//    (it sees key j iff j <= start[b] + i).
+//  - An `inout` argument is a buffer the caller owns. The interpreter keeps
+//    its current contents apart from the value its name is bound to: the
+//    name always reads the contents at the call's entry, while
+//    `cache_write(cache, new, start)` stores new[b] (rounded to the cache's
+//    dtype) in rows start[b] .. start[b] + S - 1 of the buffer and gives
+//    the buffer after the write, as f32. A model call that passes an inout
+//    argument, or one slice `cache[i]` of it, to a callee's inout argument
+//    hands the callee the buffer's current contents and copies the callee's
+//    buffer back after the call, so its writes land in the caller's buffer.
+//    A start[b] < 0 or start[b] + S > T is an error naming the cache.
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTN_TESTS_REFERENCE_REFERENCE_H
@@ -66,10 +78,16 @@ struct RefTensor {
 /// fills `outputs` in return order, rounded to the declared result dtypes.
 /// Returns false with a message in `error` (and never aborts) on a missing or
 /// mis-shaped input, a built-in it does not know, or any shape surprise.
+///
+/// When `inouts` is given, a successful run also fills it with the contents
+/// of every `inout` argument after the run (keyed by argument name, in the
+/// argument's dtype and shape; an argument nothing wrote is its input), as
+/// the caller's buffers would hold them. After a failed run it is empty.
 bool evaluate(const ast::Model &m,
               const std::map<std::string, RefTensor> &inputs,
               const std::map<std::string, RefTensor> &weights,
-              std::vector<RefTensor> &outputs, std::string &error);
+              std::vector<RefTensor> &outputs, std::string &error,
+              std::map<std::string, RefTensor> *inouts = nullptr);
 
 /// Rounds `v` to the nearest value representable in `t` (ties to even; f16
 /// and bf16 overflow to +-Inf, subnormals are kept). i32 truncates toward

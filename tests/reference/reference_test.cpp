@@ -21,6 +21,7 @@
 #include <cmath>
 #include <random>
 #include <sstream>
+#include <tuple>
 
 using namespace attn;
 using ast::DType;
@@ -1196,6 +1197,335 @@ TEST(Reference, BertLayerFromTheDesignEvaluates) {
     EXPECT_NEAR(sum / 768, 0.0, 1e-5);
     EXPECT_NEAR(sq / 768, 1.0, 1e-4);
   }
+}
+
+//===----------------------------------------------------------------------===//
+// KV caches: inout arguments, cache_write, causal(start), unsqueeze
+//===----------------------------------------------------------------------===//
+
+/// Parses and checks `src` and evaluates its model `name`, returning the
+/// outputs and, in `inouts`, the inout arguments after the run. On an
+/// evaluation error, `errorOut` (if given) receives it; otherwise it fails.
+std::vector<RefTensor> runInout(const std::string &src, const std::string &name,
+                                const Tensors &inputs, Tensors &inouts,
+                                const Tensors &weights = {},
+                                std::string *errorOut = nullptr) {
+  std::ostringstream errs;
+  SourceDiagnostics diags("test.attn", src, errs);
+  std::optional<ast::Module> m = parseModule(diags);
+  if (!m || !checkModule(*m, diags)) {
+    ADD_FAILURE() << "front end failed:\n" << errs.str();
+    return {};
+  }
+  for (const ast::Model &model : m->models)
+    if (model.name == name) {
+      std::vector<RefTensor> outs;
+      std::string error;
+      bool ok = evaluate(model, inputs, weights, outs, error, &inouts);
+      if (errorOut)
+        *errorOut = ok ? "" : error;
+      else
+        EXPECT_TRUE(ok) << error;
+      return outs;
+    }
+  ADD_FAILURE() << "no model " << name;
+  return {};
+}
+
+const char *kCacheWrite = R"(
+model m<B, S, T>(k: f32[B, 1, S, 2], start: i32[B],
+                 cache: inout f32[B, 1, T, 2]) -> (f32[B, 1, T, 2], f32[B, 1, T, 2]) {
+  return cache_write(cache, k, start), cache
+}
+)";
+
+TEST(Reference, CacheWriteWritesRowsAtEachStart) {
+  // B = 2, S = 2, T = 4, the cache all -1: row 0 writes at 0, row 1 at
+  // T - S = 2 (the last start that fits).
+  Tensors inouts;
+  RefTensor cache({2, 1, 4, 2}, std::vector<double>(16, -1.0));
+  auto outs = runInout(kCacheWrite, "m",
+                       {{"k", f32({2, 1, 2, 2}, {1, 2, 3, 4, 5, 6, 7, 8})},
+                        {"start", i32({2}, {0, 2})},
+                        {"cache", cache}},
+                       inouts);
+  ASSERT_EQ(outs.size(), 2u);
+  const std::vector<double> after = {1,  2,  3,  4,  -1, -1, -1, -1,
+                                     -1, -1, -1, -1, 5,  6,  7,  8};
+  // The value of cache_write is the cache after the write ...
+  expectValues(outs[0], {2, 1, 4, 2}, after);
+  EXPECT_EQ(outs[0].dtype, DType::F32);
+  // ... the name still reads the cache as the call found it ...
+  expectValues(outs[1], {2, 1, 4, 2}, std::vector<double>(16, -1.0));
+  // ... and the caller's buffer holds the rows after the call.
+  ASSERT_EQ(inouts.count("cache"), 1u);
+  expectValues(inouts["cache"], {2, 1, 4, 2}, after);
+  EXPECT_EQ(inouts["cache"].dtype, DType::F32);
+  EXPECT_EQ(inouts.size(), 1u);
+}
+
+TEST(Reference, CacheWriteStartOutOfRangeNamesTheCache) {
+  RefTensor cache({2, 1, 4, 2}, DType::F32);
+  RefTensor k = f32({2, 1, 2, 2}, {1, 2, 3, 4, 5, 6, 7, 8});
+  for (auto [s0, s1, bad] : {std::tuple<double, double, const char *>{
+                                 0, 3, "start[1] = 3 with 2 new rows"},
+                             {-1, 0, "start[0] = -1 with 2 new rows"}}) {
+    Tensors inouts = {{"stale", zeros({1})}};
+    std::string error;
+    runInout(kCacheWrite, "m",
+             {{"k", k}, {"start", i32({2}, {s0, s1})}, {"cache", cache}},
+             inouts, {}, &error);
+    EXPECT_NE(error.find("cache_write: 'cache' holds 4 positions but " +
+                         std::string(bad)),
+              std::string::npos)
+        << error;
+    EXPECT_TRUE(inouts.empty()) << "no buffers after a failed run";
+  }
+}
+
+TEST(Reference, CacheWriteRoundsToTheCacheDtype) {
+  // An f16 cache (10 fraction bits: a quantum of 2^-10 in [1, 2), 2^-9 in
+  // [2, 4)) stores 1 + 2^-12 as 1 (below half a quantum) and 3 + 3 * 2^-11
+  // as 3 + 2^-9 (above half); the value read back is f32 with the stored
+  // values.
+  const double a = 1 + std::ldexp(1.0, -12), b = 3 + 3 * std::ldexp(1.0, -11);
+  Tensors inouts;
+  RefTensor cache({1, 1, 2, 2}, std::vector<double>(4, 0.5), DType::F16);
+  auto outs = runInout(R"(
+model m(k: f32[1, 1, 1, 2], start: i32[1], cache: inout f16[1, 1, 2, 2])
+    -> f32[1, 1, 2, 2] {
+  return cache_write(cache, k, start)
+})",
+                       "m",
+                       {{"k", f32({1, 1, 1, 2}, {a, b})},
+                        {"start", i32({1}, {1})},
+                        {"cache", cache}},
+                       inouts);
+  ASSERT_EQ(outs.size(), 1u);
+  const std::vector<double> want = {0.5, 0.5, 1, 3 + std::ldexp(1.0, -9)};
+  expectValues(outs[0], {1, 1, 2, 2}, want, 0);
+  EXPECT_EQ(outs[0].dtype, DType::F32);
+  expectValues(inouts["cache"], {1, 1, 2, 2}, want, 0);
+  EXPECT_EQ(inouts["cache"].dtype, DType::F16);
+}
+
+TEST(Reference, CausalWithStartsPlacesQueriesAtTheCachePosition) {
+  // S = 2 queries over T = 4 keys, all scores 0. Row 0 starts at 0: its
+  // queries are at positions 0 and 1 and see keys 0 and 0..1. Row 1 starts
+  // at 1: positions 1 and 2. (Bare `causal` would give keys 0..2 and 0..3
+  // in both rows.)
+  auto outs = run(R"(
+model m<B, S, T>(s: f32[B, 1, S, T], start: i32[B]) -> f32[B, 1, S, T] {
+  return softmax(s, mask=causal(start))
+})",
+                  {{"s", zeros({2, 1, 2, 4})}, {"start", i32({2}, {0, 1})}});
+  ASSERT_EQ(outs.size(), 1u);
+  const double h = 0.5, t = 1.0 / 3;
+  expectValues(outs[0], {2, 1, 2, 4},
+               {1, 0, 0, 0, h, h, 0, 0, h, h, 0, 0, t, t, t, 0}, 1e-7);
+}
+
+TEST(Reference, CacheDecodeStepsMatchFullCausalAttention) {
+  // A prefill of 3 tokens at start 0 and two decode steps of 1 token (at
+  // starts 3 and 4) through cache_write + causal(start) (GQA, 2 query heads
+  // on 1 kv head) give the rows of causal attention over all 5 tokens; the
+  // caches carry over between the calls as the caller's buffers.
+  const int N = 5, T = 7; // T > N: rows past the written ones stay unread
+  RefTensor q = random({1, 2, N, 4}, 31), k = random({1, 1, N, 4}, 32),
+            v = random({1, 1, N, 4}, 33);
+  auto full = run(R"(
+model full<N>(q: f32[1, 2, N, 4], k: f32[1, 1, N, 4], v: f32[1, 1, N, 4])
+    -> f32[1, 2, N, 4] {
+  return attention(q, k, v, mask=causal)
+})",
+                  {{"q", q}, {"k", k}, {"v", v}});
+  ASSERT_EQ(full.size(), 1u);
+  auto rows = [](const RefTensor &x, int from, int n) {
+    const int64_t H = x.shape[1], S = x.shape[2];
+    RefTensor y({1, H, n, 4}, DType::F32);
+    for (int64_t h = 0; h < H; ++h)
+      for (int i = 0; i < n; ++i)
+        for (int d = 0; d < 4; ++d)
+          y.data[(h * n + i) * 4 + d] = x.data[(h * S + from + i) * 4 + d];
+    return y;
+  };
+  const std::string step = R"(
+model step<B, S, T>(q: f32[B, 2, S, 4], k: f32[B, 1, S, 4], v: f32[B, 1, S, 4],
+                    start: i32[B], kc: inout f32[B, 1, T, 4],
+                    vc: inout f32[B, 1, T, 4]) -> f32[B, 2, S, 4] {
+  ka = cache_write(kc, k, start)
+  va = cache_write(vc, v, start)
+  return attention(q, ka, va, mask=causal(start))
+})";
+  // Garbage in the unwritten rows: masked keys must not matter.
+  RefTensor kc = random({1, 1, T, 4}, 34), vc = random({1, 1, T, 4}, 35);
+  for (auto [from, n] : {std::pair<int, int>{0, 3}, {3, 1}, {4, 1}}) {
+    Tensors inouts;
+    auto outs = runInout(step, "step",
+                         {{"q", rows(q, from, n)},
+                          {"k", rows(k, from, n)},
+                          {"v", rows(v, from, n)},
+                          {"start", i32({1}, {double(from)})},
+                          {"kc", kc},
+                          {"vc", vc}},
+                         inouts);
+    ASSERT_EQ(outs.size(), 1u);
+    RefTensor want = rows(full[0], from, n);
+    std::string report;
+    EXPECT_TRUE(compare(want, outs[0].data.data(), outs[0].data.size(), 0, 1e-7,
+                        report))
+        << "tokens " << from << ".." << from + n - 1 << ": " << report;
+    kc = inouts.at("kc");
+    vc = inouts.at("vc");
+  }
+  // The caches now hold the 5 keys and values in rows 0..4.
+  for (int i = 0; i < N * 4; ++i) {
+    EXPECT_EQ(kc.data[i], roundToDType(k.data[i], DType::F32));
+    EXPECT_EQ(vc.data[i], roundToDType(v.data[i], DType::F32));
+  }
+}
+
+TEST(Reference, Unsqueeze) {
+  // [2, 3] at dim 0, 1, 2 and -1 (= 2), and -3 (= 0); i32 positions
+  // start[b] + s as gpt2.attn builds them.
+  auto outs = run(R"(
+model m<B, S>(x: f32[2, 3], start: i32[B], y: f32[B, S])
+    -> (f32[1, 2, 3], f32[2, 1, 3], f32[2, 3, 1], f32[2, 3, 1], f32[1, 2, 3], i32[B, S]) {
+  p = unsqueeze(start, dim=1) + arange(S)
+  return unsqueeze(x, dim=0), unsqueeze(x, dim=1), unsqueeze(x, dim=2),
+         unsqueeze(x, dim=-1), unsqueeze(x, dim=-3), p
+})",
+                  {{"x", f32({2, 3}, {1, 2, 3, 4, 5, 6})},
+                   {"start", i32({2}, {0, 5})},
+                   {"y", zeros({2, 3})}});
+  ASSERT_EQ(outs.size(), 6u);
+  const std::vector<double> x = {1, 2, 3, 4, 5, 6};
+  expectValues(outs[0], {1, 2, 3}, x);
+  expectValues(outs[1], {2, 1, 3}, x);
+  expectValues(outs[2], {2, 3, 1}, x);
+  expectValues(outs[3], {2, 3, 1}, x);
+  expectValues(outs[4], {1, 2, 3}, x);
+  expectValues(outs[5], {2, 3}, {0, 1, 2, 5, 6, 7});
+  EXPECT_EQ(outs[5].dtype, DType::I32);
+
+  // Without Sema, the interpreter's own range check: rank 2 allows -3..2.
+  for (const char *d : {"3", "-4"}) {
+    std::string err = runError(std::string(R"(
+model m(x: f32[2, 3]) -> f32[2, 3] {
+  return unsqueeze(x, dim=)") + d + ")\n}",
+                               {{"x", zeros({2, 3})}});
+    EXPECT_NE(err.find(std::string("dim ") + d +
+                       " is out of range for unsqueeze of f32[2, 3]"),
+              std::string::npos)
+        << err;
+  }
+}
+
+TEST(Reference, SubscriptTakesTrailingDimsWhole) {
+  // x: [2, 3, 2] = 0..11; x[1] is [3, 2] = 6..11; x[-1, 0] is [2] = 6, 7.
+  std::vector<double> x(12);
+  for (int i = 0; i < 12; ++i)
+    x[i] = i;
+  const std::string src = R"(
+model m(x: f32[2, 3, 2]) -> (f32[3, 2], f32[2]) {
+  return x[1], x[-1, 0]
+})";
+  for (bool sema : {true, false}) {
+    ast::Module m;
+    ASSERT_TRUE(frontEnd(src, m, sema));
+    std::vector<RefTensor> outs;
+    std::string error;
+    ASSERT_TRUE(
+        evaluate(m.models[0], {{"x", f32({2, 3, 2}, x)}}, {}, outs, error))
+        << error;
+    ASSERT_EQ(outs.size(), 2u);
+    expectValues(outs[0], {3, 2}, {6, 7, 8, 9, 10, 11});
+    expectValues(outs[1], {2}, {6, 7});
+  }
+}
+
+const char *kCacheLayers = R"(
+model layer<B, S, T>(x: f32[B, 1, S, 2], start: i32[B],
+                     c: inout f32[B, 1, T, 2]) -> f32[B, 1, S, 2] {
+  param w: f32[2]
+  return x * w + mean(cache_write(c, x * w, start), dim=2, keepdim=1)
+}
+
+model stack<B, S, T>(x: f32[B, 1, S, 2], start: i32[B],
+                     cache: inout f32[2, B, 1, T, 2]) -> f32[B, 1, S, 2] {
+  h = x
+  for i in 0..2 {
+    h = layer(h, start, cache[i], params="l.{i}.")
+  }
+  return h
+}
+
+model whole<B, S, T>(x: f32[B, 1, S, 2], start: i32[B],
+                     c: inout f32[B, 1, T, 2]) -> f32[B, 1, S, 2] {
+  return layer(x, start, c, params="l.1.")
+}
+)";
+
+TEST(Reference, ModelCallsWriteIntoTheCallersCacheSlices) {
+  // B = S = 1, T = 2, start 1; cache[1] holds [4, 4] in row 0, the rest 0.
+  // Layer 0 (w = [2, 3]): x * w = [2, 6] goes to row 1 of cache[0]; the
+  // mean over T of [[0, 0], [2, 6]] is [1, 3]: h = [3, 9].
+  // Layer 1 (w = [1, -1]): h * w = [3, -9] goes to row 1 of cache[1]; the
+  // mean of [[4, 4], [3, -9]] is [3.5, -2.5]: h = [6.5, -11.5].
+  Tensors weights = {{"l.0.w", f32({2}, {2, 3})}, {"l.1.w", f32({2}, {1, -1})}};
+  RefTensor cache({2, 1, 1, 2, 2}, DType::F32);
+  cache.data[4] = cache.data[5] = 4;
+  Tensors inouts;
+  auto outs = runInout(kCacheLayers, "stack",
+                       {{"x", f32({1, 1, 1, 2}, {1, 2})},
+                        {"start", i32({1}, {1})},
+                        {"cache", cache}},
+                       inouts, weights);
+  ASSERT_EQ(outs.size(), 1u);
+  expectValues(outs[0], {1, 1, 1, 2}, {6.5, -11.5});
+  expectValues(inouts.at("cache"), {2, 1, 1, 2, 2}, {0, 0, 2, 6, 4, 4, 3, -9});
+
+  // The whole buffer passed on (no slice): the callee's write is the
+  // caller's, and the caller's other rows stay.
+  inouts.clear();
+  outs = runInout(kCacheLayers, "whole",
+                  {{"x", f32({1, 1, 1, 2}, {3, 9})},
+                   {"start", i32({1}, {0})},
+                   {"c", f32({1, 1, 2, 2}, {7, 7, 8, 8})}},
+                  inouts, weights);
+  ASSERT_EQ(outs.size(), 1u);
+  // [3, -9] + mean([[3, -9], [8, 8]]) = [3, -9] + [5.5, -0.5].
+  expectValues(outs[0], {1, 1, 1, 2}, {8.5, -9.5});
+  expectValues(inouts.at("c"), {1, 1, 2, 2}, {3, -9, 8, 8});
+
+  // A failing write in the second call is reported with the call.
+  std::string error;
+  runInout(kCacheLayers, "stack",
+           {{"x", f32({1, 1, 1, 2}, {1, 2})},
+            {"start", i32({1}, {2})},
+            {"cache", cache}},
+           inouts, weights, &error);
+  EXPECT_NE(error.find("in the call of 'layer' (params=\"l.0.\")"),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find("'c' holds 2 positions but start[0] = 2"),
+            std::string::npos)
+      << error;
+}
+
+TEST(Reference, CacheWriteOfAnInputThatIsNotInoutIsAnError) {
+  // Sema rejects it; the interpreter, run without Sema, does too.
+  std::string err = runError(R"(
+model m(x: f32[1, 1, 2, 2], k: f32[1, 1, 1, 2], start: i32[1]) -> f32[1, 1, 2, 2] {
+  return cache_write(x, k, start)
+})",
+                             {{"x", zeros({1, 1, 2, 2})},
+                              {"k", zeros({1, 1, 1, 2})},
+                              {"start", i32({1}, {0})}});
+  EXPECT_NE(err.find("cache_write writes an inout argument of the model, not "
+                     "'x'"),
+            std::string::npos)
+      << err;
 }
 
 //===----------------------------------------------------------------------===//

@@ -781,3 +781,70 @@ func.func @or_of_floats(%a: tensor<4xf32>, %b: tensor<4xf32>) {
   %0 = attn.or %a, %b : tensor<4xf32>, tensor<4xf32> -> tensor<4xf32>
   return
 }
+
+// -----
+
+func.func @cache_write_not_inout(%c: tensor<2x2x8x16xf32>, %k: tensor<2x2x1x16xf32>, %s: tensor<2xi32>) {
+  // expected-error @+1 {{'attn.cache_write' op writes a cache that is not an inout argument of the model}}
+  %0 = attn.cache_write %c, %k, %s {rows = 1 : i64} : tensor<2x2x8x16xf32>, tensor<2x2x1x16xf32>, tensor<2xi32> -> tensor<2x2x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @cache_write_computed_cache(%c: tensor<2x2x8x16xf32> {attn.inout}, %k: tensor<2x2x1x16xf32>, %s: tensor<2xi32>) {
+  %n = attn.neg %c : tensor<2x2x8x16xf32>
+  // expected-error @+1 {{'attn.cache_write' op writes a cache that is not an inout argument of the model}}
+  %0 = attn.cache_write %n, %k, %s {rows = 1 : i64} : tensor<2x2x8x16xf32>, tensor<2x2x1x16xf32>, tensor<2xi32> -> tensor<2x2x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @cache_write_heads(%c: tensor<2x2x8x16xf32> {attn.inout}, %k: tensor<2x4x1x16xf32>, %s: tensor<2xi32>) {
+  // expected-error @+1 {{'attn.cache_write' op cache [2, 2, 8, 16] and new rows [2, 4, 1, 16] must be [B, H, T, D] and [B, H, S, D]}}
+  %0 = attn.cache_write %c, %k, %s {rows = 1 : i64} : tensor<2x2x8x16xf32>, tensor<2x4x1x16xf32>, tensor<2xi32> -> tensor<2x2x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @cache_write_rank(%c: tensor<2x8x16xf32> {attn.inout}, %k: tensor<2x1x16xf32>, %s: tensor<2xi32>) {
+  // expected-error @+1 {{'attn.cache_write' op cache [2, 8, 16] and new rows [2, 1, 16] must be [B, H, T, D] and [B, H, S, D]}}
+  %0 = attn.cache_write %c, %k, %s {rows = 1 : i64} : tensor<2x8x16xf32>, tensor<2x1x16xf32>, tensor<2xi32> -> tensor<2x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @cache_write_start(%c: tensor<2x2x8x16xf32> {attn.inout}, %k: tensor<2x2x1x16xf32>, %s: tensor<3xi32>) {
+  // expected-error @+1 {{'attn.cache_write' op start [3] must be [B] for the cache [2, 2, 8, 16]}}
+  %0 = attn.cache_write %c, %k, %s {rows = 1 : i64} : tensor<2x2x8x16xf32>, tensor<2x2x1x16xf32>, tensor<3xi32> -> tensor<2x2x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @cache_write_start_rank(%c: tensor<2x2x8x16xf32> {attn.inout}, %k: tensor<2x2x1x16xf32>, %s: tensor<2x1xi32>) {
+  // expected-error @+1 {{'attn.cache_write' op operand #2 must be 1D tensor of 32-bit signless integer values, but got 'tensor<2x1xi32>'}}
+  %0 = attn.cache_write %c, %k, %s {rows = 1 : i64} : tensor<2x2x8x16xf32>, tensor<2x2x1x16xf32>, tensor<2x1xi32> -> tensor<2x2x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @unsqueeze_dim(%x: tensor<2x3xf32>) {
+  // expected-error @+2 {{unsqueeze: dim 3 is out of range for [2, 3]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = attn.unsqueeze %x {dim = 3 : i64} : tensor<2x3xf32> -> tensor<2x3x1xf32>
+  return
+}
+
+// -----
+
+func.func @unsqueeze_negative_dim(%x: tensor<2x3xf32>) {
+  // expected-error @+2 {{unsqueeze: dim -1 is out of range for [2, 3]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = attn.unsqueeze %x {dim = -1 : i64} : tensor<2x3xf32> -> tensor<2x3x1xf32>
+  return
+}

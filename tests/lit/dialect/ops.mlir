@@ -247,3 +247,35 @@ func.func @caller(%x: tensor<?x?x8xf32>, %w0: tensor<8x8xf32>,
   %y = attn.call @layer(%h) params(%w1) {prefix = "l.1."} : (tensor<?x?x8xf32>, tensor<8x8xf32>) -> tensor<?x?x8xf32>
   return %y : tensor<?x?x8xf32>
 }
+
+// KV caches: cache_write into an inout argument (rows by size name and by a
+// static count), causal with starts next to the bare one, unsqueeze at the
+// front, the middle and the end (an index map), on f32 and i32.
+// CHECK-LABEL: func.func @kv_cache
+// CHECK-SAME: %[[KC:[^:]*]]: tensor<?x2x?x16xf32> {attn.inout}
+// CHECK-SAME: %[[VC:[^:]*]]: tensor<?x2x?x16xf16> {attn.inout}
+// CHECK: %[[K:.*]] = attn.cache_write %[[KC]], %{{.*}}, %[[ST:[^ ]*]] {rows = "S"} : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?xi32> -> tensor<?x2x?x16xf32>
+// CHECK: %[[V:.*]] = attn.cache_write %[[VC]], %{{.*}}, %[[ST]] {rows = 1 : i64} : tensor<?x2x?x16xf16>, tensor<?x2x1x16xf32>, tensor<?xi32> -> tensor<?x2x?x16xf32>
+// CHECK: %[[M:.*]] = attn.causal from %[[ST]] : tensor<?xi32>
+// CHECK: attn.causal{{$}}
+// CHECK: attn.unsqueeze %[[ST]] {dim = 1 : i64} : tensor<?xi32> -> tensor<?x1xi32>
+// CHECK: attn.unsqueeze %[[ST]] {dim = 0 : i64} : tensor<?xi32> -> tensor<1x?xi32>
+// CHECK: attn.unsqueeze %{{.*}} {dim = 2 : i64} : tensor<?x?x16xf32> -> tensor<?x?x1x16xf32>
+// CHECK: attn.unsqueeze %{{.*}} {dim = 3 : i64} : tensor<?x?x16xf32> -> tensor<?x?x16x1xf32>
+// CHECK: attn.attention %{{.*}}, %[[K]], %[[V]] mask(%[[M]]) : tensor<?x4x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32> -> tensor<?x4x?x16xf32>
+func.func @kv_cache(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xf32>,
+                    %v: tensor<?x2x1x16xf32>, %start: tensor<?xi32>,
+                    %kc: tensor<?x2x?x16xf32> {attn.inout},
+                    %vc: tensor<?x2x?x16xf16> {attn.inout},
+                    %x: tensor<?x?x16xf32>) -> tensor<?x4x?x16xf32> {
+  %kw = attn.cache_write %kc, %k, %start {rows = "S"} : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?xi32> -> tensor<?x2x?x16xf32>
+  %vw = attn.cache_write %vc, %v, %start {rows = 1 : i64} : tensor<?x2x?x16xf16>, tensor<?x2x1x16xf32>, tensor<?xi32> -> tensor<?x2x?x16xf32>
+  %m = attn.causal from %start : tensor<?xi32>
+  %bare = attn.causal
+  %p = attn.unsqueeze %start {dim = 1 : i64} : tensor<?xi32> -> tensor<?x1xi32>
+  %p0 = attn.unsqueeze %start {dim = 0 : i64} : tensor<?xi32> -> tensor<1x?xi32>
+  %u2 = attn.unsqueeze %x {dim = 2 : i64} : tensor<?x?x16xf32> -> tensor<?x?x1x16xf32>
+  %u3 = attn.unsqueeze %x {dim = 3 : i64} : tensor<?x?x16xf32> -> tensor<?x?x16x1xf32>
+  %a = attn.attention %q, %kw, %vw mask(%m) : tensor<?x4x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32> -> tensor<?x4x?x16xf32>
+  return %a : tensor<?x4x?x16xf32>
+}
