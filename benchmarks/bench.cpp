@@ -884,8 +884,12 @@ json runCase(Case &c, int threads, const Options &o) {
 /// changed anything (then the process must re-exec for it to take effect).
 bool setRunEnv(int t) {
   const std::string ts = std::to_string(t);
+  // OpenBLAS 0.3.21 takes AVX-512 CPUs of the Sapphire Rapids class for
+  // Prescott: name the core there, and only there (its SkylakeX kernels die
+  // with SIGILL on a CPU without AVX-512; it detects those correctly).
+  const bool avx512 = __builtin_cpu_supports("avx512f");
   const std::pair<const char *, std::string> want[] = {
-      {"OPENBLAS_CORETYPE", "SkylakeX"},
+      {"OPENBLAS_CORETYPE", avx512 ? "SkylakeX" : ""},
       {"OMP_NUM_THREADS", ts},
       {"OPENBLAS_NUM_THREADS", ts},
       {"HL_NUM_THREADS", ts},
@@ -897,7 +901,12 @@ bool setRunEnv(int t) {
   bool changed = false;
   for (auto &[k, v] : want) {
     const char *cur = std::getenv(k);
-    if (!cur || v != cur) {
+    if (v.empty()) { // not to be set
+      if (cur) {
+        unsetenv(k);
+        changed = true;
+      }
+    } else if (!cur || v != cur) {
       setenv(k, v.c_str(), 1);
       changed = true;
     }
