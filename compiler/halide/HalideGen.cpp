@@ -607,9 +607,59 @@ LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
   xi.push_back(rk);
   defAdd(acc, vs, x.at(xi) * wt(n, rk));
 
+  // Dot products for few rows: per weight, V lanes of partial sums, then
+  // their sum and the tail of K % V; y picks weight p's for n in its range
+  // (clamped, as in `pick`). One weight's dot products read it once.
+  Expr e = acc(reversed(asExprs(vs)));
+  int64_t dotRows = sched ? sched.getTileSize("dot", 0) : 0;
+  std::vector<Func> parts, dots;
+  RDom ko;
+  Expr useDot;
+  if (dotRows > 1 && V > 1 && x.rank() >= 2) {
+    Expr K = x.shape.back(), rows = 1;
+    for (int d = 0; d + 1 < x.rank(); ++d)
+      rows = rows * x.shape[d];
+    useDot = simplified(rows) < (int)dotRows;
+    std::vector<Expr> hv = reversed(asExprs(vs)); // n, rows innermost first
+    std::vector<Expr> rowArgs(hv.begin() + 1, hv.end());
+    Var l("l");
+    RDom kt(K / V * V, K % V, "kt");
+    ko = RDom(0, K / V, "ko");
+    auto xAt = [&](Expr kk) {
+      std::vector<Expr> i(vs.begin(), vs.end() - 1);
+      i.push_back(kk);
+      return x.at(i);
+    };
+    Expr dot;
+    for (int p = 0; p < P; ++p) {
+      const Tensor &w = get(weights[p]);
+      std::string pre = name + (P > 1 ? "_" + std::to_string(p) : "");
+      Func part = newFunc(op, pre + "_part", /*inlined=*/false, "gemm.dot");
+      std::vector<Expr> at = {l, n};
+      at.insert(at.end(), rowArgs.begin(), rowArgs.end());
+      part(at) = 0.0f;
+      part(at) += xAt(ko * V + l) * w.at({n, ko * V + l});
+      Func sum = newFunc(op, pre + "_dot", /*inlined=*/false, "gemm.dot");
+      std::vector<Expr> ni = {n};
+      ni.insert(ni.end(), rowArgs.begin(), rowArgs.end());
+      Expr lanes = 0.0f;
+      for (int i = 0; i < V; ++i) {
+        at[0] = i;
+        lanes = lanes + part(at);
+      }
+      sum(ni) = lanes;
+      if (!Halide::Internal::is_const_zero(simplified(K % V)))
+        sum(ni) += xAt(kt) * w.at({n, kt});
+      ni[0] = Halide::clamp(n - offsets[p], 0, widths[p] - 1);
+      dot = p == 0 ? sum(ni) : Halide::select(n < offsets[p], dot, sum(ni));
+      parts.push_back(part);
+      dots.push_back(sum);
+    }
+    e = Halide::select(useDot, dot, e);
+  }
+
   Func y = newFunc(op, P > 1 ? name + "_all" : name, /*inlined=*/false,
                    "gemm.out");
-  Expr e = acc(reversed(asExprs(vs)));
   if (!biases.empty())
     e = e + pick(biases, n, {});
   e = applyActivation(act, e);
@@ -619,7 +669,7 @@ LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
   int64_t nTotal = *Halide::Internal::as_const_int(offsets.back());
   out.gemms.push_back({op, packed, acc, y, rk,
                        x.rank() >= 2 ? x.shape[x.rank() - 2] : Expr(),
-                       nTotal, packLanes});
+                       nTotal, packLanes, parts, dots, ko, useDot});
 
   if (P == 1) {
     tensors[op->getResult(0)] = {y, shape};
@@ -904,7 +954,6 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   Expr kh = h / simplified(q.shape[1] / k.shape[1]);
   // Query row ii of tile it, of `rows` rows (the last tile is clamped).
   auto queryRow = [&](int rows) { return Halide::min(it * rows + ii, Sq - 1); };
-  Expr row = queryRow(qtb);
   Expr j = r * kvb + jj;
   // Clamped: bounds inference sees the block of keys only as an interval.
   Expr key = Halide::clamp(j, 0, Sk - 1);
@@ -912,7 +961,6 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   attn::AttentionKernel a;
   a.op = op;
   a.qt = qt;
-  a.qtb = qtb;
   a.kvb = kvb;
   auto func = [&](const std::string &suffix) {
     return newFunc(op, name + suffix, /*inlined=*/false, "attention");
@@ -923,13 +971,7 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
     f(ii, d, it, h, b) = q.at({b, h, at, d}) * scale;
     return f;
   };
-  a.qtile = queryTile("_q", row);
-
-  a.sacc = func("_qk");
   RDom rd(0, D, "rd");
-  a.sacc(ii, jj, r, it, h, b) = 0.0f;
-  a.sacc(ii, jj, r, it, h, b) +=
-      a.qtile(ii, rd, it, h, b) * k.at({b, kh, key, rd});
 
   // The score of `row` and key `at` (in log2 units) from its q.k product:
   // plus the bias, and a large finite negative where masked (not a select of
@@ -945,9 +987,6 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
                                kMaskedScore);
     return qk;
   };
-  a.scores = func("_scores");
-  a.scores(ii, jj, r, it, h, b) = score(a.sacc(ii, jj, r, it, h, b), key, row);
-
   // The keys [kLo, kHi) that the mask can keep for some row of the tile:
   // the blocks that meet them are visited. Within a block only the keys
   // [jLo, jHi) are, where these bounds leave out the padding lengths (bounds
@@ -961,58 +1000,70 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
     from = lo.defined() ? Halide::max(lo, 0) : Expr(0);
     to = hi.defined() ? Halide::min(hi, Sk) : Sk;
   };
-  Expr kLo, kHi, jLo, jHi;
-  keyRange(qtb, true, kLo, kHi);
-  keyRange(qtb, false, jLo, jHi);
-  // The where clauses trim the loops; the clamp tells bounds inference that
-  // only those keys of the block's scores are read, so only they are made.
-  RDom rj(0, kvb, "rj");
-  rj.where(r * kvb + rj >= jLo);
-  rj.where(r * kvb + rj < jHi);
-  Expr kAt = Halide::clamp(r * kvb + rj, jLo, jHi - 1), kj = kAt - r * kvb;
-  a.blockMax = func("_max");
-  a.blockMax(ii, r, it, h, b) = kMaskedScore;
-  a.blockMax(ii, r, it, h, b) = Halide::max(a.blockMax(ii, r, it, h, b),
-                                            a.scores(ii, kj, r, it, h, b));
-
-  a.probs = func("_exp");
-  a.probs(ii, jj, r, it, h, b) = attn::exp2Approx(a.scores(ii, jj, r, it, h, b) -
-                                          a.blockMax(ii, r, it, h, b));
-
-  a.blockSum = func("_sum");
-  a.blockSum(ii, r, it, h, b) = 0.0f;
-  a.blockSum(ii, r, it, h, b) += a.probs(ii, kj, r, it, h, b);
-
-  a.pv = func("_pv");
-  a.pv(e, ii, r, it, h, b) = 0.0f;
-  a.pv(e, ii, r, it, h, b) +=
-      a.probs(ii, kj, r, it, h, b) * v.at({b, kh, kAt, e});
-
-  a.kv = RDom(0, (Sk + (kvb - 1)) / kvb, "kv");
-  a.kv.where(a.kv.x * kvb + kvb > kLo);
-  a.kv.where(a.kv.x * kvb < kHi);
-
-  // The online-softmax state (O, m, l); m starts masked, so the first block
-  // that keeps a key replaces the state (its factor 2^(m - m') is 0).
-  a.state = func("_state");
-  a.state(e, ii, it, h, b) = Halide::Tuple(0.0f, kMaskedScore, 0.0f);
-  Expr O = a.state(e, ii, it, h, b)[0], m = a.state(e, ii, it, h, b)[1],
-       l = a.state(e, ii, it, h, b)[2];
-  Expr bm = a.blockMax(ii, a.kv, it, h, b);
-  Expr bl = a.blockSum(ii, a.kv, it, h, b);
-  Expr bo = a.pv(e, ii, a.kv, it, h, b);
-  Expr delta = m - bm, f = attn::exp2Approx(-Halide::abs(delta)),
-       keepOld = delta >= 0.0f;
-  a.state(e, ii, it, h, b) =
-      Halide::Tuple(Halide::select(keepOld, O + bo * f, O * f + bo),
-                    Halide::max(m, bm),
-                    Halide::select(keepOld, l + bl * f, l * f + bl));
-
-  // 1 / l, or 0 for a row that saw no kept key (its max stayed masked).
-  a.otile = func("_o");
-  Expr seen = a.state(e, ii, it, h, b)[1] > kMaskedScore * 0.5f;
-  a.otile(e, ii, it, h, b) = Halide::select(
-      seen, a.state(e, ii, it, h, b)[0] / a.state(e, ii, it, h, b)[2], 0.0f);
+  // A blocked variant of `rows` queries a tile, its Funcs' names suffixed.
+  auto blocked = [&](int rows, const std::string &pre) {
+    attn::AttentionKernel::Blocked t;
+    t.qt = rows;
+    Expr row = queryRow(rows);
+    t.qtile = queryTile(pre + "_q", row);
+    t.sacc = func(pre + "_qk");
+    t.sacc(ii, jj, r, it, h, b) = 0.0f;
+    t.sacc(ii, jj, r, it, h, b) +=
+        t.qtile(ii, rd, it, h, b) * k.at({b, kh, key, rd});
+    t.scores = func(pre + "_scores");
+    t.scores(ii, jj, r, it, h, b) =
+        score(t.sacc(ii, jj, r, it, h, b), key, row);
+    Expr kLo, kHi, jLo, jHi;
+    keyRange(rows, true, kLo, kHi);
+    keyRange(rows, false, jLo, jHi);
+    // The where clauses trim the loops; the clamp tells bounds inference
+    // that only those keys of the block's scores are read, so only they
+    // are made.
+    RDom rj(0, kvb, "rj");
+    rj.where(r * kvb + rj >= jLo);
+    rj.where(r * kvb + rj < jHi);
+    Expr kAt = Halide::clamp(r * kvb + rj, jLo, jHi - 1), kj = kAt - r * kvb;
+    t.blockMax = func(pre + "_max");
+    t.blockMax(ii, r, it, h, b) = kMaskedScore;
+    t.blockMax(ii, r, it, h, b) = Halide::max(
+        t.blockMax(ii, r, it, h, b), t.scores(ii, kj, r, it, h, b));
+    t.probs = func(pre + "_exp");
+    t.probs(ii, jj, r, it, h, b) = attn::exp2Approx(
+        t.scores(ii, jj, r, it, h, b) - t.blockMax(ii, r, it, h, b));
+    t.blockSum = func(pre + "_sum");
+    t.blockSum(ii, r, it, h, b) = 0.0f;
+    t.blockSum(ii, r, it, h, b) += t.probs(ii, kj, r, it, h, b);
+    t.pv = func(pre + "_pv");
+    t.pv(e, ii, r, it, h, b) = 0.0f;
+    t.pv(e, ii, r, it, h, b) +=
+        t.probs(ii, kj, r, it, h, b) * v.at({b, kh, kAt, e});
+    t.kv = RDom(0, (Sk + (kvb - 1)) / kvb, "kv");
+    t.kv.where(t.kv.x * kvb + kvb > kLo);
+    t.kv.where(t.kv.x * kvb < kHi);
+    // The online-softmax state (O, m, l); m starts masked, so the first
+    // block that keeps a key replaces the state (its factor 2^(m - m') is 0).
+    t.state = func(pre + "_state");
+    t.state(e, ii, it, h, b) = Halide::Tuple(0.0f, kMaskedScore, 0.0f);
+    Expr O = t.state(e, ii, it, h, b)[0], m = t.state(e, ii, it, h, b)[1],
+         l = t.state(e, ii, it, h, b)[2];
+    Expr bm = t.blockMax(ii, t.kv, it, h, b);
+    Expr bl = t.blockSum(ii, t.kv, it, h, b);
+    Expr bo = t.pv(e, ii, t.kv, it, h, b);
+    Expr delta = m - bm, f = attn::exp2Approx(-Halide::abs(delta)),
+         keepOld = delta >= 0.0f;
+    t.state(e, ii, it, h, b) =
+        Halide::Tuple(Halide::select(keepOld, O + bo * f, O * f + bo),
+                      Halide::max(m, bm),
+                      Halide::select(keepOld, l + bl * f, l * f + bl));
+    // 1 / l, or 0 for a row that saw no kept key (its max stayed masked).
+    t.otile = func(pre + "_o");
+    Expr seen = t.state(e, ii, it, h, b)[1] > kMaskedScore * 0.5f;
+    t.otile(e, ii, it, h, b) = Halide::select(
+        seen, t.state(e, ii, it, h, b)[0] / t.state(e, ii, it, h, b)[2],
+        0.0f);
+    return t;
+  };
+  a.blocked = blocked(qtb, "");
 
   // The whole-row variant, for Sk <= rowKeys: a tile's scores and
   // probabilities exist for all keys at once (qt x Sk floats each), so the
@@ -1055,16 +1106,28 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
       seenRow, w.oacc(e, ii, it, h, b) / w.rowSum(ii, it, h, b), 0.0f);
 
   a.out = newFunc(op, name, /*inlined=*/false, "attention");
-  Expr blocked = a.otile(e, i % qtb, i / qtb, h, b),
+  Expr many = a.blocked.otile(e, i % qtb, i / qtb, h, b),
        whole = w.otile(e, i % qt, i / qt, h, b);
   if (rowKeys >= INT32_MAX) {
     a.out(e, i, h, b) = whole;
-  } else if (rowKeys <= 0) {
-    a.out(e, i, h, b) = blocked;
-  } else {
-    a.useRows = Sk <= (int)rowKeys;
-    a.out(e, i, h, b) = Halide::select(a.useRows, whole, blocked);
+    out.attentions.push_back(a);
+    return {a.out, {q.shape[0], q.shape[1], Sq, v.shape[3]}};
   }
+  Expr rest = many;
+  if (rowKeys > 0) {
+    a.useRows = Sk <= (int)rowKeys;
+    rest = Halide::select(a.useRows, whole, many);
+  }
+  // Few queries (a decode step): one query row a tile, for Sq below the
+  // schedule's `few` (a tile of qb rows would compute qb - Sq clamped
+  // copies of the last row).
+  int64_t fewRows = sched.getTileSize("few", 0);
+  if (fewRows > 1 && qtb > 1) {
+    a.few = blocked(1, "_few");
+    a.useFew = Sq < (int)fewRows;
+    rest = Halide::select(a.useFew, a.few.otile(e, 0, i, h, b), rest);
+  }
+  a.out(e, i, h, b) = rest;
   out.attentions.push_back(a);
   return {a.out, {q.shape[0], q.shape[1], Sq, v.shape[3]}};
 }

@@ -158,12 +158,34 @@ static void scheduleProbsPv(Func probs, Func sum, Func pv,
       .unroll(iu);
 }
 
-/// Flash-style attention (see AttentionKernel): one task per (b, h, query
-/// tile), run in parallel. Inside a task the q tile is transposed and scaled
-/// once and the online-softmax state (qt x Dv, three buffers) lives for the
-/// task; everything of one key block is computed inside the block loop of
-/// the state's update, so that a block's scores (qt x kvb floats) stay in
-/// L2:
+/// The register tiles of an attention variant whose query tile has `tile`
+/// rows: the lanes over query rows, and the register tiles' rows. Register
+/// tiles of more rows than the query tile (an override of q alone) shrink
+/// to it. q.k tiles split the query tile evenly, in whole vectors: rqk
+/// shrinks to the largest such divisor (a partial q.k row group, GuardWithIf
+/// inside the rounded-up key split, gave wrong results in the e2e suite;
+/// not root-caused).
+struct RegisterTiles {
+  int qv, pvRows, qkRows;
+  bool unrollPv; // the P V register tile is unrolled fully
+};
+static RegisterTiles registerTiles(attn::ScheduleAttr s, int tile) {
+  RegisterTiles r;
+  r.qv = vectorFor(tile, (int)s.getVector());
+  r.pvRows = (int)std::min<int64_t>(s.getTileSize("rq", 4), tile);
+  r.qkRows = (int)std::min<int64_t>(s.getTileSize("rqk", tile), tile);
+  r.qkRows = std::max(r.qkRows / r.qv * r.qv, r.qv);
+  while (tile % r.qkRows)
+    r.qkRows -= r.qv;
+  r.unrollPv = s.getUnrollFactor("rq") >= r.pvRows;
+  return r;
+}
+
+/// Inside the tasks of `out` (loop `t`): a blocked variant. The q tile is
+/// transposed and scaled once and the online-softmax state (qt x Dv, three
+/// buffers) lives for the task; everything of one key block is computed
+/// inside the block loop of the state's update, so that a block's scores
+/// (qt x kvb floats) stay in L2:
 /// - the scores by register tiles of `rqk` query rows (rqk / V vectors) x
 ///   `rkv` keys that keep the whole d loop in registers;
 /// - max over the block's keys, then exp, sum and P V per sub-block of `pv`
@@ -171,46 +193,50 @@ static void scheduleProbsPv(Func probs, Func sum, Func pv,
 ///   (no horizontal reductions);
 /// - P V by a register tile of `rq` query rows x the value head dim;
 /// - the state update, vectorised over the value head dim.
+static void scheduleBlocked(attn::AttentionKernel::Blocked &a, Func out,
+                            Var t, int kvb, int ve, attn::ScheduleAttr s) {
+  using Halide::RVar;
+  int qkCols = (int)s.getTileSize("rkv", 8);
+  bool unrollQk = s.getUnrollFactor("rkv") >= qkCols;
+  RegisterTiles br = registerTiles(s, a.qt);
+  int pvKeys = (int)s.getTileSize("pv", kvb);
+  Var ii("ii"), jj("jj"), e("e");
+  RVar kv(a.kv.x.name()), rj("rj$x");
+  a.otile.compute_at(out, t).vectorize(e, ve);
+  a.qtile.compute_at(out, t).vectorize(ii, br.qv);
+  a.state.compute_at(out, t).vectorize(e, ve);
+  a.state.update().reorder(e, ii, kv).vectorize(e, ve);
+  // One key block, inside the state's block loop. A block cut short (the
+  // last one, a causal diagonal) computes fewer keys, but its buffers keep
+  // the full block's static size: they stay on the stack.
+  Halide::LoopLevel block(a.state, kv);
+  int roundedBlock = (kvb + qkCols - 1) / qkCols * qkCols;
+  a.scores.compute_at(block).bound_storage(jj, roundedBlock);
+  scheduleScoreTile(a.scores, a.sacc, jj, qkCols, br.qv, br.qkRows, unrollQk);
+  a.blockMax.compute_at(block).vectorize(ii, br.qv);
+  a.blockMax.update().reorder(ii, rj).vectorize(ii, br.qv);
+  scheduleProbsPv(a.probs, a.blockSum, a.pv, block, rj, jj, pvKeys, br.pvRows,
+                  ve, br.qv, br.unrollPv);
+}
+
+/// Flash-style attention (see AttentionKernel): one task per (b, h, query
+/// tile), run in parallel; `out` is specialised on the variant (few
+/// queries, whole rows, blocked) and each branch computes only its own
+/// variant, with its own query tile.
 static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
                               const Halide::Target &target) {
   using Halide::RVar;
   int V = (int)s.getVector();
   int qkCols = (int)s.getTileSize("rkv", 8);
-  // Per variant (query tile of `tile` rows): the lanes over query rows, and
-  // the register tiles' rows. Register tiles of more rows than the query
-  // tile (an override of q alone) shrink to it. q.k tiles split the query
-  // tile evenly, in whole vectors: rqk shrinks to the largest such divisor
-  // (a partial q.k row group, GuardWithIf inside the rounded-up key split,
-  // gave wrong results in the e2e suite; not root-caused).
-  struct RegisterTiles {
-    int qv, pvRows, qkRows;
-    bool unrollPv; // the P V register tile is unrolled fully
-  };
-  auto tilesFor = [&](int tile) {
-    RegisterTiles r;
-    r.qv = vectorFor(tile, V);
-    r.pvRows = (int)std::min<int64_t>(s.getTileSize("rq", 4), tile);
-    r.qkRows = (int)std::min<int64_t>(s.getTileSize("rqk", tile), tile);
-    r.qkRows = std::max(r.qkRows / r.qv * r.qv, r.qv);
-    while (tile % r.qkRows)
-      r.qkRows -= r.qv;
-    r.unrollPv = s.getUnrollFactor("rq") >= r.pvRows;
-    return r;
-  };
-  const RegisterTiles wr = tilesFor(a.qt), br = tilesFor(a.qtb);
-  int pvKeys = (int)s.getTileSize("pv", a.kvb);
-  // Register tiles are unrolled when the schedule unrolls them fully.
   bool unrollQk = s.getUnrollFactor("rkv") >= qkCols;
-  Var ii("ii"), it("it"), jj("jj"), e("e"), t("t");
-  RVar kv(a.kv.x.name()), rj("rj$x"), rd("rd$x");
+  int pvKeys = (int)s.getTileSize("pv", a.kvb);
+  Var ii("ii"), it("it"), e("e"), t("t");
   // The value head dim is static: vectorise it by what divides it.
   auto outType =
       llvm::cast<mlir::RankedTensorType>(a.op->getResult(0).getType());
   int ve = vectorFor(outType.getDimSize(3), V);
 
-  // out(e, i, h, b), by its own dims: it may be an output Func. Tasks of
-  // (b, h, query tile), run in parallel; each branch of the specialisation
-  // on Sk computes only its own variant, with its own query tile.
+  // out(e, i, h, b), by its own dims: it may be an output Func.
   std::vector<Var> od = a.out.args();
   auto tileOut = [&](Halide::Stage st, int rows) {
     st.split(od[1], it, ii, rows, TailStrategy::GuardWithIf)
@@ -221,29 +247,19 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
       st.parallel(t);
   };
   a.out.compute_root();
+  if (a.useFew.defined())
+    tileOut(a.out.specialize(a.useFew), 1);
   if (a.useRows.defined())
     tileOut(a.out.specialize(a.useRows), a.qt);
-  tileOut(a.out, a.qtb); // the blocked variant (HalideGen: qtb = qt if alone)
-  a.otile.compute_at(a.out, t).vectorize(e, ve);
-  a.qtile.compute_at(a.out, t).vectorize(ii, br.qv);
-  a.state.compute_at(a.out, t).vectorize(e, ve);
-  a.state.update().reorder(e, ii, kv).vectorize(e, ve);
-
-  // One key block, inside the state's block loop. A block cut short (the
-  // last one, a causal diagonal) computes fewer keys, but its buffers keep
-  // the full block's static size: they stay on the stack.
-  Halide::LoopLevel block(a.state, kv);
-  int roundedBlock = (a.kvb + qkCols - 1) / qkCols * qkCols;
-  a.scores.compute_at(block).bound_storage(jj, roundedBlock);
-  scheduleScoreTile(a.scores, a.sacc, jj, qkCols, br.qv, br.qkRows, unrollQk);
-  a.blockMax.compute_at(block).vectorize(ii, br.qv);
-  a.blockMax.update().reorder(ii, rj).vectorize(ii, br.qv);
-  scheduleProbsPv(a.probs, a.blockSum, a.pv, block, rj, jj, pvKeys, br.pvRows,
-                  ve, br.qv, br.unrollPv);
+  tileOut(a.out, a.blocked.qt); // HalideGen: qtb = qt if alone
+  scheduleBlocked(a.blocked, a.out, t, a.kvb, ve, s);
+  if (a.useFew.defined())
+    scheduleBlocked(a.few, a.out, t, a.kvb, ve, s);
 
   // The whole-row variant: the same register tiles over all keys of the
   // tile; P V runs over blocks of kv keys so that a block of V stays in L1
   // across the tile's rows.
+  const RegisterTiles wr = registerTiles(s, a.qt);
   attn::AttentionKernel::Rows &w = a.rows;
   RVar key(w.kv.x.name());
   Var j("j");
@@ -255,6 +271,43 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
   w.rowMax.update().reorder(ii, key).vectorize(ii, wr.qv);
   scheduleProbsPv(w.probs, w.rowSum, w.oacc, Halide::LoopLevel(a.out, t), key,
                   j, pvKeys, wr.pvRows, ve, wr.qv, wr.unrollPv);
+}
+
+/// The dot-product branch of a projection (few rows): n blocks of `nc`
+/// outputs (parallel), the rows inside; per block each weight's partial
+/// sums for all rows, `dotRows` weight rows at a time (unrolled: that many
+/// sequential streams) over k in vectors, each vector of a weight row used
+/// for every row of x while in L1. The weights are read once, unpacked.
+static void scheduleDots(attn::GemmKernel &g, Halide::Stage y, int nc, int V) {
+  const int streams = 4;
+  std::vector<Var> args = g.y.args();
+  Var n = args[0], no("no"), ni("ni"), nb("nb"), nu("nu"), mb("mb"), mi("mi");
+  // Halide checks the tiles' compute_at(y, mb) in this branch too (where
+  // the select leaves them unused): it gets a loop mb, of single rows.
+  std::vector<Halide::VarOrRVar> order = {ni, mi, mb};
+  order.insert(order.end(), args.begin() + 2, args.end());
+  order.push_back(no);
+  y.split(n, no, ni, nc, TailStrategy::ShiftInwards)
+      .split(args[1], mb, mi, 1)
+      .reorder(order)
+      .vectorize(ni, V)
+      .parallel(no);
+  for (size_t p = 0; p < g.parts.size(); ++p) {
+    Func part = g.parts[p], dot = g.dots[p];
+    std::vector<Var> pa = part.args(); // l, n, rows...
+    Var l = pa[0], pn = pa[1];
+    std::vector<Halide::VarOrRVar> porder = {l, nu};
+    porder.insert(porder.end(), pa.begin() + 2, pa.end());
+    porder.push_back(g.dotK.x);
+    porder.push_back(nb);
+    part.compute_at(g.y, no).vectorize(l);
+    part.update()
+        .split(pn, nb, nu, streams, TailStrategy::GuardWithIf)
+        .reorder(porder)
+        .vectorize(l)
+        .unroll(nu);
+    dot.compute_at(g.y, no);
+  }
 }
 
 /// A projection (see GemmKernel), after the well-known Halide GEMM:
@@ -307,6 +360,8 @@ static void scheduleGemm(attn::GemmKernel &g, attn::ScheduleAttr s) {
       st.parallel(no);
   };
   g.y.compute_root();
+  if (g.useDot.defined())
+    scheduleDots(g, g.y.specialize(g.useDot), nc, V);
   if (mc > rm)
     tile(g.y.specialize(g.rows >= mc), mc, rm);
   tile(g.y.specialize(g.rows >= rm), rm, rm);

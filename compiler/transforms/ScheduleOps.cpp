@@ -147,8 +147,16 @@ private:
     int64_t rm = 6;
     int64_t kc =
         std::min<int64_t>(256, floorPow2(t.l1Bytes * 2 / 3 / (4 * rn)));
+    // Fewer rows than one register tile (a decode step) take dot products
+    // instead (`dot`): they read each weight row once, where the tiles
+    // would pack the weights (read, write, read again) for a few rows.
     return make("root",
-                {{"m", rm}, {"n", rn}, {"k", kc}, {"rm", rm}, {"rn", rn}},
+                {{"m", rm},
+                 {"n", rn},
+                 {"k", kc},
+                 {"rm", rm},
+                 {"rn", rn},
+                 {"dot", rm}},
                 t.vector, {"n"}, {{"rm", rm}});
   }
 
@@ -171,6 +179,8 @@ private:
   /// - up to `rows` keys, the whole-row variant: a tile's scores for all
   ///   keys (q x Sk floats) fill a quarter of L2 (the rest holds K and V),
   ///   and one softmax pass per row needs no state update;
+  /// - fewer than `few` queries (a decode step): the blocked variant with
+  ///   tiles of one query row;
   /// - beyond, the blocked variant. There K and V of a head no longer stay
   ///   in L2 from one query tile to the next, and each tile streams them
   ///   from L3 once: its query tile `qb` is twice `q` (two q.k register
@@ -213,9 +223,14 @@ private:
     int64_t kv = std::max<int64_t>(
         floorPow2(t.l2Bytes / 2 / (4 * (qb + dk + dv))), rkv);
     int64_t pv = std::max<int64_t>(t.l1Bytes / 4 / (4 * qt), 1);
+    // Fewer queries than `few` (decode) take tiles of one row: those read
+    // K and V once per query, at about 1/V of the tile's rate per row (q.k
+    // is not vectorised across rows), so they win below qb / V rows.
+    int64_t few = std::max<int64_t>(qb / t.vector, 2);
     return make("root",
                 {{"q", qt},
                  {"qb", qb},
+                 {"few", few},
                  {"kv", kv},
                  {"pv", pv},
                  {"rq", rq},

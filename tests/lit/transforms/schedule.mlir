@@ -10,7 +10,8 @@
 // RUN: not attn-opt %s -split-input-file '-attn-schedule=overrides=attention:vector=0' 2>&1 | FileCheck %s --check-prefix=BADVECTOR
 
 // AVX512-LABEL: func.func @block
-// AVX512: attn.linear {{.*}}attn.schedule = #attn.schedule<compute = "root", tile = {k = 128 : i64, m = 6 : i64, n = 64 : i64, rm = 6 : i64, rn = 64 : i64}, vector = 16, parallel = ["n"], unroll = {rm = 6 : i64}>
+// Fewer rows than a register tile (6) take dot products (`dot`).
+// AVX512: attn.linear {{.*}}attn.schedule = #attn.schedule<compute = "root", tile = {dot = 6 : i64, k = 128 : i64, m = 6 : i64, n = 64 : i64, rm = 6 : i64, rn = 64 : i64}, vector = 16, parallel = ["n"], unroll = {rm = 6 : i64}>
 // AVX512: attn.split_heads {{.*}}compute = "inline"
 // Attention: 4 vectors of queries x 6 keys (24 of 32 registers, the most
 // FMAs per load), P.V rows of Dv = 4 lanes (one vector each: 24 rows, cut to
@@ -18,16 +19,17 @@
 // (64 x 2048 floats = a quarter of a 2 MiB L2), beyond it query tiles of
 // 128 rows and blocks of 1024 keys (128 x 1024 scores and 1024 x (4 + 4)
 // keys and values within half of L2, a power of two); probabilities in
-// sub-blocks of 48 keys (64 x 48 floats = a quarter of a 48 KiB L1).
-// AVX512: attn.attention {{.*}}tile = {kv = 1024 : i64, pv = 48 : i64, q = 64 : i64, qb = 128 : i64, rkv = 6 : i64, rows = 2048 : i64, rq = 16 : i64, rqk = 64 : i64}, vector = 16, parallel = ["b", "h", "q"]
+// sub-blocks of 48 keys (64 x 48 floats = a quarter of a 48 KiB L1);
+// fewer than 128 / 16 = 8 queries (decode) take one-row tiles (`few`).
+// AVX512: attn.attention {{.*}}tile = {few = 8 : i64, kv = 1024 : i64, pv = 48 : i64, q = 64 : i64, qb = 128 : i64, rkv = 6 : i64, rows = 2048 : i64, rq = 16 : i64, rqk = 64 : i64}, vector = 16, parallel = ["b", "h", "q"]
 // AVX512: attn.softmax {{.*}}tile = {rows = 8 : i64}, vector = 16, parallel = ["rows"]
 // An explicit schedule is kept.
 // AVX512: attn.relu {{.*}}compute = "fused"
-// AVX2: attn.linear {{.*}}tile = {k = 256 : i64, m = 6 : i64, n = 16 : i64, rm = 6 : i64, rn = 16 : i64}, vector = 8
-// AVX2: attn.attention {{.*}}tile = {kv = 2048 : i64, pv = 128 : i64, q = 16 : i64, qb = 32 : i64, rkv = 4 : i64, rows = 4096 : i64, rq = 8 : i64, rqk = 16 : i64}, vector = 8
+// AVX2: attn.linear {{.*}}tile = {dot = 6 : i64, k = 256 : i64, m = 6 : i64, n = 16 : i64, rm = 6 : i64, rn = 16 : i64}, vector = 8
+// AVX2: attn.attention {{.*}}tile = {few = 4 : i64, kv = 2048 : i64, pv = 128 : i64, q = 16 : i64, qb = 32 : i64, rkv = 4 : i64, rows = 4096 : i64, rq = 8 : i64, rqk = 16 : i64}, vector = 8
 // CUDA: attn.attention {{.*}}gpu = {blocks = ["b", "h", "q"], shared = ["k", "v"], threads = ["rq", "d"]}
 // OVERRIDE: attn.linear {{.*}}unroll = {rm = 4 : i64}
-// OVERRIDE: attn.attention {{.*}}tile = {kv = 1024 : i64, pv = 48 : i64, q = 16 : i64, qb = 128 : i64, rkv = 6 : i64, rows = 2048 : i64, rq = 16 : i64, rqk = 64 : i64}, vector = 8, parallel = ["b", "h"]
+// OVERRIDE: attn.attention {{.*}}tile = {few = 8 : i64, kv = 1024 : i64, pv = 48 : i64, q = 16 : i64, qb = 128 : i64, rkv = 6 : i64, rows = 2048 : i64, rq = 16 : i64, rqk = 64 : i64}, vector = 8, parallel = ["b", "h"]
 // NONAME: error: schedule override 'nothing:vector=4' names no op
 // BADKEY: error: schedule override for attention_L{{[0-9]+}}: unknown schedule key or non-integer value in 'size=4'
 // BADTARGET: error: unknown schedule target 'neon'

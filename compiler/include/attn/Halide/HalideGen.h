@@ -55,12 +55,24 @@ struct OpFunc {
 /// i = it * qtb + ii and key j = r * kvb + jj.
 struct AttentionKernel {
   mlir::Operation *op;
-  int qt;  ///< queries per tile of the whole-row variant
-  int qtb; ///< queries per tile of the blocked variant
-  int kvb; ///< keys per block: the scores that exist at once are qtb x kvb
-  Halide::Func qtile, sacc, scores, blockMax, probs, blockSum, pv, state,
-      otile, out;
-  Halide::RDom kv; ///< key blocks, bounded per query tile by the mask
+  int qt; ///< queries per tile of the whole-row variant
+  int kvb; ///< keys per block: the scores that exist at once are qt x kvb
+  /// A blocked (online-softmax) variant, tiles of `qt` queries: the scaled
+  /// query tile `(ii, d, it, h, b)`, per key block r the q.k accumulator,
+  /// scores and probabilities `(ii, jj, r, it, h, b)`, block max and sum
+  /// `(ii, r, it, h, b)`, P V `(e, ii, r, it, h, b)`, the running state
+  /// (O, m, l) `(e, ii, it, h, b)` and the output tile.
+  struct Blocked {
+    int qt;
+    Halide::Func qtile, sacc, scores, blockMax, probs, blockSum, pv, state,
+        otile;
+    Halide::RDom kv; ///< key blocks, bounded per query tile by the mask
+  };
+  /// The variant for many queries (`qb` rows a tile), and the one for a few
+  /// (decode: one query row a tile, `useFew`), so that a decode step does
+  /// not compute a whole tile of clamped copies of its one query.
+  Blocked blocked, few;
+  Halide::Func out;
   /// The whole-row variant (Sk <= the schedule's `rows`), tiles of qt
   /// queries (i = it * qt + ii): the scaled query tile `(ii, d, it, h, b)`,
   /// scores and probabilities `(ii, j, it, h, b)` for every key j, row max
@@ -69,8 +81,9 @@ struct AttentionKernel {
     Halide::Func qtile, sacc, scores, rowMax, probs, rowSum, oacc, otile;
     Halide::RDom kv; ///< keys, bounded per query tile by the mask
   } rows;
-  /// When both variants are built: true where `out` takes the whole-row one.
-  Halide::Expr useRows;
+  /// When the variants are built: true where `out` takes the whole-row one,
+  /// and where it takes the few-queries one (tested first).
+  Halide::Expr useRows, useFew;
 };
 
 /// The Funcs of one projection (linear, fused_linear, multi_linear), Halide
@@ -85,6 +98,13 @@ struct GemmKernel {
   /// 0: the pack is wt(n, k). V > 0: it is wt(ni, nb, k) with
   /// n = nb * V + ni, defined by one update per weight (multi_linear).
   int packLanes = 0;
+  /// Few rows (`useDot`: fewer in all than the schedule's `dot`): y takes
+  /// dot products instead, per weight p: `parts[p](l, n, rows...)`, the
+  /// V partial sums of lane l over k = l, l + V, ..., summed in `dots[p]`
+  /// `(n, rows...)` with the tail of K % V.
+  std::vector<Halide::Func> parts, dots;
+  Halide::RDom dotK; ///< k / V, the parts' reduction
+  Halide::Expr useDot;
 };
 
 /// The C function that an `attn.call` runs as a Halide extern stage: it
