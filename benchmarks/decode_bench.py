@@ -19,9 +19,8 @@
 #    too, its float32 params being views of the mapping: one copy of the
 #    weights in memory (the page cache), read by both.
 # 2. attnc compiles the .attn once (BUILD/bench-decode/llama_decode.<variant>-
-#    <hash>.so, the hash of the source, the flags and the attnc binary).
-#    Variant "attnc" is the default pipeline (the issue's row); "attnc_q1"
-#    (a helper, --no-decode-schedule drops it) adds DECODE_SCHEDULE below.
+#    <hash>.so, the hash of the source, the flags and the attnc binary):
+#    variant "attnc", the default pipeline (the issue's row).
 # 3. Caches: seeded random keys/values (std 1) for positions 0..4094 (4095 is
 #    NaN: the step must write it before reading it). attnc's k_cache/v_cache
 #    are f32[2, 1, 8, 4096, 128] NumPy arrays the library writes in place
@@ -41,7 +40,7 @@
 #    (below), then runs --steps steps of attnc and of PyTorch, the order
 #    alternating every round, then of attnc with an empty cache (T=1,
 #    start=0: no cache read; the paired difference is what the cache
-#    costs) and of attnc_q1. Reported: median step time, tokens/s, GB/s
+#    costs). Reported: median step time, tokens/s, GB/s
 #    over the bytes one step must read, the per-round paired ratio
 #    torch/attnc and its median, and the bound: those bytes at the measured
 #    bandwidth, with attnc/bound paired per round.
@@ -95,12 +94,7 @@ CONFIG = dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=2,
               num_attention_heads=32, num_key_value_heads=8, head_dim=128,
               vocab_size=32000, rms_norm_eps=1e-5, rope_theta=500000.0,
               max_position_embeddings=8192, tie_word_embeddings=False)
-INIT_STD = 0.02
-# attnc_q1: the same .attn with attention scheduled for one query row (a
-# query tile of 1 instead of 64/128; the default schedule computes a whole
-# tile of query rows even when S = 1). A helper to show what the default
-# schedule costs at S = 1; the issue's row is "attnc", the default pipeline.
-DECODE_SCHEDULE = ["--schedule=attention:tile.q=1,tile.qb=1,tile.rq=1,tile.rqk=1"]  # LlamaConfig.initializer_range: HF's init of linears and embeddings
+INIT_STD = 0.02  # LlamaConfig.initializer_range: HF's init of linears and embeddings
 
 
 def log(msg):
@@ -353,8 +347,6 @@ def main():
     ap.add_argument("--token", type=int, default=1234, help="the step's token id")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bw-gib", type=float, default=1.0, help="bandwidth array size (GiB)")
-    ap.add_argument("--no-decode-schedule", action="store_true",
-                    help="do not time attnc_q1 (the library compiled with DECODE_SCHEDULE)")
     args = ap.parse_args()
     build = Path(args.build).resolve()
     attnc = Path(args.attnc or build / "bin/attnc")
@@ -400,8 +392,6 @@ def main():
 
     weights = make_weights(workdir / "weights", args.seed)
     variants = {"attnc": []}
-    if not args.no_decode_schedule:
-        variants["attnc_q1"] = DECODE_SCHEDULE
     libs, compile_s = {}, {}
     for v, flags in variants.items():
         libs[v], compile_s[v] = compile_library(attnc, source, workdir, v, flags)
@@ -563,8 +553,6 @@ def main():
     comps = {"attnc": (attnc_step("attnc"), None, step_bytes),
              "torch": (torch_step, torch_after, step_bytes),
              "attnc_nocache": (attnc_step_nocache, None, nocache_bytes)}
-    if "attnc_q1" in models:
-        comps["attnc_q1"] = (attnc_step("attnc_q1"), None, step_bytes)
     phases = []
     for n in threads:
         set_threads(n)
@@ -601,10 +589,6 @@ def main():
                   "attnc_over_bound": rt_["attnc"] / bound,
                   "torch_over_bound": rt_["torch"] / bound,
                   "cache_cost_s": rt_["attnc"] - rt_["attnc_nocache"]}
-            if "attnc_q1" in rt_:
-                rd["torch_over_attnc_q1"] = rt_["torch"] / rt_["attnc_q1"]
-                rd["attnc_q1_over_bound"] = rt_["attnc_q1"] / bound
-                rd["cache_cost_q1_s"] = rt_["attnc_q1"] - rt_["attnc_nocache"]
             rounds.append(rd)
             log(f"round {r}: " + ", ".join(f"{c} {rt_[c] * 1e3:.1f} ms" for c in comps)
                 + f"; torch/attnc {rd['torch_over_attnc']:.2f}; read bandwidth {bw_best:.1f} GB/s "
@@ -631,15 +615,11 @@ def main():
             "paired_torch_over_attnc": [x["torch_over_attnc"] for x in rounds],
             "paired_attnc_over_bound_median": pm("attnc_over_bound"),
             "paired_torch_over_bound_median": pm("torch_over_bound"),
-            "paired_torch_over_attnc_q1_median": pm("torch_over_attnc_q1"),
-            "paired_attnc_q1_over_bound_median": pm("attnc_q1_over_bound"),
             "bandwidth_gbs_median": bw_med, "bandwidth_methods_median_gbs": bw_methods,
             "bound_ms": bound * 1e3,
             "bound_weights_ms": w_bytes / (bw_med * 1e9) * 1e3,
             "bound_cache_ms": c_bytes / (bw_med * 1e9) * 1e3,
             "cache_cost_ms_paired_median": pm("cache_cost_s") * 1e3,
-            "cache_cost_q1_ms_paired_median": (pm("cache_cost_q1_s") * 1e3
-                                               if "attnc_q1" in comps else None),
             "cpu_share": cpu_share, "load_average_end": load_average(),
         }
         phases.append(phase)
@@ -649,13 +629,6 @@ def main():
             f"tokens/s, {t['gbs']:.1f} GB/s); torch/attnc paired median "
             f"{phase['paired_torch_over_attnc_median']:.2f} "
             f"({', '.join(f'{x:.2f}' for x in phase['paired_torch_over_attnc'])})")
-        if "attnc_q1" in res:
-            q = res["attnc_q1"]
-            log(f"  attnc_q1 (decode schedule for attention) {q['median_ms']:.1f} ms "
-                f"({q['tokens_per_s']:.2f} tokens/s, {q['gbs']:.1f} GB/s); torch/attnc_q1 paired "
-                f"median {phase['paired_torch_over_attnc_q1_median']:.2f}; attnc_q1/bound "
-                f"{phase['paired_attnc_q1_over_bound_median']:.2f}; its cache cost "
-                f"{phase['cache_cost_q1_ms_paired_median']:.1f} ms")
         log(f"bound: {step_bytes / 1e9:.3f} GB at {bw_med:.1f} GB/s (median of the rounds' "
             f"best reading; methods {', '.join(f'{k} {v:.1f}' for k, v in bw_methods.items())}) "
             f"= {bound * 1e3:.1f} ms (weights {phase['bound_weights_ms']:.1f} + cache "
@@ -697,7 +670,6 @@ def main():
 def markdown(o):
     cfg, b = o["model"]["config"], o["bytes"]
     env, ck = o["env"], o["check"]
-    libs = o["model"]["libraries"]
     lines = [
         "## Decode step: attnc vs PyTorch eager (issue 12)",
         "",
@@ -720,7 +692,7 @@ def markdown(o):
         f"the weights).",
         "",
     ]
-    for v in (k for k in ("attnc", "attnc_q1") if k in ck):
+    for v in (k for k in ("attnc",) if k in ck):
         c = ck[v]
         lines.append(
             f"Check, `{v}`: logits within {c['logits_vs_torch']:.2e} x max|logit| "
@@ -736,8 +708,7 @@ def markdown(o):
         f"moves its logits by {ck['torch_f32_rope_vs_exact_rope']:.1e} x max|logit| (attnc "
         "computes them in double).", ""]
     labels = {"attnc": "attnc", "torch": "PyTorch eager",
-              "attnc_nocache": "attnc, no cache (T=1, start=0)",
-              "attnc_q1": "attnc_q1 (attention tile q=1)"}
+              "attnc_nocache": "attnc, no cache (T=1, start=0)"}
     lines += ["| threads | competitor | median ms | min ms | tokens/s | GB/s | % of read bw | "
               "PyTorch / it (paired median) |", "|---|---|---|---|---|---|---|---|"]
     for p in o["phases"]:
@@ -745,8 +716,7 @@ def markdown(o):
             if c not in p["results"]:
                 continue
             r = p["results"][c]
-            ratio = {"attnc": p["paired_torch_over_attnc_median"],
-                     "attnc_q1": p.get("paired_torch_over_attnc_q1_median")}.get(c)
+            ratio = {"attnc": p["paired_torch_over_attnc_median"]}.get(c)
             lines.append(f"| {p['threads']} | {label} | {r['median_ms']:.1f} | {r['min_ms']:.1f} | "
                          f"{r['tokens_per_s']:.2f} | {r['gbs']:.1f} | "
                          f"{r['pct_of_measured_bandwidth']:.0f}% | "
@@ -756,18 +726,15 @@ def markdown(o):
               "torch.sum and torch.mv over a 1 GiB f32 array; median over rounds). "
               "Cache cost: paired per round, attnc at T=4096 minus attnc with no cache.", "",
               "| threads | read bw GB/s | bound ms (weights + cache) | attnc / bound | "
-              "attnc_q1 / bound | PyTorch / bound | cache cost ms: attnc, attnc_q1 | "
+              "PyTorch / bound | cache cost ms | "
               "cache bytes at read bw ms | cpu share | load at end |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|"]
     for p in o["phases"]:
-        q1b = p.get("paired_attnc_q1_over_bound_median")
-        q1c = p.get("cache_cost_q1_ms_paired_median")
         lines.append(
             f"| {p['threads']} | {p['bandwidth_gbs_median']:.1f} | {p['bound_ms']:.1f} "
             f"({p['bound_weights_ms']:.1f} + {p['bound_cache_ms']:.1f}) | "
-            f"{p['paired_attnc_over_bound_median']:.2f} | "
-            f"{'' if q1b is None else f'{q1b:.2f}'} | {p['paired_torch_over_bound_median']:.2f} | "
-            f"{p['cache_cost_ms_paired_median']:.1f}, {'' if q1c is None else f'{q1c:.1f}'} | "
+            f"{p['paired_attnc_over_bound_median']:.2f} | {p['paired_torch_over_bound_median']:.2f} | "
+            f"{p['cache_cost_ms_paired_median']:.1f} | "
             f"{p['bound_cache_ms']:.1f} | {p['cpu_share']:.2f} | {p['load_average_end']} |")
     lines += ["", "Read bandwidth by method (median GB/s): " + "; ".join(
         f"{p['threads']} thread(s): " + ", ".join(
@@ -776,10 +743,6 @@ def markdown(o):
         "Paired ratios PyTorch/attnc per round: " + "; ".join(
         f"{p['threads']} thread(s): " + ", ".join(f"{x:.2f}" for x in p["paired_torch_over_attnc"])
         for p in o["phases"]), ""]
-    if "attnc_q1" in libs:
-        lines += [f"`attnc_q1` is the same file compiled with `{' '.join(libs['attnc_q1']['flags'])}` "
-                  "(a helper: the default schedule computes a tile of 64 query rows for the "
-                  "one query of a decode step).", ""]
     lines += [f"Load average at start {env['load_average_start']}, at end "
               f"{env['load_average_end']}; {env['cpus']} CPUs. The machine is shared: compare "
               "the paired ratios, not medians across runs.", ""]

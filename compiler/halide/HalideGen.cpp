@@ -1113,18 +1113,26 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
     out.attentions.push_back(a);
     return {a.out, {q.shape[0], q.shape[1], Sq, v.shape[3]}};
   }
-  Expr rest = many;
-  if (rowKeys > 0) {
-    a.useRows = Sk <= (int)rowKeys;
-    rest = Halide::select(a.useRows, whole, many);
-  }
   // Few queries (a decode step): one query row a tile, for Sq below the
   // schedule's `few` (a tile of qb rows would compute qb - Sq clamped
-  // copies of the last row).
+  // copies of the last row). Variants whose condition cannot hold (a static
+  // Sq, or rows within the few-query branch when Sq = Sk) are left out:
+  // Halide 14 crashes in bounds inference on a specialisation that the
+  // ones before it contradict.
   int64_t fewRows = sched.getTileSize("few", 0);
-  if (fewRows > 1 && qtb > 1) {
+  Expr useFew = simplified(Sq < (int)std::max<int64_t>(fewRows, 1));
+  if (fewRows > 1 && qtb > 1 && !Halide::Internal::is_const_zero(useFew))
+    a.useFew = useFew;
+  Expr rest = many;
+  Expr useRows = simplified(Sk <= (int)rowKeys);
+  if (rowKeys > 0 && !Halide::Internal::is_const_zero(useRows) &&
+      !(a.useFew.defined() &&
+        Halide::Internal::can_prove(!useRows || a.useFew))) {
+    a.useRows = useRows;
+    rest = Halide::select(a.useRows, whole, many);
+  }
+  if (a.useFew.defined()) {
     a.few = blocked(1, "_few");
-    a.useFew = Sq < (int)fewRows;
     rest = Halide::select(a.useFew, a.few.otile(e, 0, i, h, b), rest);
   }
   a.out(e, i, h, b) = rest;
