@@ -69,26 +69,6 @@ struct TempDir {
   }
 };
 
-/// Resolves --target: host, cuda (sm_80), opencl or a Halide target string.
-FailureOr<Halide::Target> parseTarget(Location loc, StringRef name) {
-  std::string spec = name.str();
-  if (name == "cuda")
-    spec = "host-cuda-cuda_capability_80";
-  else if (name == "opencl")
-    spec = "host-opencl-cl_doubles"; // rope's angles are computed in f64
-  Halide::Target target;
-  if (name == "host") {
-    target = Halide::get_host_target();
-  } else if (!Halide::Target::validate_target_string(spec)) {
-    return emitError(loc) << "unknown target '" << name
-                          << "' (use host, cuda, opencl or a Halide target "
-                             "string such as x86-64-linux-avx2)";
-  } else {
-    target = Halide::Target(spec);
-  }
-  return target;
-}
-
 /// Runs `argv` (argv[0] looked up on PATH); a failure names the command.
 LogicalResult runCommand(Location loc, const std::vector<std::string> &argv) {
   std::string line;
@@ -109,14 +89,28 @@ LogicalResult runCommand(Location loc, const std::vector<std::string> &argv) {
   return success();
 }
 
-/// The C compiler: $CC (split on spaces) or cc.
-std::vector<std::string> cCompiler() {
+/// The C compiler and archiver for `target`: $CC (split on spaces) and
+/// $AR, else cc and ar for this machine's arch, else Debian's cross tools
+/// (aarch64-linux-gnu-gcc for arm-64-linux).
+std::vector<std::string> cCompiler(const Halide::Target &target) {
+  Halide::Target host = Halide::get_host_target();
+  std::string dflt = "cc";
+  if (target.arch == Halide::Target::ARM && target.bits == 64 &&
+      host.arch != Halide::Target::ARM)
+    dflt = "aarch64-linux-gnu-gcc";
   std::vector<std::string> cc;
   const char *env = std::getenv("CC");
-  std::istringstream words(env && *env ? env : "cc");
+  std::istringstream words(env && *env ? env : dflt);
   for (std::string w; words >> w;)
     cc.push_back(w);
   return cc;
+}
+std::string archiver(const std::vector<std::string> &cc) {
+  const char *env = std::getenv("AR");
+  if (env && *env)
+    return env;
+  StringRef c = cc.front();
+  return c.consume_back("-gcc") ? (c + "-ar").str() : "ar";
 }
 
 std::string cString(StringRef s) {
@@ -608,7 +602,7 @@ LogicalResult Emitter::emitBinary() {
   std::string tableC = tmp.file("attn_table.c"), tableO = tmp.file("attn_table.o");
   if (failed(writeText(loc, tableSource(models, target), tableC)))
     return failure();
-  std::vector<std::string> cc = cCompiler();
+  std::vector<std::string> cc = cCompiler(target);
   std::vector<std::string> compile = cc;
   compile.insert(compile.end(),
                  {"-c", "-O2", "-fPIC", "-I", ATTN_RUNTIME_INCLUDE_DIR, "-I",
@@ -620,7 +614,7 @@ LogicalResult Emitter::emitBinary() {
   std::string result = tmp.file("result");
   std::vector<std::string> link;
   if (kind == attn::HalideEmitKind::Static) {
-    link = {"ar", "rcs", result};
+    link = {archiver(cc), "rcs", result};
     link.insert(link.end(), objects.begin(), objects.end());
   } else {
     link = cc;

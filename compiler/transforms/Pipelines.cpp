@@ -16,11 +16,14 @@ void attn::buildFusionPipeline(OpPassManager &pm) {
   pm.addPass(createCSEPass());
 }
 
-void attn::buildScheduledPipeline(OpPassManager &pm, const std::string &target,
+void attn::buildScheduledPipeline(OpPassManager &pm, const TargetDesc &target,
                                   ArrayRef<std::string> overrides) {
   buildFusionPipeline(pm);
   AttnScheduleOptions options;
-  options.target = target;
+  options.target = target.name().str();
+  options.l1 = target.l1Bytes;
+  options.l2 = target.l2Bytes;
+  options.l3 = target.l3Bytes;
   options.overrides = llvm::to_vector(overrides);
   pm.addPass(createAttnSchedule(options));
 }
@@ -33,5 +36,6 @@ void attn::registerAttnPipelines() {
   PassPipelineRegistration<>(
       "attn-fuse-and-schedule",
       "Fuse, then schedule for AVX-512 (attnc --emit=scheduled)",
-      [](OpPassManager &pm) { buildScheduledPipeline(pm, "avx512", {}); });
+      [](OpPassManager &pm) { buildScheduledPipeline(
+            pm, TargetDesc::get(TargetDesc::Family::AVX512), {}); });
 }

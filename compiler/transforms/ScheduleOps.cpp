@@ -1,6 +1,7 @@
 //===- ScheduleOps.cpp - attach a schedule attribute to every op ----------===//
 #include "attn/Dialect/AttnOps.h"
 #include "attn/Transforms/Passes.h"
+#include "attn/Transforms/TargetDesc.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -48,24 +49,6 @@ std::string attn::opDisplayName(Operation *op) {
 
 namespace {
 
-/// What a schedule is derived from.
-struct TargetInfo {
-  int64_t vector;  // f32 lanes
-  int64_t registers; // vector registers
-  int64_t l1Bytes; // per core
-  int64_t l2Bytes; // per core
-  bool gpu;
-};
-
-FailureOr<TargetInfo> targetInfo(StringRef target) {
-  return llvm::StringSwitch<FailureOr<TargetInfo>>(target)
-      .Case("avx512", TargetInfo{16, 32, 48 << 10, 2 << 20, false})
-      .Case("avx2", TargetInfo{8, 16, 32 << 10, 1 << 20, false})
-      .Case("cuda", TargetInfo{1, 0, 48 << 10, 0, true})
-      .Case("opencl", TargetInfo{1, 0, 32 << 10, 0, true})
-      .Default(failure());
-}
-
 /// The largest power of two <= n (>= 1).
 int64_t floorPow2(int64_t n) {
   int64_t p = 1;
@@ -76,7 +59,7 @@ int64_t floorPow2(int64_t n) {
 
 class Scheduler {
 public:
-  Scheduler(MLIRContext *ctx, TargetInfo t) : ctx(ctx), b(ctx), t(t) {}
+  Scheduler(MLIRContext *ctx, TargetDesc t) : ctx(ctx), b(ctx), t(t) {}
 
   /// The default schedule of `op`, or null for ops that compute nothing.
   ScheduleAttr scheduleFor(Operation *op) {
@@ -140,7 +123,7 @@ private:
   /// 4-12% slower at the BERT GEMMs, S=512 (attn-bench, paired
   /// repetitions): their accumulators and the slice overfill L1.
   ScheduleAttr gemm() {
-    if (t.gpu)
+    if (t.gpu())
       return make("root", {{"m", 64}, {"n", 64}, {"k", 16}, {"rm", 4}, {"rn", 4}},
                   1, {}, {}, gpuMapping({"m", "n"}, {"rm", "rn"}, {"x", "w"}));
     int64_t rn = (t.registers >= 32 ? 4 : 2) * t.vector;
@@ -198,7 +181,7 @@ private:
   ///   S = 4096 and 8192: the per-block passes stream from L2 at full speed,
   ///   the state update does not shrink.)
   ScheduleAttr attention(AttentionOp op) {
-    if (t.gpu)
+    if (t.gpu())
       return make("root", {{"q", 64}, {"kv", 64}, {"rq", 4}, {"rkv", 1}}, 1,
                   {}, {}, gpuMapping({"b", "h", "q"}, {"rq", "d"}, {"k", "v"}));
     int64_t acc = std::max<int64_t>(t.registers - 8, 1);
@@ -241,7 +224,7 @@ private:
   }
 
   ScheduleAttr rows() {
-    if (t.gpu)
+    if (t.gpu())
       return make("root", {{"rows", 1}}, 1, {}, {},
                   gpuMapping({"rows"}, {"cols"}, {}));
     return make("root", {{"rows", 8}}, t.vector, {"rows"}, {});
@@ -249,12 +232,15 @@ private:
 
   MLIRContext *ctx;
   Builder b;
-  TargetInfo t;
+  TargetDesc t;
 };
 
-/// Applies one `key=value` override to `s`.
+/// Applies one `key=value` override to `s`; `loops` are the loop names
+/// that the op's kind schedules (the tile keys of its default schedule).
 FailureOr<ScheduleAttr> applyOverride(ScheduleAttr s, StringRef key,
-                                      StringRef value, std::string &error) {
+                                      StringRef value,
+                                      ArrayRef<StringRef> loops,
+                                      std::string &error) {
   MLIRContext *ctx = s.getContext();
   Builder b(ctx);
   StringRef compute = s.getCompute();
@@ -279,6 +265,15 @@ FailureOr<ScheduleAttr> applyOverride(ScheduleAttr s, StringRef key,
     for (StringRef l : names)
       loops.push_back(b.getStringAttr(l));
     parallel = b.getArrayAttr(loops);
+  } else if ((key.starts_with("tile.") || key.starts_with("unroll.")) &&
+             !llvm::is_contained(loops, key.split('.').second)) {
+    std::string valid;
+    for (StringRef l : loops)
+      valid += (valid.empty() ? "" : ", ") + l.str();
+    error = "unknown loop '" + key.split('.').second.str() + "' in '" +
+            key.str() + "' (this op's loops: " +
+            (valid.empty() ? std::string("none") : valid) + ")";
+    return failure();
   } else if (key.consume_front("tile.") && isInt) {
     tile = setEntry(tile, key);
   } else if (key.consume_front("unroll.") && isInt) {
@@ -308,16 +303,25 @@ FailureOr<ScheduleAttr> applyOverride(ScheduleAttr s, StringRef key,
 
 struct SchedulePass : attn::impl::AttnScheduleBase<SchedulePass> {
   using AttnScheduleBase::AttnScheduleBase;
+  Scheduler *scheduler = nullptr; ///< during runOnOperation
 
   void runOnOperation() override {
-    FailureOr<TargetInfo> info = targetInfo(target);
-    if (failed(info)) {
+    std::optional<TargetDesc::Family> family =
+        TargetDesc::parseFamily(target);
+    if (!family) {
       getOperation()->emitError()
-          << "unknown schedule target '" << target
-          << "' (expected avx512, avx2, cuda or opencl)";
+          << "unknown schedule target '" << target << "' (expected one of "
+          << TargetDesc::familyList() << ")";
       return signalPassFailure();
     }
-    Scheduler scheduler(&getContext(), *info);
+    if (l1 < 0 || l2 < 0 || l3 < 0) {
+      getOperation()->emitError() << "cache sizes must be >= 0 (0: the "
+                                  << target << " table's)";
+      return signalPassFailure();
+    }
+    TargetDesc info = TargetDesc::get(*family, l1, l2, l3);
+    Scheduler scheduler(&getContext(), info);
+    this->scheduler = &scheduler;
     getOperation()->walk([&](Operation *op) {
       if (op->hasAttr("attn.schedule"))
         return; // set by attn-fold-layout or by hand: keep it
@@ -353,8 +357,12 @@ struct SchedulePass : attn::impl::AttnScheduleBase<SchedulePass> {
       for (StringRef entry : entries) {
         auto [key, value] = entry.split('=');
         std::string error;
+        SmallVector<StringRef> loops;
+        if (ScheduleAttr d = scheduler->scheduleFor(op))
+          for (NamedAttribute t : d.getTile())
+            loops.push_back(t.getName().strref());
         FailureOr<ScheduleAttr> updated =
-            applyOverride(s, key.trim(), value.trim(), error);
+            applyOverride(s, key.trim(), value.trim(), loops, error);
         if (failed(updated)) {
           op->emitError() << "schedule override for " << opDisplayName(op)
                           << ": "

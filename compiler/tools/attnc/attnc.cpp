@@ -158,19 +158,37 @@ static cl::opt<std::string> scheduleFile(
              "comments)"),
     cl::value_desc("file"), cl::cat(attncCategory));
 
-/// The scheduling target that --target names: avx512, avx2, cuda or opencl.
-static std::string scheduleTarget() {
-  StringRef t = target;
-  // "host" and "host-<features>" (e.g. host-profile) run on this CPU.
-  if (t == "host" || t.starts_with("host-")) {
-    llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-    return features.lookup("avx512f") ? "avx512" : "avx2";
+static cl::opt<std::string> l1Cache(
+    "l1-cache",
+    cl::desc("L1 data cache per core that schedules assume (default: this "
+             "machine's for host targets, the family's table otherwise)"),
+    cl::value_desc("bytes|NK|NM"), cl::cat(attncCategory));
+static cl::opt<std::string>
+    l2Cache("l2-cache", cl::desc("L2 per core that schedules assume"),
+            cl::value_desc("bytes|NK|NM"), cl::cat(attncCategory));
+static cl::opt<std::string>
+    l3Cache("l3-cache", cl::desc("Last-level cache that schedules assume"),
+            cl::value_desc("bytes|NK|NM"), cl::cat(attncCategory));
+
+/// A --lN-cache value: bytes, or a number with K, M or G (powers of 1024);
+/// unset is 0 (the target's own).
+static FailureOr<int64_t> cacheSize(const cl::opt<std::string> &flag) {
+  StringRef digits = StringRef(flag).trim();
+  if (flag.getNumOccurrences() == 0)
+    return 0;
+  int shift = digits.consume_back_insensitive("k")   ? 10
+              : digits.consume_back_insensitive("m") ? 20
+              : digits.consume_back_insensitive("g") ? 30
+                                                     : 0;
+  uint64_t n = 0;
+  if (digits.getAsInteger(10, n) || n == 0 ||
+      n > ((uint64_t(1) << 40) >> shift)) {
+    llvm::errs() << "attnc: error: --" << flag.ArgStr << "='" << flag
+                 << "' is not a cache size (bytes, or a number with K, M "
+                    "or G; from 1 to 1T)\n";
+    return failure();
   }
-  if (t.contains("cuda"))
-    return "cuda";
-  if (t.contains("opencl"))
-    return "opencl";
-  return t.contains("avx512") ? "avx512" : "avx2";
+  return (int64_t)(n << shift);
 }
 
 /// --schedule entries, then the lines of --schedule-file.
@@ -240,6 +258,8 @@ int main(int argc, char **argv) {
   }
 
   MLIRContext context;
+  // Errors point at DSL source lines; the op's IR would only be noise.
+  context.printOpOnDiagnostic(false);
   context.getOrLoadDialect<attn::AttnDialect>();
   context.getOrLoadDialect<func::FuncDialect>();
   llvm::SourceMgr sourceMgr;
@@ -318,15 +338,22 @@ int main(int argc, char **argv) {
   // GPU targets compile the IR as written (as --no-fusion): each op is its
   // own kernel with a generic GPU schedule (Schedule.cpp). --emit=scheduled
   // still shows the GPU mapping the attn-schedule pass would choose.
-  std::string kind = scheduleTarget();
-  bool gpu = kind == "cuda" || kind == "opencl";
+  FailureOr<int64_t> l1 = cacheSize(l1Cache), l2 = cacheSize(l2Cache),
+                     l3 = cacheSize(l3Cache);
+  if (failed(l1) || failed(l2) || failed(l3))
+    return 1;
+  FailureOr<attn::TargetDesc> desc =
+      attn::describeTarget(module->getLoc(), target, *l1, *l2, *l3);
+  if (failed(desc))
+    return 1;
+  bool gpu = desc->gpu();
   if (emit == Emit::Fused) {
     attn::buildFusionPipeline(pm);
   } else if (emit == Emit::Scheduled || (backend && !noFusion && !gpu)) {
     FailureOr<std::vector<std::string>> overrides = scheduleOverrides();
     if (failed(overrides))
       return 1;
-    attn::buildScheduledPipeline(pm, kind, *overrides);
+    attn::buildScheduledPipeline(pm, *desc, *overrides);
   }
   if (failed(pm.run(*module)))
     return 1;

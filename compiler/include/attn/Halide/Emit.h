@@ -11,6 +11,8 @@
 #ifndef ATTN_HALIDE_EMIT_H
 #define ATTN_HALIDE_EMIT_H
 
+#include "attn/Transforms/TargetDesc.h"
+
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Support/LLVM.h"
 
@@ -39,6 +41,16 @@ bool isTextKind(HalideEmitKind kind);
 mlir::LogicalResult emitHalide(mlir::ModuleOp module, HalideEmitKind kind,
                                llvm::StringRef target,
                                llvm::StringRef outputPath);
+
+/// The target model of --target `target` (as emitHalide takes it): its
+/// family from the Halide target's arch and features, the cache sizes of
+/// this machine (sysfs) for `host` and of the family's table otherwise;
+/// `l1`, `l2`, `l3` > 0 replace them. An unknown target, or one of no
+/// family (a GPU API other than CUDA/OpenCL), is an error at `loc`.
+mlir::FailureOr<TargetDesc> describeTarget(mlir::Location loc,
+                                           llvm::StringRef target,
+                                           int64_t l1 = 0, int64_t l2 = 0,
+                                           int64_t l3 = 0);
 
 /// The Halide function name of model `model`: `attn_<model>`.
 std::string halideFunctionName(llvm::StringRef model);

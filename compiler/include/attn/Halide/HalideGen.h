@@ -17,6 +17,11 @@
 
 namespace attn {
 
+/// Resolves a --target name: host, cuda (sm_80), opencl or a Halide target
+/// string; anything else is an error at `loc` that lists the known ones.
+mlir::FailureOr<Halide::Target> parseTarget(mlir::Location loc,
+                                            llvm::StringRef name);
+
 /// One tensor of a model's table entry (runtime/include/attn/abi.h).
 struct TensorDesc {
   enum Role { Input = 0, Param = 1, Output = 2, Inout = 3 };

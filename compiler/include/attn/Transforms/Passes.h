@@ -2,6 +2,7 @@
 #ifndef ATTN_TRANSFORMS_PASSES_H
 #define ATTN_TRANSFORMS_PASSES_H
 
+#include "attn/Transforms/TargetDesc.h"
 #include "attn/Dialect/AttnDialect.h"
 
 #include "mlir/Pass/Pass.h"
@@ -31,7 +32,7 @@ std::string opDisplayName(mlir::Operation *op);
 /// Adds the fusion passes (attn IR as written -> fused).
 void buildFusionPipeline(mlir::OpPassManager &pm);
 /// Adds fusion, then scheduling for `target` with `overrides`.
-void buildScheduledPipeline(mlir::OpPassManager &pm, const std::string &target,
+void buildScheduledPipeline(mlir::OpPassManager &pm, const TargetDesc &target,
                             llvm::ArrayRef<std::string> overrides);
 
 #define GEN_PASS_REGISTRATION

@@ -88,7 +88,10 @@ def AttnSchedule : Pass<"attn-schedule"> {
     - row ops (`softmax`, norms, `rope`) and element-wise ops: `rows` (all
       dims but the last) and `cols`.
 
-    CPU targets: `avx512` (vector 16), `avx2` (vector 8). GPU targets
+    Targets are families (attn/Transforms/TargetDesc.h): `avx512` (vector
+    16, 32 registers), `avx2` (8, 16), `neon` (4, 32), `generic` (4, 16,
+    no FMA); `l1`/`l2`/`l3` replace the family's cache sizes (attnc passes
+    the host's, read from sysfs, or its --l1-cache.. flags). GPU targets
     (`cuda`, `opencl`) also fill `gpu` with block/thread loops and the
     operands staged in shared memory.
 
@@ -101,7 +104,13 @@ def AttnSchedule : Pass<"attn-schedule"> {
   }];
   let options = [
     Option<"target", "target", "std::string", /*default=*/"\"avx512\"",
-           "avx512, avx2, cuda or opencl">,
+           "the target family: avx512, avx2, neon, generic, cuda or opencl">,
+    Option<"l1", "l1", "int64_t", /*default=*/"0",
+           "L1 data cache bytes per core (0: the family's table)">,
+    Option<"l2", "l2", "int64_t", /*default=*/"0",
+           "L2 bytes per core (0: the family's table)">,
+    Option<"l3", "l3", "int64_t", /*default=*/"0",
+           "last-level cache bytes (0: the family's table)">,
     ListOption<"overrides", "overrides", "std::string",
                "NAME:key=value,... schedule overrides">,
   ];
