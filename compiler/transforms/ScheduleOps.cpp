@@ -118,10 +118,8 @@ private:
   /// one. k blocks (Goto's kc): the panel slice (k x rn) fills at most two
   /// thirds of L1, capped at 256. Row blocks (`m`, whose accumulators live
   /// in memory across the k blocks and get the epilogue after the last) are
-  /// one register tile: blocks of L1/4 of accumulators (48 rows on
-  /// AVX-512), which kept the panel slice in L1 across 8 row tiles, measured
-  /// 4-12% slower at the BERT GEMMs, S=512 (attn-bench, paired
-  /// repetitions): their accumulators and the slice overfill L1.
+  /// one register tile (larger blocks' accumulators and the panel slice
+  /// overfill L1: benchmarks/schedule-notes.md).
   ScheduleAttr gemm() {
     if (t.gpu())
       return make("root", {{"m", 64}, {"n", 64}, {"k", 16}, {"rm", 4}, {"rn", 4}},
@@ -149,11 +147,8 @@ private:
   ///   accumulators using at most all but 8 registers, shaped for the most
   ///   FMAs per load (4 x 6 with 32 registers, 2 x 4 with 16); the query
   ///   tile is those qv vectors of rows, and `rqk` (the rows of one register
-  ///   tile) is the whole tile. (4 x 6 replaced 3 x 8, 48 rows: as fast per
-  ///   key, and a tile of 64 rows divides the usual sequence lengths, where
-  ///   48 computed a partial last tile whole: attention 11% faster at S =
-  ///   128, 3% at 512, 0-6% at 2048-8192, causal and GQA 1-2%; at S = 1000
-  ///   it is 1.5% slower, the partial tile being the larger one);
+  ///   tile) is the whole tile (a power-of-two tile divides the usual
+  ///   sequence lengths);
   /// - P.V register tile: `rq` rows x the value head dim (Dv / V vectors),
   ///   again all but 8 registers, rq dividing the query tile;
   /// - exp, row sum and P.V run over sub-blocks of `pv` keys whose
@@ -168,18 +163,12 @@ private:
   ///   in L2 from one query tile to the next, and each tile streams them
   ///   from L3 once: its query tile `qb` is twice `q` (two q.k register
   ///   tiles of rows share each block of K and V), which halves that
-  ///   traffic (measured 5% faster at S = 4096, 8% at 8192; the same tile in
-  ///   the whole-row variant was 5-35% slower at S <= 2048, so that one
-  ///   keeps `q`). Key blocks of `kv` keys whose scores (qb x kv) and keys
-  ///   and values (kv x (Dk + Dv)) fill at most half of L2, rounded down to
-  ///   a power of two (1024 on AVX-512 with D = 64: 6% faster at S = 8192
-  ///   than the 1168 that fill half, the same at 4096; 1-4% faster than
-  ///   1020, a multiple of rkv = 6, whose register tiles would not run past
-  ///   the block), so that the online-softmax state update after each block
-  ///   (one exp per output element) is amortised over about a thousand keys.
-  ///   (Blocks sized for L1 instead, 192 keys, measured 10-15% slower at
-  ///   S = 4096 and 8192: the per-block passes stream from L2 at full speed,
-  ///   the state update does not shrink.)
+  ///   traffic (the whole-row variant keeps `q`). Key blocks of `kv` keys
+  ///   whose scores (qb x kv) and keys and values (kv x (Dk + Dv)) fill at
+  ///   most half of L2, rounded down to a power of two, so that the
+  ///   online-softmax state update after each block (one exp per output
+  ///   element) is amortised over about a thousand keys.
+  /// The measurements behind these choices: benchmarks/schedule-notes.md.
   ScheduleAttr attention(AttentionOp op) {
     if (t.gpu())
       return make("root", {{"q", 64}, {"kv", 64}, {"rq", 4}, {"rkv", 1}}, 1,
