@@ -8,11 +8,13 @@
 #                  '^gemm' (labels: attention/S=128, attention_causal/S=2048,
 #                  attention_gqa/S=2048, gemm_768x768/S=512, bert_layer/S=128,
 #                  gpt2_block/S=1024). The decode benchmark (step 4) runs
-#                  when the filter is empty or contains 'decode'; the
-#                  top-level alternatives that mention 'decode' are removed
-#                  before attn-bench sees the filter, and attn-bench does not
-#                  run when none is left (BENCH_FILTER=decode: decode only).
-#   BENCH_THREADS  thread counts, default 1,2 (attn-bench and decode)
+#                  when the filter is empty or contains 'decode', the PyTorch
+#                  peers (step 5) when it is empty or contains 'torch'; the
+#                  top-level alternatives that mention 'decode' or 'torch'
+#                  are removed before attn-bench sees the filter, and
+#                  attn-bench does not run when none is left
+#                  (BENCH_FILTER=decode: decode only; 'decode|torch': both).
+#   BENCH_THREADS  thread counts, default 1,2 (attn-bench, decode, torch peers)
 #   BENCH_BUDGET   seconds of timed calls per competitor and case (default 1)
 #   BENCH_MAX_CALL skip a competitor whose call, extrapolated from a smaller S
 #                  of the same group, would take longer (seconds, default 15)
@@ -30,8 +32,13 @@
 # 4. benchmarks/decode_bench.py with BUILD/venv/bin/python (skipped, with the
 #    reason, without it): one Llama decode step at T=4096, attnc vs PyTorch
 #    eager -> BENCH_OUT/decode.json, DECODE.md. Its weights and library are
-#    cached in BUILD/bench-decode/. A failed logits check makes bench.sh exit
-#    1 after everything ran.
+#    cached in BUILD/bench-decode/.
+# 5. benchmarks/torch_peers.py with BUILD/venv/bin/python (skipped, with the
+#    reason, without torch): attention vs torch's scaled_dot_product_attention
+#    and bert_layer vs nn.TransformerEncoderLayer's fast path, attnc built for
+#    the host and for AVX2 (PyTorch restricted to AVX2 in that run) ->
+#    BENCH_OUT/torch_peers.json, TORCH.md. Libraries cached in BUILD/bench-torch/.
+# A failed check in step 4 or 5 makes bench.sh exit 1 after everything ran.
 #
 #===----------------------------------------------------------------------===#
 set -euo pipefail
@@ -115,6 +122,8 @@ JSON
 FILTER=${BENCH_FILTER:-}
 RUN_DECODE=0
 case "$FILTER" in ''|*decode*) RUN_DECODE=1 ;; esac
+RUN_TORCH=0
+case "$FILTER" in ''|*torch*) RUN_TORCH=1 ;; esac
 RUN_CASES=1
 if [ -n "$FILTER" ]; then
   FILTER=$(/usr/bin/python3 - "$FILTER" <<'PY'
@@ -128,7 +137,7 @@ for ch in sys.argv[1]:
     else:
         cur += ch
 parts.append(cur)
-print("|".join(p for p in parts if "decode" not in p))
+print("|".join(p for p in parts if "decode" not in p and "torch" not in p))
 PY
 )
   [ -z "$FILTER" ] && RUN_CASES=0
@@ -143,9 +152,10 @@ if [ "$RUN_CASES" = 1 ]; then
   "$BENCH" "${ARGS[@]}" "$@"
   /usr/bin/python3 "$ROOT/benchmarks/report.py" "$OUT"
 else
-  echo "bench: BENCH_FILTER='$BENCH_FILTER' selects only the decode benchmark; attn-bench not run"
+  echo "bench: BENCH_FILTER='$BENCH_FILTER' selects only the decode/torch steps; attn-bench not run"
 fi
 
+FAILED=0
 #--- 4. The decode step: attnc vs PyTorch eager (benchmarks/decode_bench.py) -#
 if [ "$RUN_DECODE" = 0 ]; then
   echo "bench: decode skipped: BENCH_FILTER='$BENCH_FILTER' does not contain 'decode'"
@@ -158,6 +168,25 @@ else
   case $status in
     0) ;;
     77) echo "bench: decode skipped (see above)" ;;
-    *) echo "bench: decode_bench.py exited with $status"; exit 1 ;;
+    *) echo "bench: decode_bench.py exited with $status"; FAILED=1 ;;
   esac
 fi
+
+#--- 5. attnc vs PyTorch's fused kernels (benchmarks/torch_peers.py) ---------#
+if [ "$RUN_TORCH" = 0 ]; then
+  echo "bench: torch peers skipped: BENCH_FILTER='$BENCH_FILTER' does not contain 'torch'"
+elif [ ! -x "$BUILD/venv/bin/python" ]; then
+  echo "bench: torch peers skipped: $BUILD/venv/bin/python does not exist (make venv makes it)"
+elif ! "$BUILD/venv/bin/python" -c 'import torch' 2>/dev/null; then
+  echo "bench: torch peers skipped: $BUILD/venv/bin/python cannot import torch"
+else
+  status=0
+  "$BUILD/venv/bin/python" "$ROOT/benchmarks/torch_peers.py" --build "$BUILD" \
+    --attnc "$ATTNC" --outdir "$OUT" --threads "${BENCH_THREADS:-1,2}" || status=$?
+  case $status in
+    0) ;;
+    77) echo "bench: torch peers skipped (see above)" ;;
+    *) echo "bench: torch_peers.py exited with $status"; FAILED=1 ;;
+  esac
+fi
+exit "$FAILED"
