@@ -16,7 +16,7 @@ PACKAGES=(
   pocl-opencl-icd ocl-icd-opencl-dev
   nlohmann-json3-dev
   python3-matplotlib
-  gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+  gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
   zlib1g-dev libzstd-dev libedit-dev libxml2-dev libffi-dev
 )
 
