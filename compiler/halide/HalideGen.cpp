@@ -574,7 +574,8 @@ LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
   int V = sched ? (int)sched.getVector() : 1;
   bool perWeight = P > 1 && V > 1;
   for (const Expr &o : offsets)
-    perWeight = perWeight && *Halide::Internal::as_const_int(o) % V == 0;
+    perWeight = perWeight && Halide::Internal::as_const_int(o) &&
+                *Halide::Internal::as_const_int(o) % V == 0;
   Func packed = wt;
   int packLanes = 0;
   if (!perWeight) {
@@ -666,7 +667,10 @@ LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
   if (residual)
     e = e + get(residual).at(asExprs(vs));
   def(y, vs, e);
-  int64_t nTotal = *Halide::Internal::as_const_int(offsets.back());
+  // A symbolic output width (a weight of a symbolic size) is not tiled:
+  // n = 0 leaves the projection to the generic schedule.
+  const int64_t *staticWidth = Halide::Internal::as_const_int(offsets.back());
+  int64_t nTotal = staticWidth ? *staticWidth : 0;
   out.gemms.push_back({op, packed, acc, y, rk,
                        x.rank() >= 2 ? x.shape[x.rank() - 2] : Expr(),
                        nTotal, packLanes, parts, dots, ko, useDot});

@@ -99,7 +99,7 @@ struct GemmKernel {
   Halide::Func wt, acc, y;
   Halide::RDom k;
   Halide::Expr rows; ///< extent of the innermost row dim (undefined: none)
-  int64_t n;         ///< outputs (static)
+  int64_t n;         ///< outputs (static; 0 if symbolic: not tiled)
   /// 0: the pack is wt(n, k). V > 0: it is wt(ni, nb, k) with
   /// n = nb * V + ni, defined by one update per weight (multi_linear).
   int packLanes = 0;
