@@ -169,6 +169,21 @@ private:
   ///   online-softmax state update after each block (one exp per output
   ///   element) is amortised over about a thousand keys.
   /// The measurements behind these choices: benchmarks/schedule-notes.md.
+  /// Whether `op`'s mask is `causal` (without a start), alone or in `&`.
+  static bool causalMask(AttentionOp op) {
+    SmallVector<Value> work;
+    if (op.getMask())
+      work.push_back(op.getMask());
+    while (!work.empty()) {
+      Operation *def = work.pop_back_val().getDefiningOp();
+      if (auto c = dyn_cast_or_null<CausalOp>(def); c && !c.getStart())
+        return true;
+      if (auto both = dyn_cast_or_null<MaskAndOp>(def))
+        work.append({both.getLhs(), both.getRhs()});
+    }
+    return false;
+  }
+
   ScheduleAttr attention(AttentionOp op) {
     if (t.gpu())
       return make("root", {{"q", 64}, {"kv", 64}, {"rq", 4}, {"rkv", 1}}, 1,
@@ -189,7 +204,10 @@ private:
     int64_t rq = std::max<int64_t>(std::min<int64_t>(acc / dvVectors, qt), 1);
     while (qt % rq)
       --rq;
-    int64_t rows = t.l2Bytes / 4 / (4 * qt);
+    // A causal mask (queries at the end of the keys) shows a tile half the
+    // keys on average: the whole-row variant's scores then fill the same
+    // share of L2 at twice the keys.
+    int64_t rows = t.l2Bytes / 4 / (4 * qt) * (causalMask(op) ? 2 : 1);
     int64_t qb = 2 * qt;
     int64_t dk = std::max<int64_t>(op.getKey().getType().getDimSize(3), 1);
     int64_t kv = std::max<int64_t>(
