@@ -45,8 +45,8 @@ ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                      StringRef compute, DictionaryAttr tile, int64_t vector,
                      ArrayAttr parallel, DictionaryAttr unroll,
                      DictionaryAttr gpu) {
-  if (compute != "root" && compute != "inline" && compute != "fused")
-    return emitError() << "schedule compute must be root, inline or fused, "
+  if (compute != "root" && compute != "inline")
+    return emitError() << "schedule compute must be root or inline, "
                           "got '"
                        << compute << "'";
   if (vector < 1)

@@ -444,8 +444,17 @@ func.func @multi_biases(%x: tensor<4x8xf32>, %w: tensor<8x8xf32>, %b: tensor<8xf
 // -----
 
 func.func @schedule_compute(%x: tensor<4xf32>) {
-  // expected-error @+1 {{schedule compute must be root, inline or fused, got 'later'}}
+  // expected-error @+1 {{schedule compute must be root or inline, got 'later'}}
   %0 = attn.relu %x {attn.schedule = #attn.schedule<compute = "later", tile = {}, vector = 1, parallel = [], unroll = {}>} : tensor<4xf32>
+  return
+}
+
+// -----
+
+// `fused` was accepted and never applied: it is gone.
+func.func @schedule_compute_fused(%x: tensor<4xf32>) {
+  // expected-error @+1 {{schedule compute must be root or inline, got 'fused'}}
+  %0 = attn.relu %x {attn.schedule = #attn.schedule<compute = "fused", tile = {}, vector = 1, parallel = [], unroll = {}>} : tensor<4xf32>
   return
 }
 

@@ -28,7 +28,7 @@
 // AVX512: attn.attention {{.*}}tile = {few = 8 : i64, kv = 1024 : i64, pv = 48 : i64, q = 64 : i64, qb = 128 : i64, rkv = 6 : i64, rows = 2048 : i64, rq = 16 : i64, rqk = 64 : i64}, vector = 16, parallel = ["b", "h", "q"]
 // AVX512: attn.softmax {{.*}}tile = {rows = 8 : i64}, vector = 16, parallel = ["rows"]
 // An explicit schedule is kept.
-// AVX512: attn.relu {{.*}}compute = "fused"
+// AVX512: attn.relu {{.*}}compute = "inline", tile = {}, vector = 1
 // AVX2: attn.linear {{.*}}tile = {dot = 6 : i64, k = 256 : i64, m = 6 : i64, n = 16 : i64, rm = 6 : i64, rn = 16 : i64}, vector = 8
 // AVX2: attn.attention {{.*}}tile = {few = 4 : i64, kv = 2048 : i64, pv = 128 : i64, q = 16 : i64, qb = 32 : i64, rkv = 4 : i64, rows = 4096 : i64, rq = 8 : i64, rqk = 16 : i64}, vector = 8
 // CUDA: attn.attention {{.*}}gpu = {blocks = ["b", "h", "q"], shared = ["k", "v"], threads = ["rq", "d"]}
@@ -59,7 +59,7 @@ func.func @block(%x: tensor<?x?x8xf32>, %w: tensor<8x8xf32>) -> (tensor<?x2x?x4x
   %h = attn.split_heads %q {heads = 2} : tensor<?x?x8xf32> -> tensor<?x2x?x4xf32>
   %a = attn.attention %h, %h, %h : tensor<?x2x?x4xf32>, tensor<?x2x?x4xf32>, tensor<?x2x?x4xf32> -> tensor<?x2x?x4xf32> loc(#line9)
   %p = attn.softmax %a : tensor<?x2x?x4xf32> -> tensor<?x2x?x4xf32>
-  %r = attn.relu %p {attn.schedule = #attn.schedule<compute = "fused", tile = {}, vector = 1, parallel = [], unroll = {}>} : tensor<?x2x?x4xf32>
+  %r = attn.relu %p {attn.schedule = #attn.schedule<compute = "inline", tile = {}, vector = 1, parallel = [], unroll = {}>} : tensor<?x2x?x4xf32>
   return %a, %p, %r : tensor<?x2x?x4xf32>, tensor<?x2x?x4xf32>, tensor<?x2x?x4xf32>
 }
 #line7 = loc("model.attn":7:3)

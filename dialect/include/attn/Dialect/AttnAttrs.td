@@ -61,9 +61,10 @@ def Attn_ScheduleAttr : AttrDef<Attn_Dialect, "Schedule"> {
     attribute `attn.schedule`) and applied exactly by the Halide backend. Loops
     are named per op family (see the `attn-schedule` pass description):
 
-    - `compute`: `root` (its own loop nest and buffer), `inline` (an index
-      map or expression folded into each consumer: layout ops, masks), or
-      `fused` (computed inside its consumer's tile, e.g. a norm per row tile).
+    - `compute`: `root` (its own loop nest and buffer) or `inline` (an
+      index map or expression folded into each consumer: layout ops,
+      masks). Computing inside a consumer's tile is what the fusion passes
+      and the per-family kernels do (epilogues, attention's blocks).
     - `tile`: loop name -> tile size; names starting with `r` are register
       tiles inside the cache tiles.
     - `vector`: the vector width in elements of the innermost loop.
@@ -79,7 +80,7 @@ def Attn_ScheduleAttr : AttrDef<Attn_Dialect, "Schedule"> {
     ```
   }];
   let parameters = (ins
-    StringRefParameter<"root, inline or fused">:$compute,
+    StringRefParameter<"root or inline">:$compute,
     "::mlir::DictionaryAttr":$tile,
     "int64_t":$vector,
     "::mlir::ArrayAttr":$parallel,
