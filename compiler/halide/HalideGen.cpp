@@ -578,6 +578,7 @@ LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
                 *Halide::Internal::as_const_int(o) % V == 0;
   Func packed = wt;
   int packLanes = 0;
+  std::vector<RDom> packK;
   if (!perWeight) {
     wt(n, k) = pick(weights, n, {k});
   } else {
@@ -587,6 +588,7 @@ LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
     packed(ni, nb, k) = Halide::undef(wtype);
     for (int p = 0; p < P; ++p) {
       RDom pk(0, x.shape.back(), "pk" + std::to_string(p));
+      packK.push_back(pk);
       pk.where(nb >= simplified(offsets[p] / V));
       pk.where(nb < simplified(offsets[p + 1] / V));
       packed(ni, nb, pk) = get(weights[p]).at(
@@ -673,7 +675,7 @@ LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
   int64_t nTotal = staticWidth ? *staticWidth : 0;
   out.gemms.push_back({op, packed, acc, y, rk,
                        x.rank() >= 2 ? x.shape[x.rank() - 2] : Expr(),
-                       nTotal, packLanes, parts, dots, ko, useDot});
+                       nTotal, packLanes, packK, parts, dots, ko, useDot});
 
   if (P == 1) {
     tensors[op->getResult(0)] = {y, shape};
@@ -976,6 +978,7 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
     return f;
   };
   RDom rd(0, D, "rd");
+  a.d = rd;
 
   // The score of `row` and key `at` (in log2 units) from its q.k product:
   // plus the bias, and a large finite negative where masked (not a select of
@@ -1024,6 +1027,7 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
     // that only those keys of the block's scores are read, so only they
     // are made.
     RDom rj(0, kvb, "rj");
+    t.rj = rj;
     rj.where(r * kvb + rj >= jLo);
     rj.where(r * kvb + rj < jHi);
     Expr kAt = Halide::clamp(r * kvb + rj, jLo, jHi - 1), kj = kAt - r * kvb;

@@ -98,8 +98,8 @@ static int vectorFor(int64_t n, int cap) {
 /// from an accumulator `sacc` of (rows / qv vectors of queries) x `cols`
 /// keys that keeps the whole d loop in registers; the mask and bias are
 /// added on the way out.
-static void scheduleScoreTile(Func scores, Func sacc, Var j, int cols, int qv,
-                              int rows, bool unroll) {
+static void scheduleScoreTile(Func scores, Func sacc, Halide::RVar d, Var j,
+                              int cols, int qv, int rows, bool unroll) {
   Var ii("ii"), jo("jo"), ji("ji"), iu("iu"), iv("iv"), io("io"), ir("ir");
   scores.split(j, jo, ji, cols, TailStrategy::RoundUp)
       .split(ii, io, ir, rows, TailStrategy::GuardWithIf)
@@ -110,7 +110,7 @@ static void scheduleScoreTile(Func scores, Func sacc, Var j, int cols, int qv,
   sacc.compute_at(scores, io).split(ii, iu, iv, qv).vectorize(iv).unroll(iu);
   sacc.update()
       .split(ii, iu, iv, qv)
-      .reorder(iv, iu, j, Halide::RVar("rd$x"))
+      .reorder(iv, iu, j, d)
       .vectorize(iv)
       .unroll(iu);
   if (unroll) {
@@ -194,14 +194,15 @@ static RegisterTiles registerTiles(attn::ScheduleAttr s, int tile) {
 /// - P V by a register tile of `rq` query rows x the value head dim;
 /// - the state update, vectorised over the value head dim.
 static void scheduleBlocked(attn::AttentionKernel::Blocked &a, Func out,
-                            Var t, int kvb, int ve, attn::ScheduleAttr s) {
+                            Var t, Halide::RVar d, int kvb, int ve,
+                            attn::ScheduleAttr s) {
   using Halide::RVar;
   int qkCols = (int)s.getTileSize("rkv", 8);
   bool unrollQk = s.getUnrollFactor("rkv") >= qkCols;
   RegisterTiles br = registerTiles(s, a.qt);
   int pvKeys = (int)s.getTileSize("pv", kvb);
   Var ii("ii"), jj("jj"), e("e");
-  RVar kv(a.kv.x.name()), rj("rj$x");
+  RVar kv = a.kv.x, rj = a.rj.x;
   a.otile.compute_at(out, t).vectorize(e, ve);
   a.qtile.compute_at(out, t).vectorize(ii, br.qv);
   a.state.compute_at(out, t).vectorize(e, ve);
@@ -212,7 +213,8 @@ static void scheduleBlocked(attn::AttentionKernel::Blocked &a, Func out,
   Halide::LoopLevel block(a.state, kv);
   int roundedBlock = (kvb + qkCols - 1) / qkCols * qkCols;
   a.scores.compute_at(block).bound_storage(jj, roundedBlock);
-  scheduleScoreTile(a.scores, a.sacc, jj, qkCols, br.qv, br.qkRows, unrollQk);
+  scheduleScoreTile(a.scores, a.sacc, d, jj, qkCols, br.qv, br.qkRows,
+                    unrollQk);
   a.blockMax.compute_at(block).vectorize(ii, br.qv);
   a.blockMax.update().reorder(ii, rj).vectorize(ii, br.qv);
   scheduleProbsPv(a.probs, a.blockSum, a.pv, block, rj, jj, pvKeys, br.pvRows,
@@ -252,21 +254,22 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
   if (a.useRows.defined())
     tileOut(a.out.specialize(a.useRows), a.qt);
   tileOut(a.out, a.blocked.qt); // HalideGen: qtb = qt if alone
-  scheduleBlocked(a.blocked, a.out, t, a.kvb, ve, s);
+  scheduleBlocked(a.blocked, a.out, t, a.d.x, a.kvb, ve, s);
   if (a.useFew.defined())
-    scheduleBlocked(a.few, a.out, t, a.kvb, ve, s);
+    scheduleBlocked(a.few, a.out, t, a.d.x, a.kvb, ve, s);
 
   // The whole-row variant: the same register tiles over all keys of the
   // tile; P V runs over blocks of kv keys so that a block of V stays in L1
   // across the tile's rows.
   const RegisterTiles wr = registerTiles(s, a.qt);
   attn::AttentionKernel::Rows &w = a.rows;
-  RVar key(w.kv.x.name());
+  RVar key = w.kv.x;
   Var j("j");
   w.otile.compute_at(a.out, t).vectorize(e, ve);
   w.qtile.compute_at(a.out, t).vectorize(ii, wr.qv);
   w.scores.compute_at(a.out, t);
-  scheduleScoreTile(w.scores, w.sacc, j, qkCols, wr.qv, wr.qkRows, unrollQk);
+  scheduleScoreTile(w.scores, w.sacc, a.d.x, j, qkCols, wr.qv, wr.qkRows,
+                    unrollQk);
   w.rowMax.compute_at(a.out, t).vectorize(ii, wr.qv);
   w.rowMax.update().reorder(ii, key).vectorize(ii, wr.qv);
   scheduleProbsPv(w.probs, w.rowSum, w.oacc, Halide::LoopLevel(a.out, t), key,
@@ -382,7 +385,7 @@ static void scheduleGemm(attn::GemmKernel &g, attn::ScheduleAttr s) {
     // order, the vectors nb of V outputs in the place of wno.
     Var ni = g.wt.args()[0], nb = g.wt.args()[1];
     for (int u = 0; u < g.wt.num_update_definitions(); ++u) {
-      RVar pk(g.wt.update_args(u)[2].as<Halide::Internal::Variable>()->name);
+      RVar pk = g.packK[u].x;
       RVar pko(pk.name() + "o"), pki(pk.name() + "i");
       g.wt.update(u)
           .split(pk, pko, pki, kLine, TailStrategy::GuardWithIf)
@@ -399,7 +402,7 @@ static void scheduleGemm(attn::GemmKernel &g, attn::ScheduleAttr s) {
       .vectorize(niv)
       .unroll(niu);
   g.acc.update()
-      .split(RVar(g.k.x.name()), rko, rki, kc)
+      .split(g.k.x, rko, rki, kc)
       .split(an, nio, nii, rn)
       .split(nii, niu, niv, V)
       .split(am, mo, mi, rm, TailStrategy::RoundUp)

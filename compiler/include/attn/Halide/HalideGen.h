@@ -62,6 +62,7 @@ struct AttentionKernel {
   mlir::Operation *op;
   int qt; ///< queries per tile of the whole-row variant
   int kvb; ///< keys per block: the scores that exist at once are qt x kvb
+  Halide::RDom d; ///< the q.k reduction over the head dim (every variant)
   /// A blocked (online-softmax) variant, tiles of `qt` queries: the scaled
   /// query tile `(ii, d, it, h, b)`, per key block r the q.k accumulator,
   /// scores and probabilities `(ii, jj, r, it, h, b)`, block max and sum
@@ -72,6 +73,7 @@ struct AttentionKernel {
     Halide::Func qtile, sacc, scores, blockMax, probs, blockSum, pv, state,
         otile;
     Halide::RDom kv; ///< key blocks, bounded per query tile by the mask
+    Halide::RDom rj; ///< keys of one block (max, sum, P V)
   };
   /// The variant for many queries (`qb` rows a tile), and the one for a few
   /// (decode: one query row a tile, `useFew`), so that a decode step does
@@ -103,6 +105,8 @@ struct GemmKernel {
   /// 0: the pack is wt(n, k). V > 0: it is wt(ni, nb, k) with
   /// n = nb * V + ni, defined by one update per weight (multi_linear).
   int packLanes = 0;
+  /// packLanes > 0: the k of each weight's update of the pack.
+  std::vector<Halide::RDom> packK;
   /// Few rows (`useDot`: fewer in all than the schedule's `dot`): y takes
   /// dot products instead, per weight p: `parts[p](l, n, rows...)`, the
   /// V partial sums of lane l over k = l, l + V, ..., summed in `dots[p]`
