@@ -30,6 +30,7 @@
 #include <cmath>
 #include <functional>
 
+using Role = attn::OpFunc::Role;
 using namespace mlir;
 using Halide::Expr;
 using Halide::Func;
@@ -194,7 +195,7 @@ private:
   std::string uniqueName(std::string base);
   std::string opName(Operation *op);
   Func newFunc(Operation *op, const std::string &name, bool inlined = false,
-               const std::string &role = "");
+               attn::OpFunc::Role role = attn::OpFunc::Role::Plain);
 
   // Arguments and results.
   LogicalResult lowerArguments();
@@ -287,7 +288,7 @@ std::string PipelineBuilder::opName(Operation *op) {
 }
 
 Func PipelineBuilder::newFunc(Operation *op, const std::string &name,
-                              bool inlined, const std::string &role) {
+                              bool inlined, attn::OpFunc::Role role) {
   Func f(name);
   out.funcs.push_back({f, op, inlined, role});
   return f;
@@ -456,8 +457,8 @@ LogicalResult PipelineBuilder::lowerResults(func::ReturnOp ret) {
     if (Operation *def = v.getDefiningOp(); def && v.hasOneUse())
       for (const attn::OpFunc &of : out.funcs)
         if (of.op == def && of.func.name() == value.func.name() &&
-            (of.role == "" || of.role == "norm" || of.role == "gemm.out" ||
-             of.role == "attention") &&
+            (of.role == Role::Plain || of.role == Role::Norm ||
+             of.role == Role::GemmOut || of.role == Role::Attention) &&
             !of.func.has_update_definition())
           source = of.func;
     out.outputSources.push_back(source);
@@ -564,7 +565,7 @@ LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
 
   std::string name = opName(op);
   Var n("n"), k("k");
-  Func wt = newFunc(op, name + "_wt", /*inlined=*/false, "gemm.pack");
+  Func wt = newFunc(op, name + "_wt", /*inlined=*/false, Role::GemmPack);
   // Several weights whose offsets are multiples of V (the schedule's
   // vector width): the pack is wt3(ni, nb, k) with n = nb * V + ni, one
   // update per weight over the vectors nb it owns, so that choosing the
@@ -601,7 +602,7 @@ LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
 
   std::vector<Var> vs = makeVars(shape.size());
   vs.back() = n;
-  Func acc = newFunc(op, name + "_acc", /*inlined=*/false, "gemm.acc");
+  Func acc = newFunc(op, name + "_acc", /*inlined=*/false, Role::GemmAcc);
   def(acc, vs, 0.0f);
   RDom rk(0, x.shape.back(), "rk");
   std::vector<Expr> xi(vs.begin(), vs.end() - 1);
@@ -637,12 +638,12 @@ LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
     for (int p = 0; p < P; ++p) {
       const Tensor &w = get(weights[p]);
       std::string pre = name + (P > 1 ? "_" + std::to_string(p) : "");
-      Func part = newFunc(op, pre + "_part", /*inlined=*/false, "gemm.dot");
+      Func part = newFunc(op, pre + "_part", /*inlined=*/false, Role::GemmDot);
       std::vector<Expr> at = {l, n};
       at.insert(at.end(), rowArgs.begin(), rowArgs.end());
       part(at) = 0.0f;
       part(at) += xAt(ko * V + l) * w.at({n, ko * V + l});
-      Func sum = newFunc(op, pre + "_dot", /*inlined=*/false, "gemm.dot");
+      Func sum = newFunc(op, pre + "_dot", /*inlined=*/false, Role::GemmDot);
       std::vector<Expr> ni = {n};
       ni.insert(ni.end(), rowArgs.begin(), rowArgs.end());
       Expr lanes = 0.0f;
@@ -662,7 +663,7 @@ LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
   }
 
   Func y = newFunc(op, P > 1 ? name + "_all" : name, /*inlined=*/false,
-                   "gemm.out");
+                   Role::GemmOut);
   if (!biases.empty())
     e = e + pick(biases, n, {});
   e = applyActivation(act, e);
@@ -969,7 +970,7 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   a.qt = qt;
   a.kvb = kvb;
   auto func = [&](const std::string &suffix) {
-    return newFunc(op, name + suffix, /*inlined=*/false, "attention");
+    return newFunc(op, name + suffix, /*inlined=*/false, Role::Attention);
   };
   // The query tile of a variant, transposed (rows innermost) and scaled once.
   auto queryTile = [&](const std::string &suffix, Expr at) {
@@ -1113,7 +1114,7 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   w.otile(e, ii, it, h, b) = Halide::select(
       seenRow, w.oacc(e, ii, it, h, b) / w.rowSum(ii, it, h, b), 0.0f);
 
-  a.out = newFunc(op, name, /*inlined=*/false, "attention");
+  a.out = newFunc(op, name, /*inlined=*/false, Role::Attention);
   Expr many = a.blocked.otile(e, i % qtb, i / qtb, h, b),
        whole = w.otile(e, i % qt, i / qt, h, b);
   if (rowKeys >= INT32_MAX) {
@@ -1172,18 +1173,18 @@ Tensor PipelineBuilder::lowerNorm(Operation *op) {
 
   Expr centre = 0.0f; // mean for layer_norm, 0 for rms_norm
   if (ln) {
-    Func mean = newFunc(op, name + "_mean", /*inlined=*/false, "norm.stat");
+    Func mean = newFunc(op, name + "_mean", /*inlined=*/false, Role::NormStat);
     def(mean, rows, 0.0f);
     defAdd(mean, rows, x.at(rowR) / width);
     centre = mean(rowIdx);
   }
   Func sq =
-      newFunc(op, name + (ln ? "_var" : "_ms"), /*inlined=*/false, "norm.stat");
+      newFunc(op, name + (ln ? "_var" : "_ms"), /*inlined=*/false, Role::NormStat);
   def(sq, rows, 0.0f);
   Expr centred = x.at(rowR) - centre; // two-pass variance
   defAdd(sq, rows, centred * centred / width);
 
-  Func f = newFunc(op, name, /*inlined=*/false, "norm");
+  Func f = newFunc(op, name, /*inlined=*/false, Role::Norm);
   std::vector<Expr> idx = asExprs(vs);
   // Times the row's 1 / sqrt (loop invariant along the row), not a division
   // per element.
@@ -1424,13 +1425,13 @@ Tensor PipelineBuilder::lowerCacheWrite(attn::CacheWriteOp op) {
           .str();
 
   Var c("c");
-  Func range = newFunc(op, name + "_startrange", false, "host");
+  Func range = newFunc(op, name + "_startrange", false, Role::Host);
   range(c) = Halide::select(c == 0, Halide::Int(32).max(),
                             Halide::Int(32).min());
   RDom rb(0, start.shape[0], "b");
   range(0) = Halide::min(range(0), start.at({rb}));
   range(1) = Halide::max(range(1), start.at({rb}));
-  Func check = newFunc(op, name + "_startcheck", false, "host");
+  Func check = newFunc(op, name + "_startcheck", false, Role::Host);
   check(c) = Halide::require(range(0) >= 0 && range(1) + S <= T, 0,
                              "cache_write:", cacheName, "holds", T,
                              "positions but start + S reaches", range(1) + S,
@@ -1587,7 +1588,7 @@ Tensor PipelineBuilder::lowerL2Normalize(attn::L2NormalizeOp op) {
 /// with a message naming the ids); the gather clamps, so it never reads out
 /// of bounds. The check's value (0) is added to the result, not to the row:
 /// added to an index, the call and its require vanished from the lowered
-/// stmt and bad ids ran unchecked. On GPU targets the check runs on the host (role "host"),
+/// stmt and bad ids ran unchecked. On GPU targets the check runs on the host (role Role::Host),
 /// since kernels cannot fail a require.
 Tensor PipelineBuilder::lowerEmbedding(attn::EmbeddingOp op) {
   const Tensor &table = get(op.getTable());
@@ -1596,7 +1597,7 @@ Tensor PipelineBuilder::lowerEmbedding(attn::EmbeddingOp op) {
   Expr V = table.shape[0];
 
   Var c("c");
-  Func range = newFunc(op, name + "_idrange", false, "host");
+  Func range = newFunc(op, name + "_idrange", false, Role::Host);
   range(c) = Halide::select(c == 0, Halide::Int(32).max(),
                             Halide::Int(32).min());
   if (ids.rank()) {
@@ -1614,7 +1615,7 @@ Tensor PipelineBuilder::lowerEmbedding(attn::EmbeddingOp op) {
     range(0) = ids.at({});
     range(1) = ids.at({});
   }
-  Func check = newFunc(op, name + "_idcheck", false, "host");
+  Func check = newFunc(op, name + "_idcheck", false, Role::Host);
   check(c) = Halide::require(
       range(0) >= 0 && range(1) < V, 0, "embedding:",
       op.getIdsName().str(), "holds ids outside [0,", V, "): smallest",

@@ -28,6 +28,7 @@
 #include <map>
 #include <set>
 
+using Role = attn::OpFunc::Role;
 using Halide::Func;
 using Halide::TailStrategy;
 using Halide::Var;
@@ -519,7 +520,7 @@ static attn::ScheduleAttr scheduleOf(const attn::OpFunc &f) {
 /// attributes are not applied yet. Conversions from and to f16/bf16 (storage
 /// types: inputs, params and outputs only) stay on the host, so kernels see
 /// f32 alone and need no half support from the device (PoCL has none); so
-/// do helpers of role "host" (checks that fail the call: a kernel cannot).
+/// do helpers of role Host (checks that fail the call: a kernel cannot).
 static void applyGpuSchedule(attn::ModelPipeline &model,
                              const Halide::Target &target) {
   auto halfType = [](Halide::Type t) {
@@ -531,7 +532,7 @@ static void applyGpuSchedule(attn::ModelPipeline &model,
     auto cast = llvm::dyn_cast_or_null<attn::CastOp>(f.op);
     auto gather = llvm::dyn_cast_or_null<attn::EmbeddingOp>(f.op);
     bool onHost =
-        f.role == "host" ||
+        f.role == Role::Host ||
         (cast && (cast.getInput().getType().getElementTypeBitWidth() == 16 ||
                   cast.getType().getElementTypeBitWidth() == 16)) ||
         (gather && gather.getTable().getType().getElementTypeBitWidth() == 16);
@@ -587,18 +588,18 @@ void attn::applySchedule(ModelPipeline &model, const Halide::Target &target) {
   }
   // Without a schedule attribute (--no-fusion) norms stay at root below.
   for (OpFunc &f : model.funcs) {
-    if (f.role != "norm" || f.func.dimensions() < 1 || !scheduleOf(f))
+    if (f.role != Role::Norm || f.func.dimensions() < 1 || !scheduleOf(f))
       continue;
     std::vector<Func> stats;
     for (OpFunc &g : model.funcs)
-      if (g.op == f.op && g.role == "norm.stat")
+      if (g.op == f.op && g.role == Role::NormStat)
         stats.push_back(g.func);
     scheduleNorm(placed(f.func), stats, target, scheduleOf(f));
   }
   for (OpFunc &f : model.funcs) {
     if (f.inlined || f.func.dimensions() == 0 || tiledGemms.count(f.op) ||
-        ((f.role == "norm" || f.role == "norm.stat") && scheduleOf(f)) ||
-        (f.role == "attention" && scheduleOf(f)))
+        ((f.role == Role::Norm || f.role == Role::NormStat) && scheduleOf(f)) ||
+        (f.role == Role::Attention && scheduleOf(f)))
       continue;
     ScheduleAttr s = scheduleOf(f);
     if (s && s.getCompute() == "inline" && !computedIn.count(f.func.name()))

@@ -41,12 +41,18 @@ struct OpFunc {
   mlir::Operation *op;
   bool inlined; ///< a cheap point-wise helper the schedule may inline
   /// What the Func is within its op, for ops whose schedule treats their
-  /// Funcs together: "attention" (an AttentionKernel's), "gemm.pack",
-  /// "gemm.acc", "gemm.out" (a GemmKernel's), "norm" (a layer_norm or
-  /// rms_norm result) and "norm.stat" (its row mean / variance), "host" (a
-  /// helper that GPU targets compute on the host: a check that fails the
-  /// call), or "" (the op's plain result or a helper).
-  std::string role = "";
+  /// Funcs together.
+  enum class Role {
+    Plain,     ///< the op's plain result or a helper
+    Attention, ///< an AttentionKernel's
+    GemmPack,  ///< a GemmKernel's packed weights
+    GemmAcc,   ///< a GemmKernel's accumulator
+    GemmDot,   ///< a GemmKernel's dot products (few rows)
+    GemmOut,   ///< a GemmKernel's epilogue output
+    Norm,      ///< a layer_norm or rms_norm result
+    NormStat,  ///< its row mean / variance
+    Host,      ///< computed on the host on GPU targets (a failing check)
+  } role = Role::Plain;
 };
 
 /// The Funcs of one flash-style attention op (HalideGen.cpp), kept so that
