@@ -1018,20 +1018,22 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
     t.sacc(ii, jj, r, it, h, b) = 0.0f;
     t.sacc(ii, jj, r, it, h, b) +=
         t.qtile(ii, rd, it, h, b) * k.at({b, kh, key, rd});
+    // Keys past Sk (the last block's) are masked here: the mask itself
+    // sees them clamped to the last key.
     t.scores = func(pre + "_scores");
     t.scores(ii, jj, r, it, h, b) =
-        score(t.sacc(ii, jj, r, it, h, b), key, row);
-    Expr kLo, kHi, jLo, jHi;
+        score(t.sacc(ii, jj, r, it, h, b), key, row) +
+        Halide::select(j < Sk, 0.0f, kMaskedScore);
+    Expr kLo, kHi;
     keyRange(rows, true, kLo, kHi);
-    keyRange(rows, false, jLo, jHi);
-    // The where clauses trim the loops; the clamp tells bounds inference
-    // that only those keys of the block's scores are read, so only they
-    // are made.
+    // Every visited block is computed whole: its keys outside what the
+    // mask keeps for the tile (the causal or window diagonal, the last
+    // block's tail) are masked, their probabilities 0. (Where clauses
+    // trimming the key loop to the tile's keys left a guard on every key
+    // in the P.V register tile that Halide cannot prove away.)
     RDom rj(0, kvb, "rj");
     t.rj = rj;
-    rj.where(r * kvb + rj >= jLo);
-    rj.where(r * kvb + rj < jHi);
-    Expr kAt = Halide::clamp(r * kvb + rj, jLo, jHi - 1), kj = kAt - r * kvb;
+    Expr kAt = Halide::clamp(r * kvb + rj, 0, Sk - 1), kj = rj;
     t.blockMax = func(pre + "_max");
     t.blockMax(ii, r, it, h, b) = kMaskedScore;
     t.blockMax(ii, r, it, h, b) = Halide::max(
