@@ -120,10 +120,7 @@ JSON
 # BENCH_FILTER without its top-level alternatives that mention 'decode'
 # (the parentheses' depth is tracked: 'attention/S=(512|2048)$' is one).
 FILTER=${BENCH_FILTER:-}
-RUN_DECODE=0
-case "$FILTER" in ''|*decode*) RUN_DECODE=1 ;; esac
-RUN_TORCH=0
-case "$FILTER" in ''|*torch*) RUN_TORCH=1 ;; esac
+FILTER_ALL=$FILTER # the Python steps match the whole filter
 RUN_CASES=1
 if [ -n "$FILTER" ]; then
   FILTER=$(/usr/bin/python3 - "$FILTER" <<'PY'
@@ -156,37 +153,35 @@ else
 fi
 
 FAILED=0
-#--- 4. The decode step: attnc vs PyTorch eager (benchmarks/decode_bench.py) -#
-if [ "$RUN_DECODE" = 0 ]; then
-  echo "bench: decode skipped: BENCH_FILTER='$BENCH_FILTER' does not contain 'decode'"
-elif [ ! -x "$BUILD/venv/bin/python" ]; then
-  echo "bench: decode skipped: $BUILD/venv/bin/python does not exist (make venv makes it)"
-else
-  status=0
-  "$BUILD/venv/bin/python" "$ROOT/benchmarks/decode_bench.py" --build "$BUILD" \
+# A Python step (decode, torch peers) in the venv: NAME SCRIPT WORD MODULE.
+# Skipped, saying why, when BENCH_FILTER does not mention WORD, without the
+# venv, or when the venv cannot import MODULE; exit 77 is the script's own
+# skip; any other failure sets FAILED.
+python_step() {
+  local name=$1 script=$2 word=$3 module=$4 status=0
+  case "$FILTER_ALL" in
+    ''|*"$word"*) ;;
+    *) echo "bench: $name skipped: BENCH_FILTER='$FILTER_ALL' does not contain '$word'"; return ;;
+  esac
+  if [ ! -x "$BUILD/venv/bin/python" ]; then
+    echo "bench: $name skipped: $BUILD/venv/bin/python does not exist (make venv makes it)"
+    return
+  fi
+  if ! "$BUILD/venv/bin/python" -c "import $module" 2>/dev/null; then
+    echo "bench: $name skipped: $BUILD/venv/bin/python cannot import $module"
+    return
+  fi
+  "$BUILD/venv/bin/python" "$ROOT/benchmarks/$script" --build "$BUILD" \
     --attnc "$ATTNC" --outdir "$OUT" --threads "${BENCH_THREADS:-1,2}" || status=$?
   case $status in
     0) ;;
-    77) echo "bench: decode skipped (see above)" ;;
-    *) echo "bench: decode_bench.py exited with $status"; FAILED=1 ;;
+    77) echo "bench: $name skipped (see above)" ;;
+    *) echo "bench: $script exited with $status"; FAILED=1 ;;
   esac
-fi
+}
 
+#--- 4. The decode step: attnc vs PyTorch eager (benchmarks/decode_bench.py) -#
+python_step decode decode_bench.py decode numpy
 #--- 5. attnc vs PyTorch's fused kernels (benchmarks/torch_peers.py) ---------#
-if [ "$RUN_TORCH" = 0 ]; then
-  echo "bench: torch peers skipped: BENCH_FILTER='$BENCH_FILTER' does not contain 'torch'"
-elif [ ! -x "$BUILD/venv/bin/python" ]; then
-  echo "bench: torch peers skipped: $BUILD/venv/bin/python does not exist (make venv makes it)"
-elif ! "$BUILD/venv/bin/python" -c 'import torch' 2>/dev/null; then
-  echo "bench: torch peers skipped: $BUILD/venv/bin/python cannot import torch"
-else
-  status=0
-  "$BUILD/venv/bin/python" "$ROOT/benchmarks/torch_peers.py" --build "$BUILD" \
-    --attnc "$ATTNC" --outdir "$OUT" --threads "${BENCH_THREADS:-1,2}" || status=$?
-  case $status in
-    0) ;;
-    77) echo "bench: torch peers skipped (see above)" ;;
-    *) echo "bench: torch_peers.py exited with $status"; FAILED=1 ;;
-  esac
-fi
+python_step "torch peers" torch_peers.py torch torch
 exit "$FAILED"

@@ -67,7 +67,6 @@
 # ===----------------------------------------------------------------------=== #
 import argparse
 import gc
-import hashlib
 import json
 import os
 import platform
@@ -84,6 +83,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+import attnc_build  # benchmarks/attnc_build.py, next to this script
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIP = 77
@@ -249,31 +250,6 @@ def step_weight_bytes(path):
 
 # --- attnc -----------------------------------------------------------------
 
-def compile_library(attnc, source, workdir, variant, flags):
-    """BUILD/bench-decode/<stem>.<variant>-<hash>.so, the hash of the source,
-    the flags and the attnc binary (path, size, mtime): compiled once."""
-    h = hashlib.sha256(source.read_bytes())
-    st = attnc.stat()
-    h.update(f"{attnc.resolve()}|{st.st_size}|{st.st_mtime_ns}|{flags}".encode())
-    stem = f"{source.stem}.{variant}"
-    so = workdir / f"{stem}-{h.hexdigest()[:16]}.so"
-    if so.is_file():
-        log(f"attnc: {so.name} is up to date (source, flags and attnc unchanged)")
-        return so, 0.0
-    for old in workdir.glob(f"{stem}-*.so"):
-        old.unlink()
-    cmd = [str(attnc), str(source), "--model", "llama", "-o", str(so) + ".tmp"] + flags
-    log("$ " + " ".join(cmd))
-    t0 = time.time()
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-    if r.returncode != 0:
-        fail(f"attnc exited with {r.returncode}:\n{r.stdout}{r.stderr}")
-    os.replace(str(so) + ".tmp", so)
-    dt = time.time() - t0
-    log(f"attnc: compiled {so.name} in {dt:.1f} s")
-    return so, dt
-
-
 # --- bandwidth -------------------------------------------------------------
 
 class Bandwidth:
@@ -394,7 +370,8 @@ def main():
     variants = {"attnc": []}
     libs, compile_s = {}, {}
     for v, flags in variants.items():
-        libs[v], compile_s[v] = compile_library(attnc, source, workdir, v, flags)
+        libs[v], compile_s[v] = attnc_build.compile_library(attnc, source, workdir, v,
+                                                         ["--model", "llama"] + flags, log, fail)
     w_bytes, w_detail = step_weight_bytes(weights)
     c_bytes = 2 * L * 1 * HKV * (start_pos + 1) * D * 4
     step_bytes = w_bytes + c_bytes

@@ -63,7 +63,6 @@
 #
 # ===----------------------------------------------------------------------=== #
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -76,6 +75,8 @@ from pathlib import Path
 
 # libgomp reads it when torch loads it (the workers inherit it too).
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+import attnc_build  # benchmarks/attnc_build.py, next to this script
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIP = 77
@@ -147,31 +148,6 @@ def make_cases(sizes, bert_sizes, pattern):
 
 
 # --- compiling (parent) ----------------------------------------------------
-
-def compile_library(attnc, source, workdir, isa, flags):
-    """WORKDIR/<stem>.<isa>-<hash>.so, the hash of the source, the flags and the
-    attnc binary (path, size, mtime): compiled once."""
-    h = hashlib.sha256(source.read_bytes())
-    st = attnc.stat()
-    h.update(f"{attnc.resolve()}|{st.st_size}|{st.st_mtime_ns}|{' '.join(flags)}".encode())
-    stem = f"{source.stem}.{isa}"
-    so = workdir / f"{stem}-{h.hexdigest()[:16]}.so"
-    if so.is_file():
-        log(f"attnc: {so.name} is up to date (source, flags and attnc unchanged)")
-        return so, 0.0
-    for old in workdir.glob(f"{stem}-*.so"):
-        old.unlink()
-    cmd = [str(attnc), str(source), "-o", str(so) + ".tmp"] + flags
-    log("$ " + " ".join(cmd))
-    t0 = time.time()
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-    if r.returncode != 0:
-        fail(f"attnc exited with {r.returncode}:\n{r.stdout}{r.stderr}")
-    os.replace(str(so) + ".tmp", so)
-    dt = time.time() - t0
-    log(f"attnc: compiled {so.name} in {dt:.1f} s")
-    return so, dt
-
 
 # --- the worker: one ISA, one process --------------------------------------
 
@@ -581,8 +557,8 @@ def main():
     libs, compile_s = {}, {}
     for isa in isas:
         for m in models:
-            so, dt = compile_library(attnc, MODELS[m], workdir, isa,
-                                     [f"--target={ISA_TARGETS[isa]}"])
+            so, dt = attnc_build.compile_library(attnc, MODELS[m], workdir, isa,
+                                                 [f"--target={ISA_TARGETS[isa]}"], log, fail)
             libs.setdefault(isa, {})[m] = str(so)
             compile_s[f"{m}.{isa}"] = dt
 
