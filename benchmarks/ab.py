@@ -11,7 +11,7 @@ pair is two calls seconds apart: the drift of a shared machine's speed over
 minutes cancels, which a ratio of medians does not guarantee.
 
 Comparing two schedules, for example:
-    ATTNC_FUSED_FLAGS="" ATTNC_UNFUSED_FLAGS="--schedule=linear:tile.k=64" \\
+    ATTNC_FUSED_FLAGS="" ATTNC_UNFUSED_FLAGS="--schedule=linear:k=64" \\
     BENCH_OUT=/tmp/ab BENCH_THREADS=1 BENCH_FILTER='^gemm_3072x768/S=512$' \\
     bash benchmarks/bench.sh build --competitors attnc --no-verify
     benchmarks/ab.py /tmp/ab/raw_t1.json

@@ -571,7 +571,7 @@ LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
   // update per weight over the vectors nb it owns, so that choosing the
   // weight is one scalar branch per vector of V outputs. (A select would
   // gather every weight's elements and keep one.) The pure step is undef.
-  auto sched = op->getAttrOfType<attn::ScheduleAttr>("attn.schedule");
+  auto sched = op->getAttrOfType<attn::GemmScheduleAttr>("attn.schedule");
   int V = sched ? (int)sched.getVector() : 1;
   bool perWeight = P > 1 && V > 1;
   for (const Expr &o : offsets)
@@ -615,7 +615,7 @@ LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
   // their sum and the tail of K % V; y picks weight p's for n in its range
   // (clamped, as in `pick`). One weight's dot products read it once.
   Expr e = acc(reversed(asExprs(vs)));
-  int64_t dotRows = sched ? sched.getTileSize("dot", 0) : 0;
+  int64_t dotRows = sched ? sched.getDot() : 0;
   std::vector<Func> parts, dots;
   RDom ko;
   Expr useDot;
@@ -943,14 +943,14 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   const Tensor &k = get(op.getKey());
   const Tensor &v = get(op.getValue());
   std::string name = opName(op);
-  auto sched = op->getAttrOfType<attn::ScheduleAttr>("attn.schedule");
-  int qt = sched ? (int)sched.getTileSize("q", 16) : 16;
-  int kvb = sched ? (int)sched.getTileSize("kv", 64) : 64;
+  auto sched =
+      op->getAttrOfType<attn::AttentionScheduleAttr>("attn.schedule");
+  int qt = sched ? (int)sched.getQ() : 16;
+  int kvb = sched ? (int)sched.getKv() : 64;
   // Without a schedule (--no-fusion) the whole-row variant, computed at
   // root, is the unfused reference point.
-  int64_t rowKeys = sched ? sched.getTileSize("rows", 0) : INT32_MAX;
-  int qtb = sched && rowKeys < INT32_MAX ? (int)sched.getTileSize("qb", qt)
-                                         : qt;
+  int64_t rowKeys = sched ? sched.getRows() : INT32_MAX;
+  int qtb = sched ? (int)sched.getQb() : qt;
   const float log2e = 1.4426950408889634f;
   float scale = (float)op.getScaleOrDefault() * log2e;
 
@@ -1130,7 +1130,7 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   // Sq, or rows within the few-query branch when Sq = Sk) are left out:
   // Halide 14 crashes in bounds inference on a specialisation that the
   // ones before it contradict.
-  int64_t fewRows = sched.getTileSize("few", 0);
+  int64_t fewRows = sched.getFew();
   Expr useFew = simplified(Sq < (int)std::max<int64_t>(fewRows, 1));
   if (fewRows > 1 && qtb > 1 && !Halide::Internal::is_const_zero(useFew))
     a.useFew = useFew;

@@ -11,7 +11,7 @@
 //
 // Ops that carry an `attn.schedule` attribute (attnc runs attn-schedule
 // before the back end unless --no-fusion) are scheduled as it says:
-// `compute = "inline"` ops (layout ops, casts, masks) get no buffer and are
+// `#attn.inline` ops (layout ops, casts, masks) get no buffer and are
 // folded into each consumer; without the attribute every op is computed at
 // root, which is what --no-fusion compares against.
 //
@@ -56,18 +56,36 @@ static void parallelOuter(Halide::Stage s, const std::vector<Var> &args,
   }
 }
 
-/// compute_root; innermost dim vectorised, outermost parallel.
-/// With `s` (the op's schedule), its vector width, and its outer dims run
-/// in parallel only if it names `rows` parallel; without, the defaults.
+/// How a Func at root is vectorised and whether its outer dims run in
+/// parallel: as the op's rows schedule says; without one (--no-fusion,
+/// helpers), the target's natural width, in parallel; under another
+/// family's schedule (an untiled GEMM, an inline op an output copies), its
+/// vector width, serially.
+struct RootSchedule {
+  int vector;
+  bool parallel;
+};
+static RootSchedule rootSchedule(Func f, const Halide::Target &target,
+                                 mlir::Attribute s) {
+  if (auto r = llvm::dyn_cast_or_null<attn::RowsScheduleAttr>(s))
+    return {(int)r.getVector(), r.getParallel()};
+  if (auto g = llvm::dyn_cast_or_null<attn::GemmScheduleAttr>(s))
+    return {(int)g.getVector(), false};
+  if (s)
+    return {1, false};
+  return {target.natural_vector_size(f.output_types()[0]), true};
+}
+
+/// compute_root; innermost dim vectorised, outermost parallel (as `s`,
+/// the op's schedule, says: rootSchedule).
 static void scheduleRoot(Func f, const Halide::Target &target,
-                         attn::ScheduleAttr s = {}) {
+                         mlir::Attribute s = {}) {
   f.compute_root();
   std::vector<Var> args = f.args(); // args[0] is the innermost dim
-  int width = s ? (int)s.getVector()
-                : target.natural_vector_size(f.output_types()[0]);
+  RootSchedule rs = rootSchedule(f, target, s);
+  int width = rs.vector;
   Var inner = args.front();
-  bool parallel = args.size() > 1 && (!s || s.isParallel("rows")),
-       fuse = args.size() > 2;
+  bool parallel = args.size() > 1 && rs.parallel, fuse = args.size() > 2;
   f.vectorize(inner, width, TailStrategy::GuardWithIf);
   if (parallel)
     parallelOuter(f, args, fuse);
@@ -160,25 +178,18 @@ static void scheduleProbsPv(Func probs, Func sum, Func pv,
 }
 
 /// The register tiles of an attention variant whose query tile has `tile`
-/// rows: the lanes over query rows, and the register tiles' rows. Register
-/// tiles of more rows than the query tile (an override of q alone) shrink
-/// to it. q.k tiles split the query tile evenly, in whole vectors: rqk
-/// shrinks to the largest such divisor (a partial q.k row group, GuardWithIf
-/// inside the rounded-up key split, gave wrong results in the e2e suite;
-/// not root-caused).
+/// rows (q, qb, or 1 for few queries): the lanes over query rows, and the
+/// register tiles' rows, no more than the tile's. The attribute's verifier
+/// makes rqk divide q and qb (a partial q.k row group, GuardWithIf inside
+/// the rounded-up key split, gave wrong results in the e2e suite).
 struct RegisterTiles {
   int qv, pvRows, qkRows;
-  bool unrollPv; // the P V register tile is unrolled fully
 };
-static RegisterTiles registerTiles(attn::ScheduleAttr s, int tile) {
+static RegisterTiles registerTiles(attn::AttentionScheduleAttr s, int tile) {
   RegisterTiles r;
   r.qv = vectorFor(tile, (int)s.getVector());
-  r.pvRows = (int)std::min<int64_t>(s.getTileSize("rq", 4), tile);
-  r.qkRows = (int)std::min<int64_t>(s.getTileSize("rqk", tile), tile);
-  r.qkRows = std::max(r.qkRows / r.qv * r.qv, r.qv);
-  while (tile % r.qkRows)
-    r.qkRows -= r.qv;
-  r.unrollPv = s.getUnrollFactor("rq") >= r.pvRows;
+  r.pvRows = (int)std::min<int64_t>(s.getRq(), tile);
+  r.qkRows = (int)std::min<int64_t>(s.getRqk(), tile);
   return r;
 }
 
@@ -196,12 +207,11 @@ static RegisterTiles registerTiles(attn::ScheduleAttr s, int tile) {
 /// - the state update, vectorised over the value head dim.
 static void scheduleBlocked(attn::AttentionKernel::Blocked &a, Func out,
                             Var t, Halide::RVar d, int kvb, int ve,
-                            attn::ScheduleAttr s) {
+                            attn::AttentionScheduleAttr s) {
   using Halide::RVar;
-  int qkCols = (int)s.getTileSize("rkv", 8);
-  bool unrollQk = s.getUnrollFactor("rkv") >= qkCols;
+  int qkCols = (int)s.getRkv();
   RegisterTiles br = registerTiles(s, a.qt);
-  int pvKeys = (int)s.getTileSize("pv", kvb);
+  int pvKeys = (int)s.getPv();
   Var ii("ii"), jj("jj"), e("e");
   RVar kv = a.kv.x, rj = a.rj.x;
   a.otile.compute_at(out, t).vectorize(e, ve);
@@ -215,24 +225,23 @@ static void scheduleBlocked(attn::AttentionKernel::Blocked &a, Func out,
   int roundedBlock = (kvb + qkCols - 1) / qkCols * qkCols;
   a.scores.compute_at(block).bound_storage(jj, roundedBlock);
   scheduleScoreTile(a.scores, a.sacc, d, jj, qkCols, br.qv, br.qkRows,
-                    unrollQk);
+                    s.getUnrollQk());
   a.blockMax.compute_at(block).vectorize(ii, br.qv);
   a.blockMax.update().reorder(ii, rj).vectorize(ii, br.qv);
   scheduleProbsPv(a.probs, a.blockSum, a.pv, block, rj, jj, pvKeys, br.pvRows,
-                  ve, br.qv, br.unrollPv);
+                  ve, br.qv, s.getUnrollPv());
 }
 
 /// Flash-style attention (see AttentionKernel): one task per (b, h, query
 /// tile), run in parallel; `out` is specialised on the variant (few
 /// queries, whole rows, blocked) and each branch computes only its own
 /// variant, with its own query tile.
-static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
-                              const Halide::Target &target) {
+static void scheduleAttention(attn::AttentionKernel &a,
+                              attn::AttentionScheduleAttr s) {
   using Halide::RVar;
   int V = (int)s.getVector();
-  int qkCols = (int)s.getTileSize("rkv", 8);
-  bool unrollQk = s.getUnrollFactor("rkv") >= qkCols;
-  int pvKeys = (int)s.getTileSize("pv", a.kvb);
+  int qkCols = (int)s.getRkv();
+  int pvKeys = (int)s.getPv();
   Var ii("ii"), it("it"), e("e"), t("t");
   // The value head dim is static: vectorise it by what divides it.
   auto outType =
@@ -246,7 +255,7 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
         .fuse(it, od[2], t)
         .fuse(t, od[3], t)
         .vectorize(od[0], ve);
-    if (!s.getParallel().empty())
+    if (s.getParallel())
       st.parallel(t);
   };
   a.out.compute_root();
@@ -270,11 +279,11 @@ static void scheduleAttention(attn::AttentionKernel &a, attn::ScheduleAttr s,
   w.qtile.compute_at(a.out, t).vectorize(ii, wr.qv);
   w.scores.compute_at(a.out, t);
   scheduleScoreTile(w.scores, w.sacc, a.d.x, j, qkCols, wr.qv, wr.qkRows,
-                    unrollQk);
+                    s.getUnrollQk());
   w.rowMax.compute_at(a.out, t).vectorize(ii, wr.qv);
   w.rowMax.update().reorder(ii, key).vectorize(ii, wr.qv);
   scheduleProbsPv(w.probs, w.rowSum, w.oacc, Halide::LoopLevel(a.out, t), key,
-                  j, pvKeys, wr.pvRows, ve, wr.qv, wr.unrollPv);
+                  j, pvKeys, wr.pvRows, ve, wr.qv, s.getUnrollPv());
 }
 
 /// The dot-product branch of a projection (few rows): n blocks of `nc`
@@ -325,24 +334,22 @@ static void scheduleDots(attn::GemmKernel &g, Halide::Stage y, int nc, int V) {
 /// - the accumulator holds the n block for all rows, and its update runs k
 ///   blocks of `k` outermost so that the panel slice and the rows of x stay
 ///   in L1 while a register tile accumulates.
-static void scheduleGemm(attn::GemmKernel &g, attn::ScheduleAttr s) {
+static void scheduleGemm(attn::GemmKernel &g, attn::GemmScheduleAttr s) {
   using Halide::RVar;
   using Halide::Stage;
   int V = (int)s.getVector();
-  int rm = (int)s.getTileSize("rm", 6);
-  int rn = std::max<int>(V, (int)std::min<int64_t>(s.getTileSize("rn", 4 * V),
-                                                   g.n / V * V));
-  int nc = (int)std::max<int64_t>(
-      rn, std::min<int64_t>(s.getTileSize("n", 128), g.n) / rn * rn);
-  int kc = (int)s.getTileSize("k", 256);
+  int rm = (int)s.getRm();
+  int rn = std::max<int>(V, (int)std::min<int64_t>(s.getRn(), g.n / V * V));
+  int nc = (int)std::max<int64_t>(rn, std::min<int64_t>(s.getN(), g.n) / rn * rn);
+  int kc = (int)s.getK();
   const int kLine = 64 / 4; // f32 per cache line
-  bool unrollRows = s.getUnrollFactor("rm") >= rm; // the register tile
+  bool unrollRows = s.getUnroll(); // the register tile
   std::vector<Var> args = g.y.args(); // n, then the row dims
   Var n = args[0], m = args[1];
   // Row blocks of `mc` rows (a multiple of rm): the accumulators of one
   // block live in L1 and the block's epilogue runs right after its last k
   // block, instead of one memory-bound pass over all rows at the end.
-  int mc = (int)std::max<int64_t>(rm, s.getTileSize("m", rm) / rm * rm);
+  int mc = (int)s.getM();
   Var no("no"), ni("ni"), nio("nio"), nii("nii"), niu("niu"), niv("niv"),
       mb("mb"), mr("mr"), mo("mo"), mi("mi"), mt("mt");
   auto tile = [&](Stage st, int block, int rows) {
@@ -360,7 +367,7 @@ static void scheduleGemm(attn::GemmKernel &g, attn::ScheduleAttr s) {
         .unroll(niu);
     if (unrollRows)
       st.unroll(mi);
-    if (s.isParallel("n"))
+    if (s.getParallel())
       st.parallel(no);
   };
   g.y.compute_root();
@@ -421,12 +428,11 @@ static void scheduleGemm(attn::GemmKernel &g, attn::ScheduleAttr s) {
 /// along the row in vectors (rfactor: V partial sums, added at the end)
 /// instead of vectorising across rows, which would gather.
 static void scheduleNorm(Func f, const std::vector<Func> &stats,
-                         const Halide::Target &target, attn::ScheduleAttr s) {
+                         attn::RowsScheduleAttr s) {
   using Halide::RVar;
-  int V =
-      s ? (int)s.getVector() : target.natural_vector_size(f.output_types()[0]);
-  int rows = s ? (int)s.getTileSize("rows", 8) : 8;
-  bool parallel = !s || s.isParallel("rows");
+  int V = (int)s.getVector();
+  int rows = (int)s.getRows();
+  bool parallel = s.getParallel();
   std::vector<Var> args = f.args(); // the row's dim, then the row dims
   f.compute_root().vectorize(args[0], V, TailStrategy::GuardWithIf);
   Halide::LoopLevel at = Halide::LoopLevel::root();
@@ -464,19 +470,19 @@ static void scheduleNorm(Func f, const std::vector<Func> &stats,
   }
 }
 
-/// GPU targets (cuda, opencl): the generic mapping of one stage. The two
-/// innermost dims are tiled 16 x 16 (one dim: 64) into GPU blocks and
-/// threads, with GuardWithIf so that any size works; the dims outside them,
-/// fused, are a third block dim when `outerKept` (an update that does not
-/// keep them all runs them as host loops, one launch per iteration).
+/// GPU targets (cuda, opencl): the mapping of one stage. The two innermost
+/// dims are tiled `x` x `y` (one dim: x * y) into GPU blocks and threads,
+/// with GuardWithIf so that any size works; the dims outside them, fused,
+/// are a third block dim when `outerKept` (an update that does not keep
+/// them all runs them as host loops, one launch per iteration).
 static void gpuTileStage(Halide::Stage s, const std::vector<Var> &args,
-                         bool outerKept) {
+                         bool outerKept, int x, int y) {
   Var xo("xo"), xi("xi"), yo("yo"), yi("yi");
   if (args.size() == 1) {
-    s.gpu_tile(args[0], xo, xi, 64, TailStrategy::GuardWithIf);
+    s.gpu_tile(args[0], xo, xi, x * y, TailStrategy::GuardWithIf);
     return;
   }
-  s.gpu_tile(args[0], args[1], xo, yo, xi, yi, 16, 16,
+  s.gpu_tile(args[0], args[1], xo, yo, xi, yi, x, y,
              TailStrategy::GuardWithIf);
   if (args.size() < 3 || !outerKept)
     return;
@@ -490,13 +496,15 @@ static void gpuTileStage(Halide::Stage s, const std::vector<Var> &args,
 }
 
 /// A Func of a GPU pipeline: at root, its definition and every update that
-/// keeps the two innermost dims mapped by gpuTileStage; reductions run
+/// keeps the two innermost dims mapped by gpuTileStage, with the threads of
+/// the op's #attn.gpu_schedule (16 x 16 without one); reductions run
 /// serially inside each GPU thread. Plain but correct: every op is its own
 /// kernel (no fusion), as the unfused CPU pipeline is.
-static void scheduleGpu(Func f) {
+static void scheduleGpu(Func f, attn::GpuScheduleAttr s) {
+  int x = s ? (int)s.getX() : 16, y = s ? (int)s.getY() : 16;
   f.compute_root();
   std::vector<Var> args = f.args();
-  gpuTileStage(f, args, true);
+  gpuTileStage(f, args, true, x, y);
   for (int u = 0; u < f.num_update_definitions(); ++u) {
     bool inner = updateKeeps(f, u, args[0]) &&
                  (args.size() == 1 || updateKeeps(f, u, args[1]));
@@ -505,19 +513,26 @@ static void scheduleGpu(Func f) {
     bool outer = true;
     for (size_t k = 2; k < args.size(); ++k)
       outer &= updateKeeps(f, u, args[k]);
-    gpuTileStage(f.update(u), args, outer);
+    gpuTileStage(f.update(u), args, outer, x, y);
   }
 }
 
-/// The schedule attribute of the op that defined `f`, if any.
-static attn::ScheduleAttr scheduleOf(const attn::OpFunc &f) {
-  return f.op ? f.op->getAttrOfType<attn::ScheduleAttr>("attn.schedule")
-              : attn::ScheduleAttr();
+/// The schedule attribute of the op that defined `f`, if any, as `Attr`.
+template <typename Attr = attn::AttnScheduleAttrInterface>
+static Attr scheduleOf(const attn::OpFunc &f) {
+  return f.op ? f.op->getAttrOfType<Attr>("attn.schedule") : Attr();
+}
+
+/// The rows schedule of a norm computed at root, if any.
+static attn::RowsScheduleAttr normSchedule(const attn::OpFunc &f) {
+  auto s = scheduleOf<attn::RowsScheduleAttr>(f);
+  return s && s.getCompute() == attn::ComputeKind::Root
+             ? s
+             : attn::RowsScheduleAttr();
 }
 
 /// A GPU pipeline. attnc compiles GPU targets without fusion (attnc.cpp):
-/// every op Func gets the generic GPU mapping; the `gpu` fields of schedule
-/// attributes are not applied yet. Conversions from and to f16/bf16 (storage
+/// every op Func gets the GPU mapping of its op's schedule. Conversions from and to f16/bf16 (storage
 /// types: inputs, params and outputs only) stay on the host, so kernels see
 /// f32 alone and need no half support from the device (PoCL has none); so
 /// do helpers of role Host (checks that fail the call: a kernel cannot).
@@ -536,12 +551,13 @@ static void applyGpuSchedule(attn::ModelPipeline &model,
         (cast && (cast.getInput().getType().getElementTypeBitWidth() == 16 ||
                   cast.getType().getElementTypeBitWidth() == 16)) ||
         (gather && gather.getTable().getType().getElementTypeBitWidth() == 16);
-    onHost ? scheduleRoot(f.func, target) : scheduleGpu(f.func);
+    onHost ? scheduleRoot(f.func, target)
+           : scheduleGpu(f.func, scheduleOf<attn::GpuScheduleAttr>(f));
   }
   for (Func &f : model.outputs)
     if (f.dimensions() > 0)
       halfType(f.output_types()[0]) ? scheduleRoot(f, target)
-                                    : scheduleGpu(f);
+                                    : scheduleGpu(f, {});
 }
 
 void attn::applySchedule(ModelPipeline &model, const Halide::Target &target) {
@@ -571,14 +587,14 @@ void attn::applySchedule(ModelPipeline &model, const Halide::Target &target) {
   // Attention without a schedule attribute (--no-fusion) keeps every Func
   // at root below, scores included: the unfused reference point.
   for (AttentionKernel &a : model.attentions)
-    if (auto s = a.op->getAttrOfType<ScheduleAttr>("attn.schedule")) {
+    if (auto s = a.op->getAttrOfType<AttentionScheduleAttr>("attn.schedule")) {
       AttentionKernel k = a;
       k.out = placed(a.out);
-      scheduleAttention(k, s, target);
+      scheduleAttention(k, s);
     }
   std::set<mlir::Operation *> tiledGemms;
   for (GemmKernel &g : model.gemms) {
-    auto s = g.op->getAttrOfType<ScheduleAttr>("attn.schedule");
+    auto s = g.op->getAttrOfType<GemmScheduleAttr>("attn.schedule");
     if (s && g.rows.defined() && g.n >= s.getVector()) {
       GemmKernel k = g;
       k.y = placed(g.y);
@@ -588,21 +604,23 @@ void attn::applySchedule(ModelPipeline &model, const Halide::Target &target) {
   }
   // Without a schedule attribute (--no-fusion) norms stay at root below.
   for (OpFunc &f : model.funcs) {
-    if (f.role != Role::Norm || f.func.dimensions() < 1 || !scheduleOf(f))
+    if (f.role != Role::Norm || f.func.dimensions() < 1 || !normSchedule(f))
       continue;
     std::vector<Func> stats;
     for (OpFunc &g : model.funcs)
       if (g.op == f.op && g.role == Role::NormStat)
         stats.push_back(g.func);
-    scheduleNorm(placed(f.func), stats, target, scheduleOf(f));
+    scheduleNorm(placed(f.func), stats, normSchedule(f));
   }
   for (OpFunc &f : model.funcs) {
     if (f.inlined || f.func.dimensions() == 0 || tiledGemms.count(f.op) ||
-        ((f.role == Role::Norm || f.role == Role::NormStat) && scheduleOf(f)) ||
-        (f.role == Role::Attention && scheduleOf(f)))
+        ((f.role == Role::Norm || f.role == Role::NormStat) &&
+         normSchedule(f)) ||
+        (f.role == Role::Attention && scheduleOf<AttentionScheduleAttr>(f)))
       continue;
-    ScheduleAttr s = scheduleOf(f);
-    if (s && s.getCompute() == "inline" && !computedIn.count(f.func.name()))
+    AttnScheduleAttrInterface s = scheduleOf(f);
+    if (s && s.getComputeKind() == ComputeKind::Inline &&
+        !computedIn.count(f.func.name()))
       continue; // an index map: folded into every consumer
     scheduleRoot(placed(f.func), target, s);
   }

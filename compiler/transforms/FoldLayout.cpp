@@ -29,13 +29,15 @@ struct FoldSplitOfMerge : OpRewritePattern<SplitHeadsOp> {
   }
 };
 
-/// True for ops that only re-index (or re-type) their operand, and for masks
-/// and constants: they never need a buffer of their own.
-bool isIndexMap(Operation *op) {
+} // namespace
+
+bool attn::isIndexMap(Operation *op) {
   return isa<SplitHeadsOp, MergeHeadsOp, TransposeOp, SplitOp, CastOp,
              ConstantOp, CausalOp, SlidingWindowOp, PaddingOp, TensorMaskOp,
-             MaskAndOp>(op);
+             MaskAndOp, SliceOp, ArangeOp, UnsqueezeOp>(op);
 }
+
+namespace {
 
 struct FoldLayoutPass : attn::impl::AttnFoldLayoutBase<FoldLayoutPass> {
   void runOnOperation() override {
@@ -43,10 +45,7 @@ struct FoldLayoutPass : attn::impl::AttnFoldLayoutBase<FoldLayoutPass> {
     populateFoldLayoutPatterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
-    MLIRContext *ctx = &getContext();
-    auto inlined = ScheduleAttr::get(
-        ctx, "inline", DictionaryAttr::get(ctx), /*vector=*/1,
-        ArrayAttr::get(ctx, {}), DictionaryAttr::get(ctx), DictionaryAttr());
+    auto inlined = InlineAttr::get(&getContext());
     getOperation()->walk([&](Operation *op) {
       if (isIndexMap(op))
         op->setAttr("attn.schedule", inlined);

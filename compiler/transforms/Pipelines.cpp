@@ -17,8 +17,10 @@ void attn::buildFusionPipeline(OpPassManager &pm) {
 }
 
 void attn::buildScheduledPipeline(OpPassManager &pm, const TargetDesc &target,
-                                  ArrayRef<std::string> overrides) {
-  buildFusionPipeline(pm);
+                                  ArrayRef<std::string> overrides,
+                                  bool fuse) {
+  if (fuse)
+    buildFusionPipeline(pm);
   AttnScheduleOptions options;
   options.target = target.name().str();
   options.l1 = target.l1Bytes;

@@ -59,116 +59,45 @@ int64_t floorPow2(int64_t n) {
 
 class Scheduler {
 public:
-  Scheduler(MLIRContext *ctx, TargetDesc t) : ctx(ctx), b(ctx), t(t) {}
+  Scheduler(MLIRContext *ctx, TargetDesc t) : ctx(ctx), t(t) {}
 
   /// The default schedule of `op`, or null for ops that compute nothing.
-  ScheduleAttr scheduleFor(Operation *op) {
+  AttnScheduleAttrInterface scheduleFor(Operation *op) {
     if (isa<func::ReturnOp, func::FuncOp, CallOp>(op) ||
         op->getNumResults() == 0 || !isa<AttnDialect>(op->getDialect()))
       return {}; // a call runs its callee, scheduled on its own
+    if (t.gpu())
+      return GpuScheduleAttr::get(ctx, 16, 16);
     if (isa<LinearOp, FusedLinearOp, MultiLinearOp, MatmulOp>(op))
       return gemm();
     if (auto a = dyn_cast<AttentionOp>(op))
       return attention(a);
-    if (isa<SplitHeadsOp, MergeHeadsOp, TransposeOp, SplitOp, CastOp,
-            ConstantOp, CausalOp, SlidingWindowOp, PaddingOp, TensorMaskOp,
-            MaskAndOp, SliceOp, ArangeOp, UnsqueezeOp>(op))
-      return make("inline", {}, 1, {}, {});
-    return rows(); // softmax, norms, rope, element-wise
+    if (isIndexMap(op))
+      return InlineAttr::get(ctx);
+    // softmax, norms, rope, element-wise
+    return RowsScheduleAttr::get(ctx, ComputeKind::Root, 8, t.vector, true);
   }
 
 private:
-  ScheduleAttr make(StringRef compute,
-                    ArrayRef<std::pair<StringRef, int64_t>> tiles,
-                    int64_t vector, ArrayRef<StringRef> parallel,
-                    ArrayRef<std::pair<StringRef, int64_t>> unroll,
-                    DictionaryAttr gpu = {}) {
-    auto dict = [&](ArrayRef<std::pair<StringRef, int64_t>> entries) {
-      SmallVector<NamedAttribute> attrs;
-      for (auto [k, v] : entries)
-        attrs.push_back(b.getNamedAttr(k, b.getI64IntegerAttr(v)));
-      return b.getDictionaryAttr(attrs);
-    };
-    SmallVector<Attribute> par;
-    for (StringRef p : parallel)
-      par.push_back(b.getStringAttr(p));
-    return ScheduleAttr::get(ctx, compute, dict(tiles), vector,
-                             b.getArrayAttr(par), dict(unroll), gpu);
-  }
-
-  DictionaryAttr gpuMapping(ArrayRef<StringRef> blocks,
-                            ArrayRef<StringRef> threads,
-                            ArrayRef<StringRef> shared) {
-    auto list = [&](ArrayRef<StringRef> names) {
-      SmallVector<Attribute> attrs;
-      for (StringRef n : names)
-        attrs.push_back(b.getStringAttr(n));
-      return b.getArrayAttr(attrs);
-    };
-    return b.getDictionaryAttr(
-        {b.getNamedAttr("blocks", list(blocks)),
-         b.getNamedAttr("threads", list(threads)),
-         b.getNamedAttr("shared", list(shared))});
-  }
-
   /// A register tile of 6 rows x `rn` outputs that uses 24 of 32 vector
   /// registers (AVX-512: 4 vectors wide) or 12 of 16 (AVX2: 2 vectors), so
   /// the loads and broadcasts have room. n blocks of one register tile: the
   /// block's packed panel (K x rn) is contiguous, and each parallel task owns
   /// one. k blocks (Goto's kc): the panel slice (k x rn) fills at most two
-  /// thirds of L1, capped at 256. Row blocks (`m`, whose accumulators live
-  /// in memory across the k blocks and get the epilogue after the last) are
-  /// one register tile (larger blocks' accumulators and the panel slice
-  /// overfill L1: benchmarks/schedule-notes.md).
-  ScheduleAttr gemm() {
-    if (t.gpu())
-      return make("root", {{"m", 64}, {"n", 64}, {"k", 16}, {"rm", 4}, {"rn", 4}},
-                  1, {}, {}, gpuMapping({"m", "n"}, {"rm", "rn"}, {"x", "w"}));
+  /// thirds of L1, capped at 256. Row blocks (`m`) are one register tile.
+  /// Fewer rows than one register tile (a decode step) take dot products
+  /// (`dot`): they read each weight row once, where the tiles would pack
+  /// the weights (read, write, read again) for a few rows.
+  GemmScheduleAttr gemm() {
     int64_t rn = (t.registers >= 32 ? 4 : 2) * t.vector;
     int64_t rm = 6;
     int64_t kc =
         std::min<int64_t>(256, floorPow2(t.l1Bytes * 2 / 3 / (4 * rn)));
-    // Fewer rows than one register tile (a decode step) take dot products
-    // instead (`dot`): they read each weight row once, where the tiles
-    // would pack the weights (read, write, read again) for a few rows.
-    return make("root",
-                {{"m", rm},
-                 {"n", rn},
-                 {"k", kc},
-                 {"rm", rm},
-                 {"rn", rn},
-                 {"dot", rm}},
-                t.vector, {"n"}, {{"rm", rm}});
+    return GemmScheduleAttr::get(ctx, /*m=*/rm, /*n=*/rn, kc, rm, rn,
+                                 /*dot=*/rm, t.vector, /*parallel=*/true,
+                                 /*unroll=*/true);
   }
 
-  /// Flash attention with an online softmax (see the Halide backend's
-  /// AttentionKernel), derived from the register file, L1 and L2:
-  /// - q.k register tile: `qv` vectors of query rows x `rkv` keys, the
-  ///   accumulators using at most all but 8 registers, shaped for the most
-  ///   FMAs per load (4 x 6 with 32 registers, 2 x 4 with 16); the query
-  ///   tile is those qv vectors of rows, and `rqk` (the rows of one register
-  ///   tile) is the whole tile (a power-of-two tile divides the usual
-  ///   sequence lengths);
-  /// - P.V register tile: `rq` rows x the value head dim (Dv / V vectors),
-  ///   again all but 8 registers, rq dividing the query tile;
-  /// - exp, row sum and P.V run over sub-blocks of `pv` keys whose
-  ///   probabilities (q x pv floats) fill a quarter of L1, so they are
-  ///   written and read back while in L1;
-  /// - up to `rows` keys, the whole-row variant: a tile's scores for all
-  ///   keys (q x Sk floats) fill a quarter of L2 (the rest holds K and V),
-  ///   and one softmax pass per row needs no state update;
-  /// - fewer than `few` queries (a decode step): the blocked variant with
-  ///   tiles of one query row;
-  /// - beyond, the blocked variant. There K and V of a head no longer stay
-  ///   in L2 from one query tile to the next, and each tile streams them
-  ///   from L3 once: its query tile `qb` is twice `q` (two q.k register
-  ///   tiles of rows share each block of K and V), which halves that
-  ///   traffic (the whole-row variant keeps `q`). Key blocks of `kv` keys
-  ///   whose scores (qb x kv) and keys and values (kv x (Dk + Dv)) fill at
-  ///   most half of L2, rounded down to a power of two, so that the
-  ///   online-softmax state update after each block (one exp per output
-  ///   element) is amortised over about a thousand keys.
-  /// The measurements behind these choices: benchmarks/schedule-notes.md.
   /// Whether `op`'s mask is `causal` (without a start), alone or in `&`.
   static bool causalMask(AttentionOp op) {
     SmallVector<Value> work;
@@ -184,10 +113,20 @@ private:
     return false;
   }
 
-  ScheduleAttr attention(AttentionOp op) {
-    if (t.gpu())
-      return make("root", {{"q", 64}, {"kv", 64}, {"rq", 4}, {"rkv", 1}}, 1,
-                  {}, {}, gpuMapping({"b", "h", "q"}, {"rq", "d"}, {"k", "v"}));
+  /// Flash attention (AttentionScheduleAttr), derived from the register
+  /// file, L1 and L2:
+  /// - the q.k register tile: `qv` vectors of query rows x `rkv` keys in at
+  ///   most all but 8 registers, for the most FMAs per load; the query tile
+  ///   `q` is those qv vectors (`rqk` = q);
+  /// - the P.V register tile: `rq` rows x Dv, again all but 8 registers,
+  ///   rq dividing q;
+  /// - `pv`: a sub-block's probabilities (q x pv floats) fill a quarter of L1;
+  /// - `rows`: a tile's scores for all keys fill a quarter of L2 (twice the
+  ///   keys under a causal mask, where a tile sees half of them);
+  /// - `qb` = 2q, so two q.k tiles of rows share each streamed block of K
+  ///   and V; `kv`: the block's scores and K and V fill half of L2;
+  /// - `few` = qb / V: fewer queries take tiles of one row (decode).
+  AttentionScheduleAttr attention(AttentionOp op) {
     int64_t acc = std::max<int64_t>(t.registers - 8, 1);
     // Per d the q.k tile loads qv vectors and broadcasts rkv keys for
     // qv * rkv FMAs: the most FMAs per load within acc accumulators, the
@@ -204,113 +143,90 @@ private:
     int64_t rq = std::max<int64_t>(std::min<int64_t>(acc / dvVectors, qt), 1);
     while (qt % rq)
       --rq;
-    // A causal mask (queries at the end of the keys) shows a tile half the
-    // keys on average: the whole-row variant's scores then fill the same
-    // share of L2 at twice the keys.
     int64_t rows = t.l2Bytes / 4 / (4 * qt) * (causalMask(op) ? 2 : 1);
     int64_t qb = 2 * qt;
     int64_t dk = std::max<int64_t>(op.getKey().getType().getDimSize(3), 1);
     int64_t kv = std::max<int64_t>(
         floorPow2(t.l2Bytes / 2 / (4 * (qb + dk + dv))), rkv);
     int64_t pv = std::max<int64_t>(t.l1Bytes / 4 / (4 * qt), 1);
-    // Fewer queries than `few` (decode) take tiles of one row: those read
-    // K and V once per query, at about 1/V of the tile's rate per row (q.k
-    // is not vectorised across rows), so they win below qb / V rows.
     int64_t few = std::max<int64_t>(qb / t.vector, 2);
-    return make("root",
-                {{"q", qt},
-                 {"qb", qb},
-                 {"few", few},
-                 {"kv", kv},
-                 {"pv", pv},
-                 {"rq", rq},
-                 {"rkv", rkv},
-                 {"rqk", qt},
-                 {"rows", rows}},
-                t.vector, {"b", "h", "q"}, {{"rq", rq}, {"rkv", rkv}});
-  }
-
-  ScheduleAttr rows() {
-    if (t.gpu())
-      return make("root", {{"rows", 1}}, 1, {}, {},
-                  gpuMapping({"rows"}, {"cols"}, {}));
-    return make("root", {{"rows", 8}}, t.vector, {"rows"}, {});
+    return AttentionScheduleAttr::get(ctx, qt, qb, few, kv, pv, rq, rkv,
+                                      /*rqk=*/qt, rows, t.vector,
+                                      /*parallel=*/true, /*unroll_qk=*/true,
+                                      /*unroll_pv=*/true);
   }
 
   MLIRContext *ctx;
-  Builder b;
   TargetDesc t;
 };
 
-/// Applies one `key=value` override to `s`; `loops` are the loop names
-/// that the op's kind schedules (the tile keys of its default schedule).
-FailureOr<ScheduleAttr> applyOverride(ScheduleAttr s, StringRef key,
-                                      StringRef value,
-                                      ArrayRef<StringRef> loops,
-                                      std::string &error) {
+/// Parses one override value of a field of kind `kind`.
+std::optional<int64_t> parseFieldValue(ScheduleField::Kind kind,
+                                       StringRef value) {
+  using Kind = ScheduleField::Kind;
+  if (kind == Kind::Flag)
+    return llvm::StringSwitch<std::optional<int64_t>>(value)
+        .Cases("true", "1", 1)
+        .Cases("false", "0", 0)
+        .Default(std::nullopt);
+  if (kind == Kind::Compute) {
+    std::optional<ComputeKind> c = symbolizeComputeKind(value);
+    return c ? std::optional<int64_t>((int64_t)*c) : std::nullopt;
+  }
+  int64_t n;
+  if (value.getAsInteger(10, n))
+    return std::nullopt;
+  return n;
+}
+
+/// `s` with the `key=value` entries of `entries` applied together (the
+/// verifier sees the result, not each step); `error` says what is wrong.
+/// `tile.KEY` is accepted for `KEY` (the spelling of earlier releases).
+AttnScheduleAttrInterface applyOverrides(AttnScheduleAttrInterface s,
+                                         ArrayRef<StringRef> entries,
+                                         std::string &error) {
+  SmallVector<ScheduleField> fields = s.getFields();
+  SmallVector<int64_t> values;
+  for (const ScheduleField &f : fields)
+    values.push_back(f.value);
+  for (StringRef entry : entries) {
+    auto [key, value] = entry.split('=');
+    key = key.trim();
+    value = value.trim();
+    key.consume_front("tile.");
+    auto *f = llvm::find_if(
+        fields, [&](const ScheduleField &f) { return f.key == key; });
+    if (f == fields.end()) {
+      std::string valid;
+      for (const ScheduleField &f : fields)
+        valid += (valid.empty() ? "" : ", ") + f.key.str();
+      error = "unknown key '" + key.str() + "' for #" +
+              Attribute(s).getAbstractAttribute().getName().str() +
+              " (valid keys: " +
+              (valid.empty() ? std::string("none") : valid) + ")";
+      return {};
+    }
+    std::optional<int64_t> v = parseFieldValue(f->kind, value);
+    if (!v) {
+      static const char *spelled[] = {"an integer", "true or false",
+                                      "root or inline"};
+      error = "'" + entry.trim().str() + "': " + key.str() + " takes " +
+              spelled[(int)f->kind];
+      return {};
+    }
+    values[f - fields.begin()] = *v;
+  }
   MLIRContext *ctx = s.getContext();
-  Builder b(ctx);
-  StringRef compute = s.getCompute();
-  DictionaryAttr tile = s.getTile(), unroll = s.getUnroll();
-  int64_t vector = s.getVector();
-  ArrayAttr parallel = s.getParallel();
-  int64_t n = 0;
-  bool isInt = !value.getAsInteger(10, n);
-  auto setEntry = [&](DictionaryAttr d, StringRef loop) {
-    NamedAttrList list(d);
-    list.set(loop, b.getI64IntegerAttr(n));
-    return list.getDictionary(ctx);
-  };
-  if (key == "compute") {
-    compute = value;
-  } else if (key == "vector" && isInt) {
-    vector = n;
-  } else if (key == "parallel") {
-    SmallVector<Attribute> loops;
-    SmallVector<StringRef> names;
-    value.split(names, '+', -1, /*KeepEmpty=*/false);
-    for (StringRef l : names)
-      loops.push_back(b.getStringAttr(l));
-    parallel = b.getArrayAttr(loops);
-  } else if ((key.starts_with("tile.") || key.starts_with("unroll.")) &&
-             !llvm::is_contained(loops, key.split('.').second)) {
-    std::string valid;
-    for (StringRef l : loops)
-      valid += (valid.empty() ? "" : ", ") + l.str();
-    error = "unknown loop '" + key.split('.').second.str() + "' in '" +
-            key.str() + "' (this op's loops: " +
-            (valid.empty() ? std::string("none") : valid) + ")";
-    return failure();
-  } else if (key.consume_front("tile.") && isInt) {
-    tile = setEntry(tile, key);
-  } else if (key.consume_front("unroll.") && isInt) {
-    unroll = setEntry(unroll, key);
-  } else {
-    error = "unknown schedule key or non-integer value in '" + key.str() +
-            "=" + value.str() +
-            "' (keys: compute, vector, parallel, tile.LOOP, unroll.LOOP)";
-    return failure();
-  }
-  // A value the attribute's verifier rejects (a size of 0, say): its
-  // message becomes the override's error, reported at the op.
-  ScheduleAttr updated;
-  {
-    ScopedDiagnosticHandler capture(ctx, [&](Diagnostic &d) {
-      error = d.str();
-      return success();
-    });
-    updated = ScheduleAttr::getChecked(
-        [&]() { return emitError(UnknownLoc::get(ctx)); }, ctx, compute, tile,
-        vector, parallel, unroll, s.getGpu());
-  }
-  if (!updated)
-    return failure();
-  return updated;
+  ScopedDiagnosticHandler capture(ctx, [&](Diagnostic &d) {
+    error = d.str();
+    return success();
+  });
+  return dyn_cast_or_null<AttnScheduleAttrInterface>(s.withFields(
+      values, [&]() { return emitError(UnknownLoc::get(ctx)); }));
 }
 
 struct SchedulePass : attn::impl::AttnScheduleBase<SchedulePass> {
   using AttnScheduleBase::AttnScheduleBase;
-  Scheduler *scheduler = nullptr; ///< during runOnOperation
 
   void runOnOperation() override {
     std::optional<TargetDesc::Family> family =
@@ -328,19 +244,20 @@ struct SchedulePass : attn::impl::AttnScheduleBase<SchedulePass> {
     }
     TargetDesc info = TargetDesc::get(*family, l1, l2, l3);
     Scheduler scheduler(&getContext(), info);
-    this->scheduler = &scheduler;
     getOperation()->walk([&](Operation *op) {
-      if (op->hasAttr("attn.schedule"))
-        return; // set by attn-fold-layout or by hand: keep it
-      if (ScheduleAttr s = scheduler.scheduleFor(op))
+      // Set by attn-fold-layout or by hand: kept if the target can run it.
+      Attribute given = op->getAttr("attn.schedule");
+      if (given && info.gpu() == isa<GpuScheduleAttr>(given))
+        return;
+      if (AttnScheduleAttrInterface s = scheduler.scheduleFor(op))
         op->setAttr("attn.schedule", s);
     });
     for (const std::string &o : overrides)
-      if (failed(applyOverrideSpec(o)))
+      if (failed(applyOverrideSpec(o, info)))
         return signalPassFailure();
   }
 
-  LogicalResult applyOverrideSpec(StringRef spec) {
+  LogicalResult applyOverrideSpec(StringRef spec, const TargetDesc &target) {
     auto [name, settings] = spec.split(':');
     if (settings.empty()) {
       getOperation()->emitError()
@@ -348,37 +265,29 @@ struct SchedulePass : attn::impl::AttnScheduleBase<SchedulePass> {
           << "' must look like NAME:key=value,key=value";
       return failure();
     }
+    // Entries are separated by ',' or ';' (';' fits inside a pass-option
+    // list, which is itself comma-separated).
+    SmallVector<StringRef> entries, parts;
+    settings.split(parts, ';', -1, /*KeepEmpty=*/false);
+    for (StringRef part : parts)
+      part.split(entries, ',', -1, /*KeepEmpty=*/false);
     bool matched = false;
     WalkResult result = getOperation()->walk([&](Operation *op) {
-      auto s = op->getAttrOfType<ScheduleAttr>("attn.schedule");
+      auto s = op->getAttrOfType<AttnScheduleAttrInterface>("attn.schedule");
       if (!s || (opDisplayName(op) != name &&
                  op->getName().stripDialect() != name))
         return WalkResult::advance();
       matched = true;
-      // Entries are separated by ',' or ';' (';' fits inside a pass-option
-      // list, which is itself comma-separated).
-      SmallVector<StringRef> entries, parts;
-      settings.split(parts, ';', -1, /*KeepEmpty=*/false);
-      for (StringRef part : parts)
-        part.split(entries, ',', -1, /*KeepEmpty=*/false);
-      for (StringRef entry : entries) {
-        auto [key, value] = entry.split('=');
-        std::string error;
-        SmallVector<StringRef> loops;
-        if (ScheduleAttr d = scheduler->scheduleFor(op))
-          for (NamedAttribute t : d.getTile())
-            loops.push_back(t.getName().strref());
-        FailureOr<ScheduleAttr> updated =
-            applyOverride(s, key.trim(), value.trim(), loops, error);
-        if (failed(updated)) {
+      std::string error;
+      AttnScheduleAttrInterface updated = applyOverrides(s, entries, error);
+      if (!updated || failed(checkTarget(op, updated, target))) {
+        if (!updated)
           op->emitError() << "schedule override for " << opDisplayName(op)
                           << ": "
                           << (error.empty() ? "invalid schedule" : error);
-          return WalkResult::interrupt();
-        }
-        s = *updated;
+        return WalkResult::interrupt();
       }
-      op->setAttr("attn.schedule", s);
+      op->setAttr("attn.schedule", updated);
       return WalkResult::advance();
     });
     if (result.wasInterrupted())
@@ -390,6 +299,17 @@ struct SchedulePass : attn::impl::AttnScheduleBase<SchedulePass> {
       return failure();
     }
     return success();
+  }
+
+  /// The register tiles of `s` fit the target's register file.
+  LogicalResult checkTarget(Operation *op, AttnScheduleAttrInterface s,
+                            const TargetDesc &target) {
+    if (target.gpu())
+      return success();
+    return s.verifyRegisters(op, target.registers, target.vector, [&]() {
+      return op->emitError() << "schedule of " << opDisplayName(op)
+                             << " on " << target.name() << ": ";
+    });
   }
 };
 

@@ -36,51 +36,6 @@ void AttnDialect::initialize() {
       >();
 }
 
-//===----------------------------------------------------------------------===//
-// ScheduleAttr
-//===----------------------------------------------------------------------===//
-
-LogicalResult
-ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                     StringRef compute, DictionaryAttr tile, int64_t vector,
-                     ArrayAttr parallel, DictionaryAttr unroll,
-                     DictionaryAttr gpu) {
-  if (compute != "root" && compute != "inline")
-    return emitError() << "schedule compute must be root or inline, "
-                          "got '"
-                       << compute << "'";
-  if (vector < 1)
-    return emitError() << "schedule vector width must be >= 1, got "
-                       << vector;
-  for (DictionaryAttr sizes : {tile, unroll})
-    for (NamedAttribute entry : sizes) {
-      auto n = dyn_cast<IntegerAttr>(entry.getValue());
-      if (!n || n.getInt() < 1)
-        return emitError() << "schedule size of loop '" << entry.getName().getValue()
-                           << "' must be a positive integer";
-    }
-  for (Attribute loop : parallel)
-    if (!isa<StringAttr>(loop))
-      return emitError() << "schedule parallel loops are names";
-  return success();
-}
-
-int64_t ScheduleAttr::getTileSize(StringRef loop, int64_t dflt) const {
-  auto n = getTile().getAs<IntegerAttr>(loop);
-  return n ? n.getInt() : dflt;
-}
-
-int64_t ScheduleAttr::getUnrollFactor(StringRef loop) const {
-  auto n = getUnroll().getAs<IntegerAttr>(loop);
-  return n ? n.getInt() : 1;
-}
-
-bool ScheduleAttr::isParallel(StringRef loop) const {
-  return llvm::any_of(getParallel(), [&](Attribute a) {
-    return cast<StringAttr>(a).getValue() == loop;
-  });
-}
-
 Operation *AttnDialect::materializeConstant(OpBuilder &builder,
                                             Attribute value, Type type,
                                             Location loc) {
@@ -142,8 +97,16 @@ static LogicalResult verifyDims(Operation *op, StringRef what, Type type,
 LogicalResult AttnDialect::verifyOperationAttribute(Operation *op,
                                                     NamedAttribute attr) {
   if (attr.getName() == "attn.schedule") {
-    if (!isa<ScheduleAttr>(attr.getValue()))
-      return op->emitError() << "'attn.schedule' must be an #attn.schedule";
+    auto s = dyn_cast<AttnScheduleAttrInterface>(attr.getValue());
+    if (!s)
+      return op->emitError() << "'attn.schedule' must be a schedule "
+                                "attribute (#attn.gemm_schedule, "
+                                "#attn.attention_schedule, "
+                                "#attn.rows_schedule, #attn.gpu_schedule or "
+                                "#attn.inline)";
+    if (!s.appliesTo(op))
+      return op->emitError() << attr.getValue() << " does not apply to '"
+                             << op->getName() << "'";
     return success();
   }
   // A model compiled only for the calls of others (imported from another

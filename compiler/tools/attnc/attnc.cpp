@@ -335,9 +335,8 @@ int main(int argc, char **argv) {
     return 1;
   bool backend =
       emit != Emit::Attn && emit != Emit::Fused && emit != Emit::Scheduled;
-  // GPU targets compile the IR as written (as --no-fusion): each op is its
-  // own kernel with a generic GPU schedule (Schedule.cpp). --emit=scheduled
-  // still shows the GPU mapping the attn-schedule pass would choose.
+  // GPU targets compile the IR as written, without the fusion passes: each
+  // op is its own kernel, mapped as its #attn.gpu_schedule says.
   FailureOr<int64_t> l1 = cacheSize(l1Cache), l2 = cacheSize(l2Cache),
                      l3 = cacheSize(l3Cache);
   if (failed(l1) || failed(l2) || failed(l3))
@@ -349,11 +348,11 @@ int main(int argc, char **argv) {
   bool gpu = desc->gpu();
   if (emit == Emit::Fused) {
     attn::buildFusionPipeline(pm);
-  } else if (emit == Emit::Scheduled || (backend && !noFusion && !gpu)) {
+  } else if (emit == Emit::Scheduled || (backend && !noFusion)) {
     FailureOr<std::vector<std::string>> overrides = scheduleOverrides();
     if (failed(overrides))
       return 1;
-    attn::buildScheduledPipeline(pm, *desc, *overrides);
+    attn::buildScheduledPipeline(pm, *desc, *overrides, /*fuse=*/!gpu);
   }
   if (failed(pm.run(*module)))
     return 1;

@@ -444,32 +444,69 @@ func.func @multi_biases(%x: tensor<4x8xf32>, %w: tensor<8x8xf32>, %b: tensor<8xf
 // -----
 
 func.func @schedule_compute(%x: tensor<4xf32>) {
-  // expected-error @+1 {{schedule compute must be root or inline, got 'later'}}
-  %0 = attn.relu %x {attn.schedule = #attn.schedule<compute = "later", tile = {}, vector = 1, parallel = [], unroll = {}>} : tensor<4xf32>
+  // expected-error @+2 {{expected ::attn::ComputeKind to be one of: root, inline}}
+  // expected-error @+1 {{failed to parse Attn_RowsScheduleAttr parameter 'compute'}}
+  %0 = attn.relu %x {attn.schedule = #attn.rows_schedule<compute = later, rows = 8, vector = 1, parallel = true>} : tensor<4xf32>
   return
 }
 
 // -----
 
-// `fused` was accepted and never applied: it is gone.
-func.func @schedule_compute_fused(%x: tensor<4xf32>) {
-  // expected-error @+1 {{schedule compute must be root or inline, got 'fused'}}
-  %0 = attn.relu %x {attn.schedule = #attn.schedule<compute = "fused", tile = {}, vector = 1, parallel = [], unroll = {}>} : tensor<4xf32>
-  return
-}
-
-// -----
-
-func.func @schedule_tile(%x: tensor<4xf32>) {
-  // expected-error @+1 {{schedule size of loop 'rows' must be a positive integer}}
-  %0 = attn.relu %x {attn.schedule = #attn.schedule<compute = "root", tile = {rows = 0}, vector = 1, parallel = [], unroll = {}>} : tensor<4xf32>
+func.func @schedule_rows(%x: tensor<4xf32>) {
+  // expected-error @+1 {{#attn.rows_schedule: rows = 0 is out of range (1 to 1073741824)}}
+  %0 = attn.relu %x {attn.schedule = #attn.rows_schedule<compute = root, rows = 0, vector = 1, parallel = true>} : tensor<4xf32>
   return
 }
 
 // -----
 
 func.func @schedule_vector(%x: tensor<4xf32>) {
-  // expected-error @+1 {{schedule vector width must be >= 1, got 0}}
+  // expected-error @+1 {{#attn.rows_schedule: vector = 0 is out of range (1 to 1073741824)}}
+  %0 = attn.relu %x {attn.schedule = #attn.rows_schedule<compute = root, rows = 8, vector = 0, parallel = true>} : tensor<4xf32>
+  return
+}
+
+// -----
+
+// The rules that span fields: register tiles divide the cache tiles.
+func.func @schedule_gemm_divide(%x: tensor<4x8xf32>, %w: tensor<8x8xf32>) {
+  // expected-error @+1 {{#attn.gemm_schedule: rm = 4 must divide m = 6}}
+  %0 = attn.linear %x, %w {attn.schedule = #attn.gemm_schedule<m = 6, n = 16, k = 64, rm = 4, rn = 16, dot = 0, vector = 8, parallel = true, unroll = true>} : tensor<4x8xf32>, tensor<8x8xf32> -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @schedule_gemm_vector(%x: tensor<4x8xf32>, %w: tensor<8x8xf32>) {
+  // expected-error @+1 {{#attn.gemm_schedule: vector = 16 must divide rn = 24}}
+  %0 = attn.linear %x, %w {attn.schedule = #attn.gemm_schedule<m = 6, n = 48, k = 64, rm = 6, rn = 24, dot = 0, vector = 16, parallel = true, unroll = true>} : tensor<4x8xf32>, tensor<8x8xf32> -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @schedule_attention_rqk(%q: tensor<1x1x4x8xf32>) {
+  // expected-error @+1 {{#attn.attention_schedule: rqk = 32 must divide qb = 48}}
+  %0 = attn.attention %q, %q, %q {attn.schedule = #attn.attention_schedule<q = 32, qb = 48, few = 0, kv = 64, pv = 16, rq = 4, rkv = 4, rqk = 32, rows = 0, vector = 8, parallel = true, unroll_qk = true, unroll_pv = true>} : tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32> -> tensor<1x1x4x8xf32>
+  return
+}
+
+// -----
+
+// Each family's attribute goes on the ops its kernel schedules.
+func.func @schedule_wrong_family(%x: tensor<4xf32>) {
+  // expected-error @+1 {{#attn.gemm_schedule<m = 6, n = 16, k = 64, rm = 6, rn = 16, dot = 0, vector = 8, parallel = true, unroll = true> does not apply to 'attn.relu'}}
+  %0 = attn.relu %x {attn.schedule = #attn.gemm_schedule<m = 6, n = 16, k = 64, rm = 6, rn = 16, dot = 0, vector = 8, parallel = true, unroll = true>} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @schedule_gpu_threads(%x: tensor<4xf32>) {
+  // expected-error @+1 {{#attn.gpu_schedule: x * y = 2048 threads exceed a GPU block's 1024}}
+  %0 = attn.relu %x {attn.schedule = #attn.gpu_schedule<x = 64, y = 32>} : tensor<4xf32>
+  return
+}
   %0 = attn.relu %x {attn.schedule = #attn.schedule<compute = "root", tile = {}, vector = 0, parallel = [], unroll = {}>} : tensor<4xf32>
   return
 }
@@ -477,7 +514,7 @@ func.func @schedule_vector(%x: tensor<4xf32>) {
 // -----
 
 func.func @schedule_type(%x: tensor<4xf32>) {
-  // expected-error @+1 {{'attn.schedule' must be an #attn.schedule}}
+  // expected-error @+1 {{'attn.schedule' must be a schedule attribute (#attn.gemm_schedule, #attn.attention_schedule, #attn.rows_schedule, #attn.gpu_schedule or #attn.inline)}}
   %0 = attn.relu %x {attn.schedule = 3} : tensor<4xf32>
   return
 }

@@ -108,14 +108,18 @@ func.func @model(%x: tensor<?x?x64xf32> {attn.name = "x", attn.dims = ["B", "S",
 
 // Fused projections and schedules (produced by the fusion/scheduling passes).
 // CHECK-LABEL: func.func @fused
-// CHECK: attn.fused_linear %{{.*}}, %{{.*}}, %{{.*}} residual(%{{.*}} : tensor<?x?x8xf32>) {activation = #attn.activation<gelu_tanh>, attn.schedule = #attn.schedule<compute = "root", tile = {m = 32 : i64}, vector = 16, parallel = ["m"], unroll = {rm = 8 : i64}>}
+// CHECK: attn.fused_linear %{{.*}}, %{{.*}}, %{{.*}} residual(%{{.*}} : tensor<?x?x8xf32>) {activation = #attn.activation<gelu_tanh>, attn.schedule = #attn.gemm_schedule<m = 32, n = 16, k = 64, rm = 8, rn = 16, dot = 0, vector = 16, parallel = false, unroll = true>}
 // CHECK: attn.multi_linear %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x?x8xf32>, tensor<8x8xf32>, tensor<8x8xf32> -> tensor<?x?x8xf32>, tensor<?x?x8xf32>
-// CHECK: attn.schedule<compute = "root", tile = {}, vector = 1, parallel = [], unroll = {}, gpu = {blocks = ["b"], threads = ["q"]}>
+// CHECK: attn.relu %{{.*}}#1 {attn.schedule = #attn.gpu_schedule<x = 32, y = 8>}
+// CHECK: attn.tanh %{{.*}} {attn.schedule = #attn.rows_schedule<compute = inline, rows = 8, vector = 1, parallel = true>}
+// CHECK: attn.exp %{{.*}} {attn.schedule = #attn.inline}
 func.func @fused(%x: tensor<?x?x8xf32>, %w: tensor<8x8xf32>, %b: tensor<8xf32>) -> tensor<?x?x8xf32> {
-  %y = attn.fused_linear %x, %w, %b residual(%x : tensor<?x?x8xf32>) {activation = #attn.activation<gelu_tanh>, attn.schedule = #attn.schedule<compute = "root", tile = {m = 32}, vector = 16, parallel = ["m"], unroll = {rm = 8}>} : tensor<?x?x8xf32>, tensor<8x8xf32>, tensor<8xf32> -> tensor<?x?x8xf32>
+  %y = attn.fused_linear %x, %w, %b residual(%x : tensor<?x?x8xf32>) {activation = #attn.activation<gelu_tanh>, attn.schedule = #attn.gemm_schedule<m = 32, n = 16, k = 64, rm = 8, rn = 16, dot = 0, vector = 16, parallel = false, unroll = true>} : tensor<?x?x8xf32>, tensor<8x8xf32>, tensor<8xf32> -> tensor<?x?x8xf32>
   %p:2 = attn.multi_linear %y, %w, %w : tensor<?x?x8xf32>, tensor<8x8xf32>, tensor<8x8xf32> -> tensor<?x?x8xf32>, tensor<?x?x8xf32>
-  %r = attn.relu %p#1 {attn.schedule = #attn.schedule<compute = "root", tile = {}, vector = 1, parallel = [], unroll = {}, gpu = {blocks = ["b"], threads = ["q"]}>} : tensor<?x?x8xf32>
-  return %r : tensor<?x?x8xf32>
+  %r = attn.relu %p#1 {attn.schedule = #attn.gpu_schedule<x = 32, y = 8>} : tensor<?x?x8xf32>
+  %t = attn.tanh %r {attn.schedule = #attn.rows_schedule<compute = inline, rows = 8, vector = 1, parallel = true>} : tensor<?x?x8xf32>
+  %e = attn.exp %t {attn.schedule = #attn.inline} : tensor<?x?x8xf32>
+  return %e : tensor<?x?x8xf32>
 }
 
 // i32 arithmetic (+ - * and negation), an i32 constant, and the cast of an

@@ -1,11 +1,11 @@
 // RUN: attn-opt %s -split-input-file -attn-fold-layout | FileCheck %s
 
 // Inverse pairs disappear (and what only they used); the remaining layout ops
-// become index maps (compute = "inline"); computing ops get no schedule here.
+// become index maps (#attn.inline); computing ops get no schedule here.
 // CHECK-LABEL: func.func @pairs
 // CHECK-SAME: (%[[X:[^:]*]]: tensor<?x?x8xf32>, %[[H:[^:]*]]: tensor<?x2x?x4xf32>)
 // CHECK-NOT: attn.merge_heads
-// CHECK: %[[S:.*]] = attn.split_heads %[[X]] {attn.schedule = #attn.schedule<compute = "inline"
+// CHECK: %[[S:.*]] = attn.split_heads %[[X]] {attn.schedule = #attn.inline
 // CHECK: %[[R:.*]] = attn.relu %[[S]] : tensor<?x2x?x4xf32>
 // CHECK: return %[[X]], %[[H]], %[[R]]
 func.func @pairs(%x: tensor<?x?x8xf32>, %h: tensor<?x2x?x4xf32>) -> (tensor<?x?x8xf32>, tensor<?x2x?x4xf32>, tensor<?x2x?x4xf32>) {
@@ -35,7 +35,7 @@ func.func @different_heads(%h: tensor<?x2x?x4xf32>) -> tensor<?x4x?x2xf32> {
 
 // Masks are index maps too.
 // CHECK-LABEL: func.func @mask
-// CHECK: attn.causal {attn.schedule = #attn.schedule<compute = "inline"
+// CHECK: attn.causal {attn.schedule = #attn.inline
 // CHECK: attn.softmax %{{.*}} mask(%{{.*}}) : tensor<1x2x3x3xf32>
 func.func @mask(%s: tensor<1x2x3x3xf32>) -> tensor<1x2x3x3xf32> {
   %c = attn.causal

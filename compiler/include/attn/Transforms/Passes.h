@@ -29,11 +29,18 @@ void populateFoldLayoutPatterns(mlir::RewritePatternSet &patterns);
 /// `q_split_heads_L17` or `linear_L9`. Not unique by itself.
 std::string opDisplayName(mlir::Operation *op);
 
+/// True for ops that only re-index (or re-type) their operand, and for masks,
+/// constants and index ranges: they never need a buffer of their own
+/// (attn-fold-layout and attn-schedule mark them #attn.inline).
+bool isIndexMap(mlir::Operation *op);
+
 /// Adds the fusion passes (attn IR as written -> fused).
 void buildFusionPipeline(mlir::OpPassManager &pm);
-/// Adds fusion, then scheduling for `target` with `overrides`.
+/// Adds fusion (unless `fuse` is false: GPU targets), then scheduling for
+/// `target` with `overrides`.
 void buildScheduledPipeline(mlir::OpPassManager &pm, const TargetDesc &target,
-                            llvm::ArrayRef<std::string> overrides);
+                            llvm::ArrayRef<std::string> overrides,
+                            bool fuse = true);
 
 #define GEN_PASS_REGISTRATION
 #include "attn/Transforms/Passes.h.inc"

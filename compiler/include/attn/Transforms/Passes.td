@@ -65,10 +65,10 @@ def AttnFoldLayout : Pass<"attn-fold-layout"> {
       merge_heads(split_heads(x)) = x,   transpose(transpose(x)) = x
 
     and marks every remaining `split_heads`, `merge_heads`, `transpose`,
-    `split` and `cast`, and every mask and constant, with
-    `attn.schedule = #attn.schedule<compute = "inline", ...>`: the backend
-    then folds them into the index expressions of each consumer instead of
-    copying. `attn-schedule` keeps these marks.
+    `split`, `slice`, `unsqueeze` and `cast`, and every mask, constant and
+    `arange`, with `attn.schedule = #attn.inline`: the backend then folds
+    them into the index expressions of each consumer instead of copying.
+    `attn-schedule` keeps these marks.
   }];
   let dependentDialects = ["::attn::AttnDialect"];
 }
@@ -77,30 +77,34 @@ def AttnSchedule : Pass<"attn-schedule"> {
   let summary = "Attaches a schedule attribute to every op for a target";
   let description = [{
     Gives every op without one an `attn.schedule` chosen from the target's
-    vector width and cache sizes, then applies user overrides. Loop names:
+    vector width, register file and cache sizes (the attributes and their
+    fields are documented in the dialect, AttnAttrs.td), then applies user
+    overrides:
 
-    - GEMMs (`linear`, `fused_linear`, `multi_linear`, `matmul`): `m` (rows
-      of x, batch dims flattened), `n` (outputs), `k` (reduction); register
-      tile `rm` x `rn` (`rn` a multiple of the vector width) inside cache
-      blocks `m`, `n`, `k`.
-    - `attention`: `b`, `h`, `q` (query tile), `kv` (key/value block),
-      register tile `rq` x `rkv` for q k^T.
-    - row ops (`softmax`, norms, `rope`) and element-wise ops: `rows` (all
-      dims but the last) and `cols`.
+    - GEMMs (`linear`, `fused_linear`, `multi_linear`, `matmul`):
+      `#attn.gemm_schedule<m, n, k, rm, rn, dot, vector, parallel, unroll>`;
+    - `attention`: `#attn.attention_schedule<q, qb, few, kv, pv, rq, rkv,
+      rqk, rows, vector, parallel, unroll_qk, unroll_pv>`;
+    - index maps (layout ops, masks, casts, constants): `#attn.inline`;
+    - the rest (`softmax`, norms, `rope`, element-wise):
+      `#attn.rows_schedule<compute, rows, vector, parallel>`;
+    - on GPU targets (`cuda`, `opencl`) every op:
+      `#attn.gpu_schedule<x, y>`, the threads of a block.
 
     Targets are families (attn/Transforms/TargetDesc.h): `avx512` (vector
     16, 32 registers), `avx2` (8, 16), `neon` (4, 32), `generic` (4, 16,
     no FMA); `l1`/`l2`/`l3` replace the family's cache sizes (attnc passes
-    the host's, read from sysfs, or its --l1-cache.. flags). GPU targets
-    (`cuda`, `opencl`) also fill `gpu` with block/thread loops and the
-    operands staged in shared memory.
+    the host's, read from sysfs, or its --l1-cache.. flags).
 
     `overrides` entries are `NAME:key=value,key=value` (`;` may separate the
-    pairs too, as inside attn-opt's comma-separated option list); NAME is an op's name
-    as printed by `--emit=scheduled` and used for its Halide func
+    pairs too, as inside attn-opt's comma-separated option list); NAME is an
+    op's name as printed by `--emit=scheduled` and used for its Halide func
     (`a_attention_L9`), or an op mnemonic (`attention`) for every op of that
-    kind. Keys: `compute`, `vector`, `parallel` (loops joined by `+`), and
-    `tile.LOOP` / `unroll.LOOP`. Example: `attention:tile.q=64,vector=8`.
+    kind. Keys are the fields of the op's attribute (`tile.KEY` is read as
+    `KEY`); the entries of one override are applied together, then the
+    attribute's verifier and the target's register file check the result:
+
+      attention:q=32,rqk=32,vector=8    softmax:compute=inline
   }];
   let options = [
     Option<"target", "target", "std::string", /*default=*/"\"avx512\"",

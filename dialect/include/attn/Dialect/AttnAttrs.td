@@ -53,48 +53,170 @@ def Attn_ReduceKindAttr
   let assemblyFormat = "`<` $value `>`";
 }
 
-def Attn_ScheduleAttr : AttrDef<Attn_Dialect, "Schedule"> {
-  let mnemonic = "schedule";
-  let summary = "How one op's loops are tiled, vectorised and parallelised";
+//===----------------------------------------------------------------------===//
+// Schedules: one typed attribute per op family
+//===----------------------------------------------------------------------===//
+
+def Attn_ComputeRoot : I32EnumAttrCase<"Root", 0, "root">;
+def Attn_ComputeInline : I32EnumAttrCase<"Inline", 1, "inline">;
+def Attn_ComputeKind : I32EnumAttr<"ComputeKind",
+    "where an op is computed: its own loop nest and buffer (root), or "
+    "folded into each consumer (inline)",
+    [Attn_ComputeRoot, Attn_ComputeInline]> {
+  let cppNamespace = "::attn";
+  let genSpecializedAttr = 0;
+}
+
+def Attn_ScheduleAttrInterface : AttrInterface<"AttnScheduleAttrInterface"> {
+  let cppNamespace = "::attn";
   let description = [{
-    Attached by `attn-schedule` to every op that computes (as the discardable
-    attribute `attn.schedule`) and applied exactly by the Halide backend. Loops
-    are named per op family (see the `attn-schedule` pass description):
-
-    - `compute`: `root` (its own loop nest and buffer) or `inline` (an
-      index map or expression folded into each consumer: layout ops,
-      masks). Computing inside a consumer's tile is what the fusion passes
-      and the per-family kernels do (epilogues, attention's blocks).
-    - `tile`: loop name -> tile size; names starting with `r` are register
-      tiles inside the cache tiles.
-    - `vector`: the vector width in elements of the innermost loop.
-    - `parallel`: loop names run across threads (outermost first).
-    - `unroll`: loop name -> unroll factor.
-    - `gpu` (optional): `blocks`, `threads` (loop names) and `shared`
-      (producers staged in shared memory) for GPU targets.
-
-    ```mlir
-    %a = attn.attention %q, %k, %v {attn.schedule = #attn.schedule<compute = "root",
-           tile = {q = 64 : i64, kv = 256 : i64}, vector = 16,
-           parallel = ["b", "h", "q"], unroll = {}>} : ...
-    ```
+    The schedule of one op, attached by `attn-schedule` as the discardable
+    attribute `attn.schedule` and applied exactly by the Halide back end. One
+    attribute per op family (`#attn.gemm_schedule`, `#attn.attention_schedule`,
+    `#attn.rows_schedule`, `#attn.gpu_schedule`, `#attn.inline`); each has
+    typed fields that the family's kernel reads, and a verifier for the rules
+    that span fields. Its fields, as (key, value) pairs, are what
+    `attnc --schedule=NAME:key=value` sets: an override is parsed against
+    `getFields()` and rebuilt with `withFields`, so a wrong key is an error
+    that lists the valid ones and a bad value is the verifier's error.
   }];
-  let parameters = (ins
-    StringRefParameter<"root or inline">:$compute,
-    "::mlir::DictionaryAttr":$tile,
-    "int64_t":$vector,
-    "::mlir::ArrayAttr":$parallel,
-    "::mlir::DictionaryAttr":$unroll,
-    OptionalParameter<"::mlir::DictionaryAttr">:$gpu);
+  let methods = [
+    InterfaceMethod<"Root (its own loop nest) or inline (folded into each "
+                    "consumer).", "::attn::ComputeKind", "getComputeKind">,
+    InterfaceMethod<"The fields in declaration order: key, kind and value.",
+                    "::llvm::SmallVector<::attn::ScheduleField>", "getFields">,
+    InterfaceMethod<"The same family's schedule with `values` (one per "
+                    "field, in getFields() order), or null after reporting "
+                    "through `emitError` a value that breaks a rule.",
+                    "::mlir::Attribute", "withFields",
+                    (ins "::llvm::ArrayRef<int64_t>":$values,
+                         "::llvm::function_ref<::mlir::InFlightDiagnostic()>":$emitError)>,
+    InterfaceMethod<"Whether this family's kernel can schedule `op`.",
+                    "bool", "appliesTo", (ins "::mlir::Operation *":$op)>,
+    InterfaceMethod<"Checks that the register tiles of `op` fit `registers` "
+                    "vector registers of `lanes` f32 each (a target's).",
+                    "::mlir::LogicalResult", "verifyRegisters",
+                    (ins "::mlir::Operation *":$op, "int64_t":$registers,
+                         "int64_t":$lanes,
+                         "::llvm::function_ref<::mlir::InFlightDiagnostic()>":$emitError),
+                    [{}], [{ return ::mlir::success(); }]>,
+  ];
+}
+
+class Attn_ScheduleAttrDef<string name, string attrMnemonic,
+                           list<string> overridden = []>
+    : AttrDef<Attn_Dialect, name, [DeclareAttrInterfaceMethods<
+          Attn_ScheduleAttrInterface, overridden>]> {
+  let mnemonic = attrMnemonic;
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
-  let extraClassDeclaration = [{
-    /// The tile size of `loop`, or `dflt` when the schedule names none.
-    int64_t getTileSize(::llvm::StringRef loop, int64_t dflt) const;
-    /// The unroll factor of `loop` (1 when none).
-    int64_t getUnrollFactor(::llvm::StringRef loop) const;
-    /// True if `loop` runs in parallel.
-    bool isParallel(::llvm::StringRef loop) const;
+}
+
+def Attn_GemmScheduleAttr : Attn_ScheduleAttrDef<"GemmSchedule", "gemm_schedule",
+                                                 ["verifyRegisters"]> {
+  let summary = "The tiles of a projection or matmul (GEMM) kernel";
+  let description = [{
+    `y[.., n] = sum_k x[.., k] w[n, k]` (plus the fused epilogue), after the
+    well-known Halide GEMM (compiler/halide/kernels/Gemm.cpp):
+    - `m`, `n`: the cache tile, `m` rows x `n` outputs; the weight block of
+      `n` outputs is packed once per tile column, and `n` blocks run in
+      parallel when `parallel`;
+    - `k`: the k block (Goto's kc) over which a register tile accumulates
+      while the panel slice (k x rn) stays in L1;
+    - `rm`, `rn`: the register tile, `rm` rows x `rn` outputs (`rn / vector`
+      vectors), unrolled over its rows when `unroll`;
+    - `dot`: fewer rows in all than `dot` (a decode step) take dot products
+      that read each weight row once, instead of packing; 0 never does.
+    Rules: `rm` divides `m`, `rn` divides `n`, `vector` divides `rn`, and
+    the `rm x rn` accumulators fit the target's vector registers.
+
+    ```mlir
+    #attn.gemm_schedule<m = 6, n = 64, k = 128, rm = 6, rn = 64, dot = 6,
+                        vector = 16, parallel = true, unroll = true>
+    ```
+  }];
+  let parameters = (ins "int64_t":$m, "int64_t":$n, "int64_t":$k,
+                        "int64_t":$rm, "int64_t":$rn, "int64_t":$dot,
+                        "int64_t":$vector, "bool":$parallel, "bool":$unroll);
+}
+
+def Attn_AttentionScheduleAttr
+    : Attn_ScheduleAttrDef<"AttentionSchedule", "attention_schedule",
+                           ["verifyRegisters"]> {
+  let summary = "The tiles of fused (flash-style) attention";
+  let description = [{
+    Flash attention with an online softmax (compiler/halide/kernels/
+    Attention.cpp). One task per (batch, head, query tile), in parallel when
+    `parallel`; the variant is chosen at run time:
+    - fewer queries than `few` (decode): tiles of one query row;
+    - up to `rows` keys: the whole-row variant, query tiles of `q` rows and
+      one softmax pass over all keys;
+    - beyond: the blocked variant, query tiles of `qb` rows and key blocks
+      of `kv` keys, with an online-softmax update per block.
+    Inside a tile: the q.k register tile of `rqk` query rows x `rkv` keys
+    (unrolled over keys when `unroll_qk`); probabilities, row sums and P.V
+    in sub-blocks of `pv` keys; the P.V register tile of `rq` rows x the
+    value head dim (unrolled over rows when `unroll_pv`).
+    Rules: `rqk` divides `q` and `qb`, `vector` divides `rqk`, and both
+    register tiles fit the target's vector registers.
+
+    ```mlir
+    #attn.attention_schedule<q = 64, qb = 128, few = 8, kv = 1024, pv = 48,
+        rq = 4, rkv = 6, rqk = 64, rows = 2048, vector = 16, parallel = true,
+        unroll_qk = true, unroll_pv = true>
+    ```
+  }];
+  let parameters = (ins "int64_t":$q, "int64_t":$qb, "int64_t":$few,
+                        "int64_t":$kv, "int64_t":$pv, "int64_t":$rq,
+                        "int64_t":$rkv, "int64_t":$rqk, "int64_t":$rows,
+                        "int64_t":$vector, "bool":$parallel,
+                        "bool":$unroll_qk, "bool":$unroll_pv);
+}
+
+def Attn_RowsScheduleAttr : Attn_ScheduleAttrDef<"RowsSchedule", "rows_schedule"> {
+  let summary = "Row-wise ops: softmax, norms, RoPE, element-wise";
+  let description = [{
+    The op's innermost dim is vectorised by `vector` lanes; its rows run in
+    blocks of `rows` (norms compute each block's statistics right before
+    normalising it, while the rows are in L1), the outer dims in parallel
+    when `parallel`. `compute = inline` folds an element-wise op into its
+    consumers instead (no buffer).
+
+    ```mlir
+    #attn.rows_schedule<compute = root, rows = 8, vector = 16, parallel = true>
+    ```
+  }];
+  let parameters = (ins EnumParameter<Attn_ComputeKind>:$compute,
+                        "int64_t":$rows, "int64_t":$vector, "bool":$parallel);
+}
+
+def Attn_GpuScheduleAttr : Attn_ScheduleAttrDef<"GpuSchedule", "gpu_schedule"> {
+  let summary = "The GPU mapping of an op's Funcs (CUDA, OpenCL)";
+  let description = [{
+    Every Func of the op is its own kernel: its two innermost dims are tiled
+    `x x y` into GPU blocks and threads (one dim: `x * y` threads), the
+    outer dims fused into a third block dim; reductions run serially inside
+    a thread. Rule: `x * y` <= 1024, the threads of one block.
+
+    ```mlir
+    #attn.gpu_schedule<x = 16, y = 16>
+    ```
+  }];
+  let parameters = (ins "int64_t":$x, "int64_t":$y);
+}
+
+def Attn_InlineAttr : AttrDef<Attn_Dialect, "Inline",
+    [DeclareAttrInterfaceMethods<Attn_ScheduleAttrInterface>]> {
+  let mnemonic = "inline";
+  let summary = "Computed inside each consumer: an index map or a mask";
+  let description = [{
+    Layout ops (split_heads, merge_heads, transpose, split, slice, unsqueeze),
+    casts, constants and masks have no loop nest of their own: each consumer
+    evaluates them at the indices it reads. No fields.
+
+    ```mlir
+    %s = attn.split_heads %x {attn.schedule = #attn.inline, heads = 12 : i64} : ...
+    ```
   }];
 }
 
