@@ -122,6 +122,17 @@ struct GemmKernel {
   Halide::Expr useDot;
 };
 
+/// The Funcs of one norm (layer_norm, rms_norm) over the last dim, Halide
+/// dims innermost first: the result `out(c, rows...)` and its row
+/// statistics `(rows...)` (mean and variance, or the mean square), each a
+/// sum over `r`, the row's elements.
+struct NormKernel {
+  mlir::Operation *op;
+  Halide::Func out;
+  std::vector<Halide::Func> stats;
+  Halide::RDom r;
+};
+
 /// The C function that an `attn.call` runs as a Halide extern stage: it
 /// answers Halide's bounds queries (every argument is needed whole; its
 /// extents come as int32 arguments after its buffer) and otherwise calls
@@ -181,6 +192,7 @@ struct ModelPipeline {
   std::vector<OpFunc> funcs;           ///< every Func the ops defined
   std::vector<AttentionKernel> attentions;
   std::vector<GemmKernel> gemms;
+  std::vector<NormKernel> norms;
   std::vector<CallStub> stubs;  ///< one per callee
   std::vector<CacheWrite> cacheWrites;
   std::vector<Halide::Func> externs; ///< the call stages (computed at root)
