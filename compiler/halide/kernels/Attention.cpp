@@ -141,6 +141,8 @@ void PipelineBuilder::kvBounds(Value mask, Expr iMin, Expr iMax, Expr b,
 }
 
 
+namespace {
+
 /// Flash-style attention, one query tile at a time (`qb` rows in the
 /// blocked variant below, `q` in the whole-row one):
 ///   out[b, h, i, e] = sum_j softmax_j(scale q.k + bias, mask) v[b, h/g, j, e]
@@ -154,167 +156,171 @@ void PipelineBuilder::kvBounds(Value mask, Expr iMin, Expr iMax, Expr b,
 /// where one of the two factors is 1, so one exp per state element. Scores
 /// are in log2 units (scale and log2 e are folded into the q tile once).
 /// The block loop runs over the blocks the mask can keep for the tile, so
-/// causal attention does about half the work, and inside a block over the
-/// keys the tile can see (the last block and causal diagonal blocks are cut
-/// short). A query row whose keys are all masked gives exactly 0.
-Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
-  const Tensor &q = get(op.getQuery());
-  const Tensor &k = get(op.getKey());
-  const Tensor &v = get(op.getValue());
-  std::string name = opName(op);
-  auto sched =
-      op->getAttrOfType<attn::AttentionScheduleAttr>("attn.schedule");
-  int qt = sched ? (int)sched.getQ() : 16;
-  int kvb = sched ? (int)sched.getKv() : 64;
-  // Without a schedule (--no-fusion) the whole-row variant, computed at
-  // root, is the unfused reference point.
-  int64_t rowKeys = sched ? sched.getRows() : INT32_MAX;
-  int qtb = sched ? (int)sched.getQb() : qt;
-  const float log2e = 1.4426950408889634f;
-  float scale = (float)op.getScaleOrDefault() * log2e;
+/// causal attention does about half the work; inside a visited block every
+/// key is computed, and those the mask drops get probability 0. A query row
+/// whose keys are all masked gives exactly 0.
+///
+/// What the variants of one attention op share, and their builders: the
+/// operands, the index Vars (Halide dims innermost first, as in
+/// AttentionKernel), a score with its bias and mask, and the keys a tile's
+/// mask can keep.
+class AttentionDefiner {
+public:
+  AttentionDefiner(PipelineBuilder &pb, attn::AttentionOp op, int kvb)
+      : pb(pb), op(op), q(pb.get(op.getQuery())), k(pb.get(op.getKey())),
+        v(pb.get(op.getValue())), name(pb.opName(op)), kvb(kvb),
+        scale((float)op.getScaleOrDefault() * log2e), Sq(q.shape[2]),
+        Sk(k.shape[2]), off(Sk - Sq),
+        kh(h / simplified(q.shape[1] / k.shape[1])), j(r * kvb + jj),
+        key(Halide::clamp(j, 0, Sk - 1)), rd(0, q.shape[3], "rd") {}
 
-  Var ii("ii"), it("it"), jj("jj"), r("r"), h("h"), b("b"), d("d"), e("e"),
-      i("i");
-  Expr Sq = q.shape[2], Sk = k.shape[2], D = q.shape[3];
-  Expr off = Sk - Sq;
-  Expr kh = h / simplified(q.shape[1] / k.shape[1]);
-  // Query row ii of tile it, of `rows` rows (the last tile is clamped).
-  auto queryRow = [&](int rows) { return Halide::min(it * rows + ii, Sq - 1); };
-  Expr j = r * kvb + jj;
-  // Clamped: bounds inference sees the block of keys only as an interval.
-  Expr key = Halide::clamp(j, 0, Sk - 1);
+  /// A blocked (online-softmax) variant of `rows` queries a tile, its
+  /// Funcs' names suffixed with `pre`.
+  AttentionKernel::Blocked blocked(int rows, const std::string &pre);
+  /// The whole-row variant, tiles of `rows` queries.
+  AttentionKernel::Rows wholeRows(int rows);
+  /// A Func of this op's kernel.
+  Func func(const std::string &suffix) {
+    return pb.newFunc(op, name + suffix, /*inlined=*/false, Role::Attention);
+  }
 
-  attn::AttentionKernel a;
-  a.op = op;
-  a.qt = qt;
-  a.kvb = kvb;
-  auto func = [&](const std::string &suffix) {
-    return newFunc(op, name + suffix, /*inlined=*/false, Role::Attention);
-  };
-  // The query tile of a variant, transposed (rows innermost) and scaled once.
-  auto queryTile = [&](const std::string &suffix, Expr at) {
+  static constexpr float log2e = 1.4426950408889634f;
+  PipelineBuilder &pb;
+  attn::AttentionOp op;
+  const Tensor &q, &k, &v;
+  std::string name;
+  int kvb;
+  float scale;
+  Var ii{"ii"}, it{"it"}, jj{"jj"}, r{"r"}, h{"h"}, b{"b"}, d{"d"}, e{"e"},
+      i{"i"};
+  Expr Sq, Sk, off, kh;
+  Expr j;   ///< key r * kvb + jj of a blocked variant
+  Expr key; ///< j clamped: bounds inference sees a block only as an interval
+  RDom rd;  ///< the q.k reduction over the head dim
+
+private:
+  /// Query row ii of tile it, of `rows` rows (the last tile is clamped).
+  Expr queryRow(int rows) { return Halide::min(it * rows + ii, Sq - 1); }
+  /// The query tile of a variant, transposed (rows innermost), scaled once.
+  Func queryTile(const std::string &suffix, Expr at) {
     Func f = func(suffix);
     f(ii, d, it, h, b) = q.at({b, h, at, d}) * scale;
     return f;
-  };
-  RDom rd(0, D, "rd");
-  a.d = rd;
+  }
+  Expr score(Expr qk, Expr at, Expr row);
+  void keyRange(int rows, Expr &from, Expr &to);
+};
 
-  // The score of `row` and key `at` (in log2 units) from its q.k product:
-  // plus the bias, and a large finite negative where masked (not a select of
-  // the score, which would let bounds inference trim the tile by the mask).
+/// The score of `row` and key `at` (in log2 units) from its q.k product:
+/// plus the bias, and a large finite negative where masked (not a select of
+/// the score, which would let bounds inference trim the tile by the mask).
+Expr AttentionDefiner::score(Expr qk, Expr at, Expr row) {
+  if (Value biasValue = op.getBias()) {
+    const Tensor &t = pb.get(biasValue);
+    qk = qk + t.at(broadcastIndex(t.shape, {b, h, row, at})) * log2e;
+  }
   std::vector<Expr> scoreShape = {q.shape[0], q.shape[1], Sq, Sk};
-  auto score = [&](Expr qk, Expr at, Expr row) {
-    if (Value biasValue = op.getBias()) {
-      const Tensor &t = get(biasValue);
-      qk = qk + t.at(broadcastIndex(t.shape, {b, h, row, at})) * log2e;
-    }
-    if (Value m = op.getMask())
-      qk = qk + Halide::select(masks[m]({b, h, row, at}, scoreShape), 0.0f,
-                               kMaskedScore);
-    return qk;
-  };
-  // The keys [kLo, kHi) that the mask can keep for some row of the tile:
-  // the blocks that meet them are visited. Within a block only the keys
-  // [jLo, jHi) are, where these bounds leave out the padding lengths (bounds
-  // inference cannot bound a length read from memory, so a block cut by one
-  // is computed whole and masked): the last block and causal or window
-  // diagonal blocks are cut short.
-  auto keyRange = [&](int rows, bool withLengths, Expr &from, Expr &to) {
-    Expr lo, hi;
-    kvBounds(op.getMask(), it * rows, it * rows + rows - 1, b, off,
-             withLengths, lo, hi);
-    from = lo.defined() ? Halide::max(lo, 0) : Expr(0);
-    to = hi.defined() ? Halide::min(hi, Sk) : Sk;
-  };
-  // A blocked variant of `rows` queries a tile, its Funcs' names suffixed.
-  auto blocked = [&](int rows, const std::string &pre) {
-    attn::AttentionKernel::Blocked t;
-    t.qt = rows;
-    Expr row = queryRow(rows);
-    t.qtile = queryTile(pre + "_q", row);
-    t.sacc = func(pre + "_qk");
-    t.sacc(ii, jj, r, it, h, b) = 0.0f;
-    t.sacc(ii, jj, r, it, h, b) +=
-        t.qtile(ii, rd, it, h, b) * k.at({b, kh, key, rd});
-    // Keys past Sk (the last block's) are masked here: the mask itself
-    // sees them clamped to the last key.
-    t.scores = func(pre + "_scores");
-    t.scores(ii, jj, r, it, h, b) =
-        score(t.sacc(ii, jj, r, it, h, b), key, row) +
-        Halide::select(j < Sk, 0.0f, kMaskedScore);
-    Expr kLo, kHi;
-    keyRange(rows, true, kLo, kHi);
-    // Every visited block is computed whole: its keys outside what the
-    // mask keeps for the tile (the causal or window diagonal, the last
-    // block's tail) are masked, their probabilities 0. (Where clauses
-    // trimming the key loop to the tile's keys left a guard on every key
-    // in the P.V register tile that Halide cannot prove away.)
-    RDom rj(0, kvb, "rj");
-    t.rj = rj;
-    Expr kAt = Halide::clamp(r * kvb + rj, 0, Sk - 1), kj = rj;
-    t.blockMax = func(pre + "_max");
-    t.blockMax(ii, r, it, h, b) = kMaskedScore;
-    t.blockMax(ii, r, it, h, b) = Halide::max(
-        t.blockMax(ii, r, it, h, b), t.scores(ii, kj, r, it, h, b));
-    t.probs = func(pre + "_exp");
-    t.probs(ii, jj, r, it, h, b) = attn::exp2Approx(
-        t.scores(ii, jj, r, it, h, b) - t.blockMax(ii, r, it, h, b));
-    t.blockSum = func(pre + "_sum");
-    t.blockSum(ii, r, it, h, b) = 0.0f;
-    t.blockSum(ii, r, it, h, b) += t.probs(ii, kj, r, it, h, b);
-    t.pv = func(pre + "_pv");
-    t.pv(e, ii, r, it, h, b) = 0.0f;
-    t.pv(e, ii, r, it, h, b) +=
-        t.probs(ii, kj, r, it, h, b) * v.at({b, kh, kAt, e});
-    t.kv = RDom(0, (Sk + (kvb - 1)) / kvb, "kv");
-    t.kv.where(t.kv.x * kvb + kvb > kLo);
-    t.kv.where(t.kv.x * kvb < kHi);
-    // The online-softmax state (O, m, l); m starts masked, so the first
-    // block that keeps a key replaces the state (its factor 2^(m - m') is 0).
-    t.state = func(pre + "_state");
-    t.state(e, ii, it, h, b) = Halide::Tuple(0.0f, kMaskedScore, 0.0f);
-    Expr O = t.state(e, ii, it, h, b)[0], m = t.state(e, ii, it, h, b)[1],
-         l = t.state(e, ii, it, h, b)[2];
-    Expr bm = t.blockMax(ii, t.kv, it, h, b);
-    Expr bl = t.blockSum(ii, t.kv, it, h, b);
-    Expr bo = t.pv(e, ii, t.kv, it, h, b);
-    Expr delta = m - bm, f = attn::exp2Approx(-Halide::abs(delta)),
-         keepOld = delta >= 0.0f;
-    t.state(e, ii, it, h, b) =
-        Halide::Tuple(Halide::select(keepOld, O + bo * f, O * f + bo),
-                      Halide::max(m, bm),
-                      Halide::select(keepOld, l + bl * f, l * f + bl));
-    // 1 / l, or 0 for a row that saw no kept key (its max stayed masked).
-    t.otile = func(pre + "_o");
-    Expr seen = t.state(e, ii, it, h, b)[1] > kMaskedScore * 0.5f;
-    t.otile(e, ii, it, h, b) = Halide::select(
-        seen, t.state(e, ii, it, h, b)[0] / t.state(e, ii, it, h, b)[2],
-        0.0f);
-    return t;
-  };
-  a.blocked = blocked(qtb, "");
+  if (Value m = op.getMask())
+    qk = qk + Halide::select(pb.masks[m]({b, h, row, at}, scoreShape), 0.0f,
+                             kMaskedScore);
+  return qk;
+}
 
-  // The whole-row variant, for Sk <= rowKeys: a tile's scores and
-  // probabilities exist for all keys at once (qt x Sk floats each), so the
-  // softmax takes one max and one sum per row and no state update; while
-  // those rows stay in L2 this is faster, beyond it the blocked variant is.
-  // Both are in the pipeline; `out` is specialised on Sk and each branch
-  // computes only its own variant.
-  attn::AttentionKernel::Rows &w = a.rows;
+/// The keys [from, to) that the mask can keep for some row of a tile of
+/// `rows` queries: the blocks that meet them are visited.
+void AttentionDefiner::keyRange(int rows, Expr &from, Expr &to) {
+  Expr lo, hi;
+  pb.kvBounds(op.getMask(), it * rows, it * rows + rows - 1, b, off,
+              /*withLengths=*/true, lo, hi);
+  from = lo.defined() ? Halide::max(lo, 0) : Expr(0);
+  to = hi.defined() ? Halide::min(hi, Sk) : Sk;
+}
+
+AttentionKernel::Blocked AttentionDefiner::blocked(int rows,
+                                                   const std::string &pre) {
+  AttentionKernel::Blocked t;
+  t.qt = rows;
+  Expr row = queryRow(rows);
+  t.qtile = queryTile(pre + "_q", row);
+  t.sacc = func(pre + "_qk");
+  t.sacc(ii, jj, r, it, h, b) = 0.0f;
+  t.sacc(ii, jj, r, it, h, b) +=
+      t.qtile(ii, rd, it, h, b) * k.at({b, kh, key, rd});
+  // Keys past Sk (the last block's) are masked here: the mask itself
+  // sees them clamped to the last key.
+  t.scores = func(pre + "_scores");
+  t.scores(ii, jj, r, it, h, b) =
+      score(t.sacc(ii, jj, r, it, h, b), key, row) +
+      Halide::select(j < Sk, 0.0f, kMaskedScore);
+  Expr kLo, kHi;
+  keyRange(rows, kLo, kHi);
+  // Every visited block is computed whole: its keys outside what the
+  // mask keeps for the tile (the causal or window diagonal, the last
+  // block's tail) are masked, their probabilities 0. (Where clauses
+  // trimming the key loop to the tile's keys left a guard on every key
+  // in the P.V register tile that Halide cannot prove away.)
+  RDom rj(0, kvb, "rj");
+  t.rj = rj;
+  Expr kAt = Halide::clamp(r * kvb + rj, 0, Sk - 1), kj = rj;
+  t.blockMax = func(pre + "_max");
+  t.blockMax(ii, r, it, h, b) = kMaskedScore;
+  t.blockMax(ii, r, it, h, b) = Halide::max(t.blockMax(ii, r, it, h, b),
+                                            t.scores(ii, kj, r, it, h, b));
+  t.probs = func(pre + "_exp");
+  t.probs(ii, jj, r, it, h, b) = attn::exp2Approx(
+      t.scores(ii, jj, r, it, h, b) - t.blockMax(ii, r, it, h, b));
+  t.blockSum = func(pre + "_sum");
+  t.blockSum(ii, r, it, h, b) = 0.0f;
+  t.blockSum(ii, r, it, h, b) += t.probs(ii, kj, r, it, h, b);
+  t.pv = func(pre + "_pv");
+  t.pv(e, ii, r, it, h, b) = 0.0f;
+  t.pv(e, ii, r, it, h, b) +=
+      t.probs(ii, kj, r, it, h, b) * v.at({b, kh, kAt, e});
+  t.kv = RDom(0, (Sk + (kvb - 1)) / kvb, "kv");
+  t.kv.where(t.kv.x * kvb + kvb > kLo);
+  t.kv.where(t.kv.x * kvb < kHi);
+  // The online-softmax state (O, m, l); m starts masked, so the first
+  // block that keeps a key replaces the state (its factor 2^(m - m') is 0).
+  t.state = func(pre + "_state");
+  t.state(e, ii, it, h, b) = Halide::Tuple(0.0f, kMaskedScore, 0.0f);
+  Expr O = t.state(e, ii, it, h, b)[0], m = t.state(e, ii, it, h, b)[1],
+       l = t.state(e, ii, it, h, b)[2];
+  Expr bm = t.blockMax(ii, t.kv, it, h, b);
+  Expr bl = t.blockSum(ii, t.kv, it, h, b);
+  Expr bo = t.pv(e, ii, t.kv, it, h, b);
+  Expr delta = m - bm, f = attn::exp2Approx(-Halide::abs(delta)),
+       keepOld = delta >= 0.0f;
+  t.state(e, ii, it, h, b) =
+      Halide::Tuple(Halide::select(keepOld, O + bo * f, O * f + bo),
+                    Halide::max(m, bm),
+                    Halide::select(keepOld, l + bl * f, l * f + bl));
+  // 1 / l, or 0 for a row that saw no kept key (its max stayed masked).
+  t.otile = func(pre + "_o");
+  Expr seen = t.state(e, ii, it, h, b)[1] > kMaskedScore * 0.5f;
+  t.otile(e, ii, it, h, b) = Halide::select(
+      seen, t.state(e, ii, it, h, b)[0] / t.state(e, ii, it, h, b)[2], 0.0f);
+  return t;
+}
+
+/// A tile's scores and probabilities exist for all keys at once (rows x Sk
+/// floats each), so the softmax takes one max and one sum per row and no
+/// state update: faster while those rows stay in L2.
+AttentionKernel::Rows AttentionDefiner::wholeRows(int rows) {
+  AttentionKernel::Rows w;
   Var jw("j");
-  Expr rowW = queryRow(qt);
-  Expr keyJ = Halide::min(jw, Sk - 1); // score tiles round up to a register tile
-  w.qtile = queryTile("_rows_q", rowW);
+  Expr row = queryRow(rows);
+  Expr keyJ = Halide::min(jw, Sk - 1); // tiles round up to a register tile
+  w.qtile = queryTile("_rows_q", row);
   w.sacc = func("_rows_qk");
   w.sacc(ii, jw, it, h, b) = 0.0f;
-  w.sacc(ii, jw, it, h, b) += w.qtile(ii, rd, it, h, b) * k.at({b, kh, keyJ, rd});
+  w.sacc(ii, jw, it, h, b) +=
+      w.qtile(ii, rd, it, h, b) * k.at({b, kh, keyJ, rd});
   w.scores = func("_rows_scores");
-  w.scores(ii, jw, it, h, b) = score(w.sacc(ii, jw, it, h, b), keyJ, rowW);
-  Expr wLo, wHi;
-  keyRange(qt, true, wLo, wHi);
+  w.scores(ii, jw, it, h, b) = score(w.sacc(ii, jw, it, h, b), keyJ, row);
+  Expr lo, hi;
+  keyRange(rows, lo, hi);
   w.kv = RDom(0, Sk, "rkv");
-  w.kv.where(w.kv.x >= wLo && w.kv.x < wHi);
+  w.kv.where(w.kv.x >= lo && w.kv.x < hi);
   w.rowMax = func("_rows_max");
   w.rowMax(ii, it, h, b) = kMaskedScore;
   w.rowMax(ii, it, h, b) =
@@ -334,40 +340,64 @@ Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
   w.otile = func("_rows_o");
   w.otile(e, ii, it, h, b) = Halide::select(
       seenRow, w.oacc(e, ii, it, h, b) / w.rowSum(ii, it, h, b), 0.0f);
+  return w;
+}
 
-  a.out = newFunc(op, name, /*inlined=*/false, Role::Attention);
-  Expr many = a.blocked.otile(e, i % qtb, i / qtb, h, b),
-       whole = w.otile(e, i % qt, i / qt, h, b);
-  if (rowKeys >= INT32_MAX) {
+} // namespace
+
+/// The variants and the choice between them, at run time: fewer queries
+/// than the schedule's `few` (decode) take one-row tiles of the blocked
+/// variant (a tile of qb rows would compute qb - Sq clamped copies of the
+/// last row); up to `rows` keys the whole-row variant; beyond, the blocked
+/// one. `out` is specialised on the choice, and each branch computes only
+/// its own variant. Without a schedule (--no-fusion) the whole-row variant
+/// alone, computed at root, is the unfused reference point.
+Tensor PipelineBuilder::lowerAttention(attn::AttentionOp op) {
+  auto sched =
+      op->getAttrOfType<attn::AttentionScheduleAttr>("attn.schedule");
+  int qt = sched ? (int)sched.getQ() : 16;
+  int qtb = sched ? (int)sched.getQb() : qt;
+  AttentionDefiner def(*this, op, sched ? (int)sched.getKv() : 64);
+  AttentionKernel a;
+  a.op = op;
+  a.qt = qt;
+  a.kvb = def.kvb;
+  a.d = def.rd;
+  a.blocked = def.blocked(qtb, "");
+  a.rows = def.wholeRows(qt);
+  a.out = newFunc(op, def.name, /*inlined=*/false, Role::Attention);
+  Var e = def.e, i = def.i, h = def.h, b = def.b;
+  Expr whole = a.rows.otile(e, i % qt, i / qt, h, b);
+  Tensor result{a.out, {def.q.shape[0], def.q.shape[1], def.Sq,
+                        def.v.shape[3]}};
+  if (!sched) {
     a.out(e, i, h, b) = whole;
     out.attentions.push_back(a);
-    return {a.out, {q.shape[0], q.shape[1], Sq, v.shape[3]}};
+    return result;
   }
-  // Few queries (a decode step): one query row a tile, for Sq below the
-  // schedule's `few` (a tile of qb rows would compute qb - Sq clamped
-  // copies of the last row). Variants whose condition cannot hold (a static
-  // Sq, or rows within the few-query branch when Sq = Sk) are left out:
-  // Halide 14 crashes in bounds inference on a specialisation that the
-  // ones before it contradict.
-  int64_t fewRows = sched.getFew();
-  Expr useFew = simplified(Sq < (int)std::max<int64_t>(fewRows, 1));
+  // Variants whose condition cannot hold (a static Sq, or rows within the
+  // few-query branch when Sq = Sk) are left out: Halide 14 crashes in
+  // bounds inference on a specialisation that the ones before it
+  // contradict.
+  int64_t fewRows = sched.getFew(), rowKeys = sched.getRows();
+  Expr useFew = simplified(def.Sq < (int)std::max<int64_t>(fewRows, 1));
   if (fewRows > 1 && qtb > 1 && !Halide::Internal::is_const_zero(useFew))
     a.useFew = useFew;
-  Expr rest = many;
-  Expr useRows = simplified(Sk <= (int)rowKeys);
+  Expr rest = a.blocked.otile(e, i % qtb, i / qtb, h, b);
+  Expr useRows = simplified(def.Sk <= (int)rowKeys);
   if (rowKeys > 0 && !Halide::Internal::is_const_zero(useRows) &&
       !(a.useFew.defined() &&
         Halide::Internal::can_prove(!useRows || a.useFew))) {
     a.useRows = useRows;
-    rest = Halide::select(a.useRows, whole, many);
+    rest = Halide::select(a.useRows, whole, rest);
   }
   if (a.useFew.defined()) {
-    a.few = blocked(1, "_few");
+    a.few = def.blocked(1, "_few");
     rest = Halide::select(a.useFew, a.few.otile(e, 0, i, h, b), rest);
   }
   a.out(e, i, h, b) = rest;
   out.attentions.push_back(a);
-  return {a.out, {q.shape[0], q.shape[1], Sq, v.shape[3]}};
+  return result;
 }
 
 

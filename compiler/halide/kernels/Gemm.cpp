@@ -13,6 +13,151 @@ using Halide::TailStrategy;
 
 namespace attn::detail {
 
+namespace {
+
+/// The operands of a projection (linear, fused_linear, multi_linear) as
+/// one GEMM: its weights, their widths N_p and offsets o_p in the fused
+/// output, biases, residual and activation.
+struct Projection {
+  SmallVector<Value> weights, biases;
+  Value residual;
+  attn::Activation act = attn::Activation::none;
+  std::vector<Expr> widths, offsets = {Expr(0)};
+
+  explicit Projection(Operation *op, PipelineBuilder &pb) {
+    if (auto l = dyn_cast<attn::LinearOp>(op)) {
+      weights.push_back(l.getWeight());
+      if (l.getBias())
+        biases.push_back(l.getBias());
+    } else if (auto f = dyn_cast<attn::FusedLinearOp>(op)) {
+      weights.push_back(f.getWeight());
+      if (f.getBias())
+        biases.push_back(f.getBias());
+      residual = f.getResidual();
+      act = f.getActivation();
+    } else {
+      auto m = cast<attn::MultiLinearOp>(op);
+      weights.append(m.getWeights().begin(), m.getWeights().end());
+      biases.append(m.getBiases().begin(), m.getBiases().end());
+    }
+    for (Value w : weights) {
+      widths.push_back(pb.get(w).shape[0]);
+      offsets.push_back(simplified(offsets.back() + widths.back()));
+    }
+  }
+  int count() const { return (int)weights.size(); }
+
+  /// Projection p's element of `values` at [n - o_p, rest...] for the p
+  /// that n falls in (clamped so that bounds inference stays inside every
+  /// operand).
+  Expr pick(PipelineBuilder &pb, ArrayRef<Value> values, Expr n,
+            std::vector<Expr> rest) const {
+    auto at = [&](int p) {
+      std::vector<Expr> idx = {Halide::clamp(n - offsets[p], 0, widths[p] - 1)};
+      idx.insert(idx.end(), rest.begin(), rest.end());
+      return pb.get(values[p]).at(idx);
+    };
+    Expr e = at(count() - 1);
+    for (int p = count() - 2; p >= 0; --p)
+      e = Halide::select(n < offsets[p + 1], at(p), e);
+    return e;
+  }
+};
+
+} // namespace
+
+/// The packed weights wt(n, k) of `proj` into g.wt. Several weights whose
+/// offsets are multiples of V (the schedule's vector width): the pack is
+/// wt3(ni, nb, k) with n = nb * V + ni, one update per weight over the
+/// vectors nb it owns, so that choosing the weight is one scalar branch per
+/// vector of V outputs. (A select would gather every weight's elements and
+/// keep one.) The pure step is undef. Returns the Func that reads it as
+/// wt(n, k).
+static Func packWeights(PipelineBuilder &pb, const Projection &proj,
+                        Operation *op, const std::string &name, Expr K, int V,
+                        GemmKernel &g) {
+  Var n("n"), k("k");
+  g.wt = pb.newFunc(op, name + "_wt", /*inlined=*/false, Role::GemmPack);
+  bool perWeight = proj.count() > 1 && V > 1;
+  for (const Expr &o : proj.offsets)
+    perWeight = perWeight && Halide::Internal::as_const_int(o) &&
+                *Halide::Internal::as_const_int(o) % V == 0;
+  if (!perWeight) {
+    g.wt(n, k) = proj.pick(pb, proj.weights, n, {k});
+    return g.wt;
+  }
+  Var ni("ni"), nb("nb");
+  Halide::Type wtype = halideType(
+      cast<RankedTensorType>(proj.weights[0].getType()).getElementType());
+  g.wt(ni, nb, k) = Halide::undef(wtype);
+  for (int p = 0; p < proj.count(); ++p) {
+    RDom pk(0, K, "pk" + std::to_string(p));
+    g.packK.push_back(pk);
+    pk.where(nb >= simplified(proj.offsets[p] / V));
+    pk.where(nb < simplified(proj.offsets[p + 1] / V));
+    g.wt(ni, nb, pk) = pb.get(proj.weights[p]).at(
+        {Halide::clamp(nb * V + ni - proj.offsets[p], 0, proj.widths[p] - 1),
+         pk});
+  }
+  g.packLanes = V;
+  Func wt(name + "_wtn");
+  wt(n, k) = g.wt(n % V, n / V, k);
+  return wt;
+}
+
+/// Dot products for fewer rows in all than `dotRows` (g.useDot): per weight
+/// p, V lanes of partial sums over k (g.parts[p]), then their sum and the
+/// tail of K % V (g.dots[p]); the result picks weight p's for n in its
+/// range (clamped, as in `pick`). One weight's dot products read it once.
+/// `vs` are y's Vars (MLIR order, n last).
+static Expr dotProducts(PipelineBuilder &pb, const Projection &proj,
+                        Operation *op, const std::string &name,
+                        const Tensor &x, const std::vector<Var> &vs,
+                        int64_t dotRows, int V, GemmKernel &g) {
+  Var n = vs.back();
+  Expr K = x.shape.back(), rows = 1;
+  for (size_t d = 0; d + 1 < x.rank(); ++d)
+    rows = rows * x.shape[d];
+  g.useDot = simplified(rows) < (int)dotRows;
+  std::vector<Expr> hv = reversed(asExprs(vs)); // n, rows innermost first
+  std::vector<Expr> rowArgs(hv.begin() + 1, hv.end());
+  Var l("l");
+  RDom kt(K / V * V, K % V, "kt");
+  g.dotK = RDom(0, K / V, "ko");
+  RDom ko = g.dotK;
+  auto xAt = [&](Expr kk) {
+    std::vector<Expr> i(vs.begin(), vs.end() - 1);
+    i.push_back(kk);
+    return x.at(i);
+  };
+  Expr dot;
+  for (int p = 0; p < proj.count(); ++p) {
+    const Tensor &w = pb.get(proj.weights[p]);
+    std::string pre = name + (proj.count() > 1 ? "_" + std::to_string(p) : "");
+    Func part = pb.newFunc(op, pre + "_part", /*inlined=*/false, Role::GemmDot);
+    std::vector<Expr> at = {l, n};
+    at.insert(at.end(), rowArgs.begin(), rowArgs.end());
+    part(at) = 0.0f;
+    part(at) += xAt(ko * V + l) * w.at({n, ko * V + l});
+    Func sum = pb.newFunc(op, pre + "_dot", /*inlined=*/false, Role::GemmDot);
+    std::vector<Expr> ni = {n};
+    ni.insert(ni.end(), rowArgs.begin(), rowArgs.end());
+    Expr lanes = 0.0f;
+    for (int i = 0; i < V; ++i) {
+      at[0] = i;
+      lanes = lanes + part(at);
+    }
+    sum(ni) = lanes;
+    if (!Halide::Internal::is_const_zero(simplified(K % V)))
+      sum(ni) += xAt(kt) * w.at({n, kt});
+    ni[0] = Halide::clamp(n - proj.offsets[p], 0, proj.widths[p] - 1);
+    dot = p == 0 ? sum(ni) : Halide::select(n < proj.offsets[p], dot, sum(ni));
+    g.parts.push_back(part);
+    g.dots.push_back(sum);
+  }
+  return dot;
+}
+
 /// linear, fused_linear and multi_linear, as one GEMM over the rows of x:
 ///   wt[k, n]    = w_p[n - o_p, k]   for o_p <= n < o_p + N_p (packed
 ///                                   n-innermost per block)
@@ -20,177 +165,66 @@ namespace attn::detail {
 ///   y[..., n]   = act(acc[..., n] + b_p[n - o_p]) + residual[..., n]
 /// multi_linear's P projections (output widths N_p, offsets o_p) are one
 /// GEMM of sum N_p outputs, so every tile of x is read once for all of them;
-/// result p is the index map y[..., o_p + n].
+/// result p is the index map y[..., o_p + n]. Fewer rows than the
+/// schedule's `dot` take dot products instead (dotProducts).
 LogicalResult PipelineBuilder::lowerProjection(Operation *op) {
-  SmallVector<Value> weights, biases;
-  Value residual;
-  attn::Activation act = attn::Activation::none;
-  if (auto l = dyn_cast<attn::LinearOp>(op)) {
-    weights.push_back(l.getWeight());
-    if (l.getBias())
-      biases.push_back(l.getBias());
-  } else if (auto f = dyn_cast<attn::FusedLinearOp>(op)) {
-    weights.push_back(f.getWeight());
-    if (f.getBias())
-      biases.push_back(f.getBias());
-    residual = f.getResidual();
-    act = f.getActivation();
-  } else {
-    auto m = cast<attn::MultiLinearOp>(op);
-    weights.append(m.getWeights().begin(), m.getWeights().end());
-    biases.append(m.getBiases().begin(), m.getBiases().end());
-  }
+  Projection proj(op, *this);
   const Tensor &x = get(op->getOperand(0));
-  int P = (int)weights.size();
-  std::vector<Expr> widths, offsets = {Expr(0)};
-  for (Value w : weights) {
-    widths.push_back(get(w).shape[0]);
-    offsets.push_back(simplified(offsets.back() + widths.back()));
-  }
   std::vector<Expr> shape(x.shape.begin(), x.shape.end() - 1);
-  shape.push_back(offsets.back());
-
-  // Projection p's element at [n - o_p, ...] for the p that n falls in
-  // (clamped so that bounds inference stays inside every operand).
-  auto pick = [&](ArrayRef<Value> values, Expr n, std::vector<Expr> rest) {
-    auto at = [&](int p) {
-      std::vector<Expr> idx = {
-          Halide::clamp(n - offsets[p], 0, widths[p] - 1)};
-      idx.insert(idx.end(), rest.begin(), rest.end());
-      return get(values[p]).at(idx);
-    };
-    Expr e = at(P - 1);
-    for (int p = P - 2; p >= 0; --p)
-      e = Halide::select(n < offsets[p + 1], at(p), e);
-    return e;
-  };
-
+  shape.push_back(proj.offsets.back());
   std::string name = opName(op);
-  Var n("n"), k("k");
-  Func wt = newFunc(op, name + "_wt", /*inlined=*/false, Role::GemmPack);
-  // Several weights whose offsets are multiples of V (the schedule's
-  // vector width): the pack is wt3(ni, nb, k) with n = nb * V + ni, one
-  // update per weight over the vectors nb it owns, so that choosing the
-  // weight is one scalar branch per vector of V outputs. (A select would
-  // gather every weight's elements and keep one.) The pure step is undef.
   auto sched = op->getAttrOfType<attn::GemmScheduleAttr>("attn.schedule");
   int V = sched ? (int)sched.getVector() : 1;
-  bool perWeight = P > 1 && V > 1;
-  for (const Expr &o : offsets)
-    perWeight = perWeight && Halide::Internal::as_const_int(o) &&
-                *Halide::Internal::as_const_int(o) % V == 0;
-  Func packed = wt;
-  int packLanes = 0;
-  std::vector<RDom> packK;
-  if (!perWeight) {
-    wt(n, k) = pick(weights, n, {k});
-  } else {
-    Var ni("ni"), nb("nb");
-    Halide::Type wtype = halideType(
-        cast<RankedTensorType>(weights[0].getType()).getElementType());
-    packed(ni, nb, k) = Halide::undef(wtype);
-    for (int p = 0; p < P; ++p) {
-      RDom pk(0, x.shape.back(), "pk" + std::to_string(p));
-      packK.push_back(pk);
-      pk.where(nb >= simplified(offsets[p] / V));
-      pk.where(nb < simplified(offsets[p + 1] / V));
-      packed(ni, nb, pk) = get(weights[p]).at(
-          {Halide::clamp(nb * V + ni - offsets[p], 0, widths[p] - 1), pk});
-    }
-    wt = Func(name + "_wtn");
-    wt(n, k) = packed(n % V, n / V, k);
-    packLanes = V;
-  }
+  GemmKernel g;
+  g.op = op;
+  Func wt = packWeights(*this, proj, op, name, x.shape.back(), V, g);
 
   std::vector<Var> vs = makeVars(shape.size());
+  Var n("n");
   vs.back() = n;
-  Func acc = newFunc(op, name + "_acc", /*inlined=*/false, Role::GemmAcc);
-  def(acc, vs, 0.0f);
-  RDom rk(0, x.shape.back(), "rk");
+  g.acc = newFunc(op, name + "_acc", /*inlined=*/false, Role::GemmAcc);
+  def(g.acc, vs, 0.0f);
+  g.k = RDom(0, x.shape.back(), "rk");
   std::vector<Expr> xi(vs.begin(), vs.end() - 1);
   if (!xi.empty()) // rows past the end are computed by rounded-up tiles
     xi.back() = Halide::min(xi.back(), x.shape[x.rank() - 2] - 1);
-  xi.push_back(rk);
-  defAdd(acc, vs, x.at(xi) * wt(n, rk));
+  xi.push_back(g.k);
+  defAdd(g.acc, vs, x.at(xi) * wt(n, g.k));
 
-  // Dot products for few rows: per weight, V lanes of partial sums, then
-  // their sum and the tail of K % V; y picks weight p's for n in its range
-  // (clamped, as in `pick`). One weight's dot products read it once.
-  Expr e = acc(reversed(asExprs(vs)));
+  Expr e = g.acc(reversed(asExprs(vs)));
   int64_t dotRows = sched ? sched.getDot() : 0;
-  std::vector<Func> parts, dots;
-  RDom ko;
-  Expr useDot;
   if (dotRows > 1 && V > 1 && x.rank() >= 2) {
-    Expr K = x.shape.back(), rows = 1;
-    for (int d = 0; d + 1 < x.rank(); ++d)
-      rows = rows * x.shape[d];
-    useDot = simplified(rows) < (int)dotRows;
-    std::vector<Expr> hv = reversed(asExprs(vs)); // n, rows innermost first
-    std::vector<Expr> rowArgs(hv.begin() + 1, hv.end());
-    Var l("l");
-    RDom kt(K / V * V, K % V, "kt");
-    ko = RDom(0, K / V, "ko");
-    auto xAt = [&](Expr kk) {
-      std::vector<Expr> i(vs.begin(), vs.end() - 1);
-      i.push_back(kk);
-      return x.at(i);
-    };
-    Expr dot;
-    for (int p = 0; p < P; ++p) {
-      const Tensor &w = get(weights[p]);
-      std::string pre = name + (P > 1 ? "_" + std::to_string(p) : "");
-      Func part = newFunc(op, pre + "_part", /*inlined=*/false, Role::GemmDot);
-      std::vector<Expr> at = {l, n};
-      at.insert(at.end(), rowArgs.begin(), rowArgs.end());
-      part(at) = 0.0f;
-      part(at) += xAt(ko * V + l) * w.at({n, ko * V + l});
-      Func sum = newFunc(op, pre + "_dot", /*inlined=*/false, Role::GemmDot);
-      std::vector<Expr> ni = {n};
-      ni.insert(ni.end(), rowArgs.begin(), rowArgs.end());
-      Expr lanes = 0.0f;
-      for (int i = 0; i < V; ++i) {
-        at[0] = i;
-        lanes = lanes + part(at);
-      }
-      sum(ni) = lanes;
-      if (!Halide::Internal::is_const_zero(simplified(K % V)))
-        sum(ni) += xAt(kt) * w.at({n, kt});
-      ni[0] = Halide::clamp(n - offsets[p], 0, widths[p] - 1);
-      dot = p == 0 ? sum(ni) : Halide::select(n < offsets[p], dot, sum(ni));
-      parts.push_back(part);
-      dots.push_back(sum);
-    }
-    e = Halide::select(useDot, dot, e);
+    Expr dot = dotProducts(*this, proj, op, name, x, vs, dotRows, V, g);
+    e = Halide::select(g.useDot, dot, e);
   }
-
-  Func y = newFunc(op, P > 1 ? name + "_all" : name, /*inlined=*/false,
-                   Role::GemmOut);
-  if (!biases.empty())
-    e = e + pick(biases, n, {});
-  e = applyActivation(act, e);
-  if (residual)
-    e = e + get(residual).at(asExprs(vs));
-  def(y, vs, e);
+  int P = proj.count();
+  g.y = newFunc(op, P > 1 ? name + "_all" : name, /*inlined=*/false,
+                Role::GemmOut);
+  if (!proj.biases.empty())
+    e = e + proj.pick(*this, proj.biases, n, {});
+  e = applyActivation(proj.act, e);
+  if (proj.residual)
+    e = e + get(proj.residual).at(asExprs(vs));
+  def(g.y, vs, e);
   // A symbolic output width (a weight of a symbolic size) is not tiled:
   // n = 0 leaves the projection to the generic schedule.
-  const int64_t *staticWidth = Halide::Internal::as_const_int(offsets.back());
-  int64_t nTotal = staticWidth ? *staticWidth : 0;
-  out.gemms.push_back({op, packed, acc, y, rk,
-                       x.rank() >= 2 ? x.shape[x.rank() - 2] : Expr(),
-                       nTotal, packLanes, packK, parts, dots, ko, useDot});
+  const int64_t *staticWidth =
+      Halide::Internal::as_const_int(proj.offsets.back());
+  g.n = staticWidth ? *staticWidth : 0;
+  g.rows = x.rank() >= 2 ? x.shape[x.rank() - 2] : Expr();
+  out.gemms.push_back(g);
 
   if (P == 1) {
-    tensors[op->getResult(0)] = {y, shape};
+    tensors[op->getResult(0)] = {g.y, shape};
     return success();
   }
   for (int p = 0; p < P; ++p) {
     Func r = newFunc(op, name + "_" + std::to_string(p), /*inlined=*/true);
     std::vector<Expr> idx = asExprs(vs);
-    idx.back() = idx.back() + offsets[p];
-    def(r, vs, y(reversed(idx)));
+    idx.back() = idx.back() + proj.offsets[p];
+    def(r, vs, g.y(reversed(idx)));
     std::vector<Expr> partShape = shape;
-    partShape.back() = widths[p];
+    partShape.back() = proj.widths[p];
     tensors[op->getResult(p)] = {r, partShape};
   }
   return success();
