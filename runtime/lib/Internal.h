@@ -59,6 +59,18 @@ template <typename F> attn_status guarded(F &&body) noexcept {
   }
 }
 
+// Runs `body`, turning a std::bad_alloc in it into ATTN_ERR_OUT_OF_MEMORY
+// naming `what` (the file, the model), so that no message is a bare "out of
+// memory".
+template <typename F>
+auto namingOutOfMemory(const std::string &what, F &&body) {
+  try {
+    return body();
+  } catch (const std::bad_alloc &) {
+    fail(ATTN_ERR_OUT_OF_MEMORY, what + ": out of memory");
+  }
+}
+
 bool validDtype(int dtype);
 // "f32[2, 3]"; "f32[]" for a scalar.
 std::string formatShape(attn_dtype dtype, const int64_t *dims, size_t rank);
@@ -71,18 +83,31 @@ int64_t checkedNumel(const int64_t *dims, size_t rank, attn_dtype dtype,
                      const std::string &what);
 size_t nbytes(const attn_tensor &t);
 
-// An owned, zero-filled, 64-byte-aligned tensor.
-attn_tensor makeOwned(attn_dtype dtype, std::vector<int64_t> dims);
+// An owned, zero-filled, 64-byte-aligned tensor. Running out of memory is
+// ATTN_ERR_OUT_OF_MEMORY naming `what` ("input 'x'") and the bytes.
+attn_tensor makeOwned(attn_dtype dtype, std::vector<int64_t> dims,
+                      const std::string &what);
 
-// "'name'" quoting, used throughout the messages.
-inline std::string quote(const std::string &s) { return "'" + s + "'"; }
+// Untrusted text (names, dtypes, numbers from a file) made safe for a
+// message: control bytes and DEL, which could drive a terminal, become
+// \xNN, and text over 200 bytes is cut with "...".
+std::string shown(const std::string &s);
+// "'name'" quoting of shown(name), used throughout the messages.
+inline std::string quote(const std::string &s) { return "'" + shown(s) + "'"; }
 
 // The error text of the last failed system call, for I/O messages.
 std::string systemError();
 
+// Opens `path` read-only and returns the descriptor, failing unless it is a
+// regular file: a FIFO, socket or device could block or never end. The
+// open itself is non-blocking (a FIFO without a writer would block in
+// open); reads of a regular file ignore O_NONBLOCK. `size` gets its size.
+int openRegularFile(const std::string &path, uint64_t &size);
+
 } // namespace attn::detail
 
-// A safetensors file: one read-only mapping, tensors viewing into it.
+// A safetensors file: one read-only mapping (or, with ATTN_WEIGHTS_COPY,
+// one owned copy of the file), tensors viewing into it.
 struct attn_weights {
   // One tensor of the file. Every safetensors dtype is read and its size
   // checked, but only those with a runtime dtype (F32, F16, BF16, I32,
@@ -95,7 +120,7 @@ struct attn_weights {
     attn_tensor tensor;
   };
   std::string path;
-  std::shared_ptr<void> mapping;
+  std::shared_ptr<void> mapping; // the mapping or the copy
   std::vector<Entry> entries; // in file order
   std::unordered_map<std::string, size_t> index;
 };

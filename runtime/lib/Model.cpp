@@ -125,11 +125,12 @@ void validateModel(const std::string &path, const attn_model_desc &m,
       bad(tw + " has invalid dtype " + std::to_string((int)t.dtype));
     if (t.rank < 0 || t.rank > ATTN_MAX_RANK || (t.rank > 0 && !t.dims))
       bad(tw + " has an invalid rank or dims");
+    // A symbolic dim d names symbol -d-1, so it must lie in [-num_syms, -1];
+    // checked before ATTN_DIM_SYMBOL, which would overflow on INT64_MIN.
     for (int32_t d = 0; d < t.rank; ++d)
-      if (ATTN_DIM_IS_SYMBOLIC(t.dims[d]) &&
-          ATTN_DIM_SYMBOL(t.dims[d]) >= m.num_syms)
+      if (t.dims[d] < -(int64_t)m.num_syms)
         bad(tw + " dim " + std::to_string(d) + " names symbol " +
-            std::to_string(ATTN_DIM_SYMBOL(t.dims[d])) + " of " +
+            std::to_string(-(t.dims[d] + 1)) + " of " +
             std::to_string(m.num_syms));
   }
 }
@@ -279,12 +280,20 @@ void bindDerived(const attn_model_desc &m, Bindings &b) {
 
 // A tensor's data must be aligned to its element size for the pipeline;
 // safetensors offsets need not be, so such tensors are copied.
-attn_tensor alignedView(const attn_tensor &t) {
+attn_tensor alignedView(const attn_tensor &t, const std::string &what) {
   if ((uintptr_t)t.data % attn_dtype_size(t.dtype) == 0)
     return t;
-  attn_tensor copy = makeOwned(t.dtype, t.dims);
+  attn_tensor copy = makeOwned(t.dtype, t.dims, what);
   std::memcpy(copy.data, t.data, nbytes(t));
   return copy;
+}
+
+// "w.safetensors: tensor 'h.0.wq' (param 'wq')", for messages on a param
+// bound from a file.
+std::string fileLabel(const attn_weights &w, const attn_weights::Entry &e,
+                      const attn_tensor_desc &p) {
+  return w.path + ": tensor " + quote(e.name) + " (param " + quote(p.name) +
+         ")";
 }
 
 void bindWeights(attn_model &m, const attn_weights &w) {
@@ -319,9 +328,11 @@ void bindWeights(attn_model &m, const attn_weights &w) {
       sameStatic = ATTN_DIM_IS_SYMBOLIC(p.dims[d]) || p.dims[d] == t.dims[d];
     if (!sameStatic)
       fail(t.dtype != p.dtype ? ATTN_ERR_DTYPE : ATTN_ERR_SHAPE,
-           paramLabel(p) + ": file has " + formatShape(t) + ", model expects " +
-               formatType(*m.desc, p));
-    bindTensor(*m.desc, p, t, paramLabel(p), "param " + quote(p.name), b);
+           w.path + ": tensor " + quote(found[i]->name) + " is " +
+               formatShape(t) + " in the file, the model expects " +
+               formatType(*m.desc, p) + " for param " + quote(p.name));
+    bindTensor(*m.desc, p, t, fileLabel(w, *found[i], p),
+               "param " + quote(p.name), b);
   }
   // Tensors the model does not use are ignored, as Hugging Face's
   // from_pretrained ignores unexpected keys: a whole checkpoint binds to a
@@ -331,7 +342,8 @@ void bindWeights(attn_model &m, const attn_weights &w) {
   // missing weight.
   std::vector<attn_tensor> bound;
   for (int32_t i = 0; i < m.numParams; ++i)
-    bound.push_back(alignedView(found[i]->tensor));
+    bound.push_back(
+        alignedView(found[i]->tensor, fileLabel(w, *found[i], m.param(i))));
   m.params = std::move(bound);
   m.bound.assign(m.numParams, 1);
 }
@@ -426,7 +438,9 @@ void run(attn_model &m, int32_t numInputs, const attn_tensor *const *inputs,
       dims[k] = b.value[s];
     }
     if (allocate) {
-      outs.push_back(makeOwned(d.dtype, std::move(dims)));
+      outs.push_back(
+          makeOwned(d.dtype, std::move(dims),
+                    "model " + modelName + ": output " + quote(d.name)));
       continue;
     }
     const attn_tensor &o = outs[i];
@@ -679,7 +693,9 @@ attn_status attn_model_bind_weights(attn_model *model,
   return guarded([&] {
     if (!model || !weights)
       fail(ATTN_ERR_INVALID_ARGUMENT, "attn_model_bind_weights: NULL argument");
-    bindWeights(*model, *weights);
+    namingOutOfMemory(weights->path + ": binding to model " +
+                          quote(model->desc->name),
+                      [&] { bindWeights(*model, *weights); });
     return ATTN_OK;
   });
 }
@@ -696,7 +712,7 @@ attn_status attn_model_bind_param(attn_model *model, const char *name,
       Bindings b(model->desc->num_syms);
       bindTensor(*model->desc, p, *tensor, paramLabel(p),
                  "param " + quote(p.name), b);
-      model->params[i] = alignedView(*tensor);
+      model->params[i] = alignedView(*tensor, paramLabel(p));
       model->bound[i] = 1;
       return ATTN_OK;
     }
@@ -714,7 +730,9 @@ attn_status attn_model_run(attn_model *model, int32_t num_inputs,
     for (int32_t i = 0; i < num_outputs && i < model->numOutputs; ++i)
       outputs[i] = nullptr;
     std::vector<attn_tensor> outs;
-    run(*model, num_inputs, inputs, num_outputs, outs, /*allocate=*/true);
+    namingOutOfMemory("model " + quote(model->desc->name), [&] {
+      run(*model, num_inputs, inputs, num_outputs, outs, /*allocate=*/true);
+    });
     std::vector<std::unique_ptr<attn_tensor>> result;
     for (attn_tensor &t : outs)
       result.push_back(std::make_unique<attn_tensor>(std::move(t)));

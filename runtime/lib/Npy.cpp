@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <unistd.h>
 
 using namespace attn::detail;
 
@@ -137,6 +138,10 @@ public:
       skipSpace();
       expect(':');
       skipSpace();
+      if ((key == "descr" && haveDescr) ||
+          (key == "fortran_order" && haveOrder) ||
+          (key == "shape" && haveShape))
+        bad("key " + quote(key) + " appears twice");
       if (key == "descr") {
         if (peek() == '[')
           bad("structured dtypes are not supported");
@@ -149,12 +154,20 @@ public:
         h.shape = parseShape();
         haveShape = true;
       } else {
-        bad("unexpected header key '" + key + "'");
+        bad("unexpected header key " + quote(key));
       }
       skipSpace();
       if (peek() == ',')
         ++pos;
+      else if (peek() != '}')
+        bad("expected ',' or '}' at offset " + std::to_string(pos));
     }
+    ++pos;
+    // NumPy pads the dict with spaces up to a newline; nothing else follows.
+    skipSpace();
+    if (pos != s.size())
+      bad("unexpected text after the header dict at offset " +
+          std::to_string(pos));
     if (!haveDescr || !haveOrder || !haveShape)
       bad("header lacks one of 'descr', 'fortran_order', 'shape'");
     return h;
@@ -229,17 +242,9 @@ private:
   }
 };
 
-uint64_t fileSize(std::FILE *f) {
-  if (std::fseek(f, 0, SEEK_END) != 0)
-    return 0;
-  long n = std::ftell(f);
-  std::fseek(f, 0, SEEK_SET);
-  return n < 0 ? 0 : (uint64_t)n;
-}
-
-// Reads and validates the preamble and header, leaving `f` at the data.
-NpyHeader readHeader(std::FILE *f, const std::string &path, uint64_t &size) {
-  size = fileSize(f);
+// Reads and validates the preamble and header of a file of `size` bytes,
+// leaving `f` at the data.
+NpyHeader readHeader(std::FILE *f, const std::string &path, uint64_t size) {
   unsigned char pre[12];
   if (size < 10 || std::fread(pre, 1, 10, f) != 10 ||
       std::memcmp(pre, "\x93NUMPY", 6) != 0)
@@ -276,12 +281,16 @@ attn_tensor readNpy(const char *pathC, const attn_dtype *expected,
   if (!pathC)
     fail(ATTN_ERR_INVALID_ARGUMENT, "attn_npy_read: path is NULL");
   std::string path = pathC;
-  File f(std::fopen(pathC, "rb"));
-  if (!f)
-    fail(ATTN_ERR_IO, "cannot open " + path + ": " + systemError());
   uint64_t size;
+  int fd = openRegularFile(path, size);
+  File f(fdopen(fd, "rb"));
+  if (!f) {
+    std::string err = systemError();
+    ::close(fd);
+    fail(ATTN_ERR_IO, "cannot open " + path + ": " + err);
+  }
   NpyHeader h = readHeader(f.get(), path, size);
-  std::string prefix = what && *what ? std::string(what) : path;
+  std::string prefix = what && *what ? path + ": " + what : path;
 
   attn_dtype dtype;
   bool known = dtypeFromDescr(h.descr, dtype);
@@ -289,28 +298,35 @@ attn_tensor readNpy(const char *pathC, const attn_dtype *expected,
     std::string got =
         known ? std::string(attn_dtype_name(dtype)) : descrName(h.descr);
     fail(ATTN_ERR_DTYPE,
-         prefix + ": got " + got + " (" + h.descr + ") but the model expects " +
+         prefix + ": got " + got + " (" + shown(h.descr) + ") but the model expects " +
              attn_dtype_name(*expected) + " (" + npyDescr(*expected) + ")");
   }
   if (!known)
     fail(ATTN_ERR_DTYPE,
-         prefix + ": unsupported dtype " + descrName(h.descr) + " (" + h.descr +
+         prefix + ": unsupported dtype " + descrName(h.descr) + " (" + shown(h.descr) +
              "); supported: <f4 f32, <f2 f16, <u2 bf16, <i4 i32, |b1 bool");
   if (h.fortranOrder)
     fail(ATTN_ERR_FORMAT, prefix + ": Fortran-order arrays are not "
                                    "supported (save a C-contiguous array, "
                                    "e.g. np.ascontiguousarray)");
 
-  checkedNumel(h.shape.data(), h.shape.size(), dtype, prefix);
-  attn_tensor t = makeOwned(dtype, h.shape);
-  uint64_t need = nbytes(t);
+  // The file must hold the data it claims before anything is allocated: a
+  // small file must not make us allocate (and zero) a huge tensor.
+  uint64_t need =
+      (uint64_t)checkedNumel(h.shape.data(), h.shape.size(), dtype, prefix) *
+      attn_dtype_size(dtype);
   uint64_t have = size - h.dataOffset;
+  std::string shape = formatShape(dtype, h.shape.data(), h.shape.size());
   if (have < need)
-    fail(ATTN_ERR_FORMAT, prefix + ": truncated .npy data: " + formatShape(t) +
+    fail(ATTN_ERR_FORMAT, prefix + ": truncated .npy data: " + shape +
                               " needs " + std::to_string(need) +
                               " bytes, the file has " + std::to_string(have));
+  attn_tensor t = makeOwned(dtype, h.shape, prefix);
   if (need && std::fread(t.data, 1, need, f.get()) != need)
-    fail(ATTN_ERR_IO, path + ": read failed: " + systemError());
+    fail(ATTN_ERR_IO,
+         path + ": read failed (" + shape + " needs " + std::to_string(need) +
+             " bytes): " +
+             (std::ferror(f.get()) ? systemError() : "the file shrank"));
   return t;
 }
 
@@ -364,7 +380,10 @@ attn_status attn_npy_read(const char *path, attn_tensor **out) {
     if (!out)
       fail(ATTN_ERR_INVALID_ARGUMENT, "attn_npy_read: out is NULL");
     *out = nullptr;
-    *out = new attn_tensor(readNpy(path, nullptr, nullptr));
+    *out =
+        new attn_tensor(namingOutOfMemory(path ? path : "attn_npy_read", [&] {
+          return readNpy(path, nullptr, nullptr);
+        }));
     return ATTN_OK;
   });
 }
@@ -377,7 +396,10 @@ attn_status attn_npy_read_expect(const char *path, attn_dtype expected,
     *out = nullptr;
     if (!validDtype(expected))
       fail(ATTN_ERR_INVALID_ARGUMENT, "invalid expected dtype");
-    *out = new attn_tensor(readNpy(path, &expected, what));
+    *out =
+        new attn_tensor(namingOutOfMemory(path ? path : "attn_npy_read", [&] {
+          return readNpy(path, &expected, what);
+        }));
     return ATTN_OK;
   });
 }

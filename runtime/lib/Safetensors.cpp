@@ -3,10 +3,15 @@
 // Layout: an 8-byte little-endian header size N, N bytes of JSON mapping
 // each tensor name to {"dtype", "shape", "data_offsets": [begin, end]}
 // (offsets relative to the byte after the header), then the data. The file
-// is mapped read-only and every field is checked before any tensor is used.
-// Every dtype of the format is read and its size checked; tensors of the
-// dtypes the runtime lacks (I64, U8, F8_E4M3, ...) are listed but cannot be
-// viewed, so a checkpoint's extra buffers do not stop it from binding.
+// is mapped read-only (or copied, with ATTN_WEIGHTS_COPY) and every field is
+// checked before any tensor is used, as strictly as the format's reference
+// implementation: a header of at most 100 MB, read by events without
+// recursion, no duplicate keys, and tensors that fill the data section back
+// to back. Every dtype of the format is read and its size checked; tensors
+// of the dtypes the runtime lacks (I64, U8, F8_E4M3, ...) are listed but
+// cannot be viewed, so a checkpoint's extra buffers do not stop it from
+// binding. Offsets need not be aligned (the reference does not ask it);
+// binding copies a misaligned tensor to aligned memory.
 //
 //===----------------------------------------------------------------------===//
 #include "Internal.h"
@@ -14,15 +19,16 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
+#include <unordered_set>
 
 using namespace attn::detail;
-using json = nlohmann::ordered_json; // keeps the file order of tensors
+using json = nlohmann::ordered_json; // keeps the writer's field order
 
 namespace {
 
@@ -93,140 +99,405 @@ uint64_t byteSize(const FileDtype &dtype, const std::vector<int64_t> &dims,
   return bits / 8;
 }
 
-struct Mapping {
-  void *addr = nullptr;
-  size_t size = 0;
-  ~Mapping() {
-    if (addr)
-      munmap(addr, size);
+// The header's limits. 100 MB is the format reference's MAX_HEADER_SIZE.
+// The header is read by SAX events (nlohmann's parser is iterative), never
+// into a tree, and no field of the format nests deeper than 3 levels
+// (header, entry, shape); values of fields the format does not define are
+// skipped, but only up to maxDepth levels.
+constexpr uint64_t maxHeaderBytes = 100'000'000;
+constexpr int maxDepth = 64;
+
+// One tensor entry as the header states it, before its checks.
+struct RawEntry {
+  std::string name;
+  const FileDtype *dtype = nullptr;
+  bool haveShape = false, haveOffsets = false;
+  std::vector<int64_t> dims;
+  std::vector<uint64_t> offsets;
+};
+
+// Reads the header into `entries` (in file order), checking each value as
+// it arrives: a hostile header fails at its first wrong token, in time and
+// memory linear in its size. Failures are thrown with fail().
+class HeaderReader : public nlohmann::json_sax<nlohmann::json> {
+public:
+  explicit HeaderReader(const std::string &path) : path(path) {}
+
+  std::vector<RawEntry> entries;
+  std::unordered_map<std::string, size_t> index; // name -> entries position
+
+  // A null __metadata__ is allowed: the reference reads an Option<HashMap>.
+  bool null() override {
+    return (in == In::Header && metadata) || scalar("null");
+  }
+  bool boolean(bool v) override { return scalar(v ? "true" : "false"); }
+  bool number_integer(int64_t v) override { return scalar(std::to_string(v)); }
+  bool number_unsigned(uint64_t v) override {
+    if (in == In::Shape) {
+      if (v > (uint64_t)INT64_MAX)
+        fail(ATTN_ERR_FORMAT, where() + ": shape entry too large");
+      if (entries.back().dims.size() == ATTN_MAX_RANK)
+        fail(ATTN_ERR_FORMAT,
+             where() + ": rank is above " + std::to_string(ATTN_MAX_RANK));
+      entries.back().dims.push_back((int64_t)v);
+      return true;
+    }
+    if (in == In::Offsets) {
+      if (entries.back().offsets.size() == 2)
+        badOffsets();
+      entries.back().offsets.push_back(v);
+      return true;
+    }
+    return scalar(std::to_string(v));
+  }
+  bool number_float(double, const std::string &text) override {
+    return scalar(shown(text));
+  }
+  bool string(std::string &v) override {
+    if (in == In::Entry && field == Field::Dtype) {
+      entries.back().dtype = findFileDtype(v);
+      if (!entries.back().dtype)
+        fail(ATTN_ERR_DTYPE, where() + ": dtype \"" + shown(v) + "\"" +
+                                 " is not a safetensors dtype, so its size "
+                                 "cannot be checked (known: " +
+                                 knownFileDtypes() + ")");
+      return true;
+    }
+    return in == In::Metadata || scalar("a string");
+  }
+  bool binary(binary_t &) override { return scalar("binary data"); }
+
+  bool start_object(std::size_t) override {
+    enter();
+    switch (in) {
+    case In::Start:
+      in = In::Header;
+      return true;
+    case In::Header:
+      if (metadata) {
+        in = In::Metadata;
+        metadataKeys.clear();
+        return true;
+      }
+      entries.push_back({name, nullptr, false, false, {}, {}});
+      in = In::Entry;
+      return true;
+    default:
+      return container("an object");
+    }
+  }
+  bool start_array(std::size_t) override {
+    enter();
+    if (in == In::Entry && field == Field::Shape) {
+      entries.back().haveShape = true;
+      in = In::Shape;
+      return true;
+    }
+    if (in == In::Entry && field == Field::Offsets) {
+      entries.back().haveOffsets = true;
+      in = In::Offsets;
+      return true;
+    }
+    return container("an array");
+  }
+  bool end_object() override { return leave(); }
+  bool end_array() override { return leave(); }
+
+  bool key(std::string &k) override {
+    switch (in) {
+    case In::Header:
+      if (k.find('\0') != std::string::npos) // unreachable by C strings
+        fail(ATTN_ERR_FORMAT,
+             path + ": tensor " + quote(k) + " has a NUL byte in its name");
+      metadata = k == "__metadata__";
+      if (metadata ? seenMetadata : index.count(k))
+        fail(ATTN_ERR_FORMAT,
+             path + ": header: key " + quote(k) + " appears twice");
+      seenMetadata |= metadata;
+      if (!metadata)
+        index.emplace(k, entries.size());
+      name = std::move(k);
+      return true;
+    case In::Metadata:
+      if (!metadataKeys.insert(k).second)
+        fail(ATTN_ERR_FORMAT,
+             path + ": '__metadata__': key " + quote(k) + " appears twice");
+      return true;
+    case In::Entry: {
+      field = k == "dtype"          ? Field::Dtype
+              : k == "shape"        ? Field::Shape
+              : k == "data_offsets" ? Field::Offsets
+                                    : Field::Other;
+      unsigned bit = 1u << (unsigned)field;
+      if (field != Field::Other && (fieldsSeen & bit))
+        fail(ATTN_ERR_FORMAT,
+             where() + ": field " + quote(k) + " appears twice");
+      fieldsSeen |= bit;
+      return true;
+    }
+    default:
+      return true; // In::Skip
+    }
+  }
+
+  bool parse_error(std::size_t, const std::string &,
+                   const nlohmann::detail::exception &e) override {
+    fail(ATTN_ERR_FORMAT,
+         path + ": header is not valid JSON: " + std::string(e.what()));
+  }
+
+private:
+  enum class In { Start, Header, Metadata, Entry, Shape, Offsets, Skip, Done };
+  enum class Field { Dtype, Shape, Offsets, Other };
+
+  const std::string &path;
+  In in = In::Start;
+  int depth = 0, skipDepth = 0;
+  std::string name; // of the current top-level key
+  bool metadata = false, seenMetadata = false;
+  std::unordered_set<std::string> metadataKeys;
+  Field field = Field::Other; // of the current entry key
+  unsigned fieldsSeen = 0;
+
+  std::string where() const { return path + ": tensor " + quote(name); }
+  [[noreturn]] void badOffsets() {
+    fail(ATTN_ERR_FORMAT,
+         where() + ": 'data_offsets' must be an array [begin, end]");
+  }
+
+  void enter() {
+    if (++depth > maxDepth)
+      fail(ATTN_ERR_FORMAT, path + ": header nests deeper than " +
+                                std::to_string(maxDepth) + " levels");
+  }
+  bool leave() {
+    --depth;
+    switch (in) {
+    case In::Skip:
+      if (depth == skipDepth)
+        in = In::Entry;
+      return true;
+    case In::Shape:
+    case In::Offsets:
+      in = In::Entry;
+      return true;
+    case In::Entry:
+      finishEntry();
+      [[fallthrough]];
+    case In::Metadata:
+      in = In::Header;
+      return true;
+    default: // In::Header
+      in = In::Done;
+      return true;
+    }
+  }
+
+  // A non-container value `what` where the header is at.
+  bool scalar(const std::string &what) {
+    switch (in) {
+    case In::Start:
+      fail(ATTN_ERR_FORMAT, path + ": header is not a JSON object");
+    case In::Header:
+      if (metadata)
+        fail(ATTN_ERR_FORMAT, path + ": '__metadata__' must be an object");
+      fail(ATTN_ERR_FORMAT, where() + ": entry is not a JSON object");
+    case In::Metadata:
+      fail(ATTN_ERR_FORMAT,
+           path + ": '__metadata__' values must be strings, got " + what);
+    case In::Entry:
+      if (field == Field::Dtype)
+        fail(ATTN_ERR_FORMAT, where() + ": 'dtype' must be a string");
+      if (field == Field::Shape)
+        fail(ATTN_ERR_FORMAT, where() + ": 'shape' must be an array");
+      if (field == Field::Offsets)
+        badOffsets();
+      return true; // a field the format does not define
+    case In::Shape:
+      fail(ATTN_ERR_FORMAT,
+           where() + ": 'shape' entries must be a non-negative integer, got " +
+               what);
+    case In::Offsets:
+      fail(ATTN_ERR_FORMAT, where() +
+                                ": 'data_offsets' must be a non-negative "
+                                "integer, got " +
+                                what);
+    default:
+      return true;
+    }
+  }
+  // An object or array (already entered) where no field expects one.
+  bool container(const std::string &what) {
+    if (in == In::Skip)
+      return true;
+    if (in == In::Entry && field == Field::Other) {
+      in = In::Skip;
+      skipDepth = depth - 1;
+      return true;
+    }
+    return scalar(what);
+  }
+
+  void finishEntry() {
+    RawEntry &e = entries.back();
+    const char *missing = !e.dtype         ? "dtype"
+                          : !e.haveShape   ? "shape"
+                          : !e.haveOffsets ? "data_offsets"
+                                           : nullptr;
+    if (missing)
+      fail(ATTN_ERR_FORMAT,
+           where() + ": missing field '" + std::string(missing) + "'");
+    if (e.offsets.size() != 2)
+      badOffsets();
+    fieldsSeen = 0;
+    field = Field::Other;
   }
 };
 
-// Reads a non-negative integer JSON value, or fails with `what`.
-uint64_t asUnsigned(const json &v, const std::string &what) {
-  if (v.is_number_unsigned())
-    return v.get<uint64_t>();
-  if (v.is_number_integer() && v.get<int64_t>() >= 0)
-    return (uint64_t)v.get<int64_t>();
-  fail(ATTN_ERR_FORMAT,
-       what + " must be a non-negative integer, got " + v.dump());
-}
-
-void parseEntry(attn_weights &w, const std::string &name, const json &e,
-                const uint8_t *data, uint64_t dataSize) {
-  std::string where = w.path + ": tensor '" + name + "'";
-  if (!e.is_object())
-    fail(ATTN_ERR_FORMAT, where + ": entry is not a JSON object");
-  for (const char *key : {"dtype", "shape", "data_offsets"})
-    if (!e.contains(key))
-      fail(ATTN_ERR_FORMAT, where + ": missing field '" + key + "'");
-  const json &jd = e["dtype"], &js = e["shape"], &jo = e["data_offsets"];
-  if (!jd.is_string())
-    fail(ATTN_ERR_FORMAT, where + ": 'dtype' must be a string");
-  const FileDtype *dtype = findFileDtype(jd.get<std::string>());
-  if (!dtype)
-    fail(ATTN_ERR_DTYPE, where + ": dtype " + jd.dump() +
-                             " is not a safetensors dtype, so its size "
-                             "cannot be checked (known: " +
-                             knownFileDtypes() + ")");
-  attn_tensor t;
-  bool viewable = dtype->runtime >= 0;
-  if (viewable)
-    t.dtype = (attn_dtype)dtype->runtime;
-  if (!js.is_array())
-    fail(ATTN_ERR_FORMAT, where + ": 'shape' must be an array");
-  if (js.size() > ATTN_MAX_RANK)
-    fail(ATTN_ERR_FORMAT, where + ": rank " + std::to_string(js.size()) +
-                              " is above " + std::to_string(ATTN_MAX_RANK));
-  for (const json &d : js) {
-    uint64_t v = asUnsigned(d, where + ": 'shape' entries");
-    if (v > (uint64_t)INT64_MAX)
-      fail(ATTN_ERR_FORMAT, where + ": shape entry too large");
-    t.dims.push_back((int64_t)v);
-  }
-  if (!jo.is_array() || jo.size() != 2)
-    fail(ATTN_ERR_FORMAT,
-         where + ": 'data_offsets' must be an array [begin, end]");
-  uint64_t begin = asUnsigned(jo[0], where + ": 'data_offsets'");
-  uint64_t end = asUnsigned(jo[1], where + ": 'data_offsets'");
+// Turns a raw entry into a tensor viewing `data`, checking its offsets
+// against the data section and its size against its shape.
+attn_weights::Entry makeEntry(const attn_weights &w, RawEntry &e,
+                              const uint8_t *data, uint64_t dataSize) {
+  std::string where = w.path + ": tensor " + quote(e.name);
+  uint64_t begin = e.offsets[0], end = e.offsets[1];
+  std::string offsets =
+      "[" + std::to_string(begin) + ", " + std::to_string(end) + "]";
   if (begin > end || end > dataSize)
-    fail(ATTN_ERR_FORMAT, where + ": data_offsets [" + std::to_string(begin) +
-                              ", " + std::to_string(end) +
-                              "] are out of range (the data section has " +
+    fail(ATTN_ERR_FORMAT, where + ": data_offsets " + offsets +
+                              " are out of range (the data section has " +
                               std::to_string(dataSize) + " bytes)");
+  attn_tensor t;
+  bool viewable = e.dtype->runtime >= 0;
+  if (viewable)
+    t.dtype = (attn_dtype)e.dtype->runtime;
+  t.dims = std::move(e.dims);
   if (viewable)
     checkedNumel(t.dims.data(), t.dims.size(), t.dtype, where);
-  std::string shape = viewable ? formatShape(t) : fileShape(*dtype, t.dims);
-  uint64_t need = byteSize(*dtype, t.dims, shape, where);
+  std::string shape = viewable ? formatShape(t) : fileShape(*e.dtype, t.dims);
+  uint64_t need = byteSize(*e.dtype, t.dims, shape, where);
   if (end - begin != need)
-    fail(ATTN_ERR_FORMAT, where + ": data_offsets [" + std::to_string(begin) +
-                              ", " + std::to_string(end) + "] hold " +
+    fail(ATTN_ERR_FORMAT, where + ": data_offsets " + offsets + " hold " +
                               std::to_string(end - begin) + " bytes but " +
                               shape + " needs " + std::to_string(need));
   t.data = const_cast<uint8_t *>(data + begin);
   t.keep = w.mapping;
-  w.index.emplace(name, w.entries.size());
-  w.entries.push_back({name, dtype->name, viewable, std::move(t)});
+  return {std::move(e.name), e.dtype->name, viewable, std::move(t)};
 }
 
-std::unique_ptr<attn_weights> openWeights(const char *pathC) {
+// The tensors must fill the data section back to back, as the format's
+// reference requires (its Metadata::validate sorts them by offsets, each
+// must begin where the previous one ends, and the last must end the file):
+// no overlap, no gap, no trailing bytes.
+void checkLayout(const attn_weights &w, const std::vector<RawEntry> &raw,
+                 uint64_t dataSize) {
+  std::vector<size_t> order(raw.size());
+  for (size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return raw[a].offsets < raw[b].offsets;
+  });
+  auto span = [&](size_t i) {
+    return "tensor " + quote(w.entries[i].name) + " [" +
+           std::to_string(raw[i].offsets[0]) + ", " +
+           std::to_string(raw[i].offsets[1]) + "]";
+  };
+  uint64_t at = 0;
+  auto unused = [&](uint64_t to, const std::string &before) {
+    fail(ATTN_ERR_FORMAT,
+         w.path + ": bytes [" + std::to_string(at) + ", " + std::to_string(to) +
+             ") of the data section belong to no tensor" + before +
+             "; the format stores tensors back to back");
+  };
+  for (size_t k = 0; k < order.size(); ++k) {
+    uint64_t begin = raw[order[k]].offsets[0];
+    if (begin < at)
+      fail(ATTN_ERR_FORMAT,
+           w.path + ": " + span(order[k]) + " overlaps " + span(order[k - 1]));
+    if (begin > at)
+      unused(begin, " (before " + span(order[k]) + ")");
+    at = raw[order[k]].offsets[1];
+  }
+  if (at != dataSize)
+    unused(dataSize, "");
+}
+
+struct FdCloser {
+  int fd;
+  ~FdCloser() { ::close(fd); }
+};
+
+std::shared_ptr<void> mapFile(const std::string &path, int fd, uint64_t size) {
+  void *addr = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (addr == MAP_FAILED)
+    fail(ATTN_ERR_IO, "cannot map " + path + ": " + systemError());
+  return std::shared_ptr<void>(addr, [size](void *p) { munmap(p, size); });
+}
+
+// The whole file in 64-byte-aligned memory (so tensors keep the alignment
+// their offsets give them, as in a mapping).
+std::shared_ptr<void> copyFile(const std::string &path, int fd, uint64_t size) {
+  void *p = std::aligned_alloc(64, (size + 63) / 64 * 64);
+  if (!p)
+    fail(ATTN_ERR_OUT_OF_MEMORY, path + ": out of memory copying its " +
+                                     std::to_string(size) + " bytes");
+  std::shared_ptr<void> copy(p, std::free);
+  for (uint64_t done = 0; done < size;) {
+    ssize_t n = ::pread(fd, (char *)p + done,
+                        std::min<uint64_t>(size - done, 1u << 30), done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      fail(ATTN_ERR_IO, "cannot read " + path + ": " + systemError());
+    if (n == 0)
+      fail(ATTN_ERR_IO, path + " shrank to " + std::to_string(done) +
+                            " bytes while being read (it had " +
+                            std::to_string(size) + ")");
+    done += (uint64_t)n;
+  }
+  return copy;
+}
+
+std::unique_ptr<attn_weights> openWeights(const char *pathC, unsigned flags) {
   if (!pathC)
     fail(ATTN_ERR_INVALID_ARGUMENT, "attn_weights_open: path is NULL");
+  if (flags & ~(unsigned)ATTN_WEIGHTS_COPY)
+    fail(ATTN_ERR_INVALID_ARGUMENT,
+         "attn_weights_open_ex: unknown flags " + std::to_string(flags));
   auto w = std::make_unique<attn_weights>();
   w->path = pathC;
-  int fd = ::open(pathC, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    fail(ATTN_ERR_IO, "cannot open " + w->path + ": " + systemError());
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    std::string err = systemError();
-    ::close(fd);
-    fail(ATTN_ERR_IO, "cannot stat " + w->path + ": " + err);
-  }
-  uint64_t size = (uint64_t)st.st_size;
-  if (size < 8) {
-    ::close(fd);
+  uint64_t size;
+  FdCloser fd{openRegularFile(w->path, size)};
+  if (size < 8)
     fail(ATTN_ERR_FORMAT, w->path + ": file has " + std::to_string(size) +
                               " bytes, shorter than the 8-byte safetensors "
                               "header size");
-  }
-  auto map = std::make_shared<Mapping>();
-  map->addr = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  std::string mmapErr = systemError();
-  ::close(fd);
-  if (map->addr == MAP_FAILED) {
-    map->addr = nullptr;
-    fail(ATTN_ERR_IO, "cannot map " + w->path + ": " + mmapErr);
-  }
-  map->size = size;
-  w->mapping = map;
-  const uint8_t *base = (const uint8_t *)map->addr;
+  w->mapping = flags & ATTN_WEIGHTS_COPY ? copyFile(w->path, fd.fd, size)
+                                         : mapFile(w->path, fd.fd, size);
+  const uint8_t *base = (const uint8_t *)w->mapping.get();
 
   uint64_t headerLen = 0;
   for (int i = 7; i >= 0; --i)
     headerLen = headerLen << 8 | base[i];
+  if (headerLen > maxHeaderBytes)
+    fail(ATTN_ERR_FORMAT, w->path + ": header length " +
+                              std::to_string(headerLen) + " is above the " +
+                              std::to_string(maxHeaderBytes) +
+                              "-byte limit of the format");
   if (headerLen > size - 8)
     fail(ATTN_ERR_FORMAT, w->path + ": header length " +
                               std::to_string(headerLen) +
                               " runs past the end of the file (" +
                               std::to_string(size) + " bytes)");
   const char *text = (const char *)base + 8;
-  json header;
-  try {
-    header = json::parse(text, text + headerLen);
-  } catch (const json::exception &e) {
-    fail(ATTN_ERR_FORMAT,
-         w->path + ": header is not valid JSON: " + std::string(e.what()));
-  }
-  if (!header.is_object())
-    fail(ATTN_ERR_FORMAT, w->path + ": header is not a JSON object");
+  HeaderReader reader(w->path);
+  nlohmann::json::sax_parse(text, text + headerLen, &reader);
   const uint8_t *data = base + 8 + headerLen;
   uint64_t dataSize = size - 8 - headerLen;
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    if (it.key() == "__metadata__")
-      continue;
-    parseEntry(*w, it.key(), it.value(), data, dataSize);
-  }
+  w->entries.reserve(reader.entries.size());
+  for (RawEntry &e : reader.entries)
+    w->entries.push_back(makeEntry(*w, e, data, dataSize));
+  checkLayout(*w, reader.entries, dataSize);
+  w->index = std::move(reader.index);
   return w;
 }
 
@@ -257,18 +528,28 @@ void writeSafetensors(const char *pathC, int32_t count,
     offsets[i] = offset;
     offset += nbytes(*tensors[i]);
   }
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  // The header text is built entry by entry: ordered_json's object finds
+  // keys by linear search, which made 100,000 names take minutes.
+  std::unordered_set<std::string> seen;
+  std::string text = "{";
   for (int32_t i = 0; i < count; ++i) {
-    if (header.contains(names[i]) || std::string(names[i]) == "__metadata__")
-      fail(ATTN_ERR_INVALID_ARGUMENT, "attn_safetensors_write: name '" +
-                                          std::string(names[i]) +
-                                          "' is repeated or reserved");
+    std::string name = names[i];
+    if (!seen.insert(name).second || name == "__metadata__")
+      fail(ATTN_ERR_INVALID_ARGUMENT, "attn_safetensors_write: name " +
+                                          quote(name) +
+                                          " is repeated or reserved");
     uint64_t n = nbytes(*tensors[i]);
-    header[names[i]] = {{"dtype", safetensorsDtype(tensors[i]->dtype)},
-                        {"shape", tensors[i]->dims},
-                        {"data_offsets", {offsets[i], offsets[i] + n}}};
+    json entry = {{"dtype", safetensorsDtype(tensors[i]->dtype)},
+                  {"shape", tensors[i]->dims},
+                  {"data_offsets", {offsets[i], offsets[i] + n}}};
+    try {
+      text += (i ? "," : "") + json(name).dump() + ":" + entry.dump();
+    } catch (const json::exception &) {
+      fail(ATTN_ERR_INVALID_ARGUMENT, "attn_safetensors_write: name " +
+                                          quote(name) + " is not valid UTF-8");
+    }
   }
-  std::string text = header.dump();
+  text += "}";
   text.append((8 - text.size() % 8) % 8, ' '); // align the data section
   unsigned char len[8];
   for (int i = 0; i < 8; ++i)
@@ -294,14 +575,21 @@ void writeSafetensors(const char *pathC, int32_t count,
 
 } // namespace
 
-attn_status attn_weights_open(const char *path, attn_weights **out) {
+attn_status attn_weights_open_ex(const char *path, uint32_t flags,
+                                 attn_weights **out) {
   return guarded([&] {
     if (!out)
       fail(ATTN_ERR_INVALID_ARGUMENT, "attn_weights_open: out is NULL");
     *out = nullptr;
-    *out = openWeights(path).release();
+    *out = namingOutOfMemory(path ? path : "attn_weights_open", [&] {
+             return openWeights(path, flags);
+           }).release();
     return ATTN_OK;
   });
+}
+
+attn_status attn_weights_open(const char *path, attn_weights **out) {
+  return attn_weights_open_ex(path, 0, out);
 }
 
 void attn_weights_close(attn_weights *weights) { delete weights; }

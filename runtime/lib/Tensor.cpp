@@ -7,8 +7,12 @@
 #include "Internal.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 using namespace attn::detail;
 
@@ -34,6 +38,51 @@ attn_status setError(attn_status status, const std::string &message) {
 void clearError() { lastError.clear(); }
 
 std::string systemError() { return std::strerror(errno); }
+
+std::string shown(const std::string &s) {
+  const size_t maxBytes = 200;
+  size_t n = s.size();
+  if (n > maxBytes) // cut on a UTF-8 character boundary
+    for (n = maxBytes; n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80; --n)
+      ;
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c != 0x7f) {
+      out += (char)c;
+      continue;
+    }
+    char hex[5];
+    std::snprintf(hex, sizeof hex, "\\x%02x", c);
+    out += hex;
+  }
+  return n < s.size() ? out + "..." : out;
+}
+
+int openRegularFile(const std::string &path, uint64_t &size) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    fail(ATTN_ERR_IO, "cannot open " + path + ": " + systemError());
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    std::string err = systemError();
+    ::close(fd);
+    fail(ATTN_ERR_IO, "cannot stat " + path + ": " + err);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    const char *kind = S_ISDIR(st.st_mode)    ? "a directory"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                       : S_ISCHR(st.st_mode)  ? "a character device"
+                       : S_ISBLK(st.st_mode)  ? "a block device"
+                                              : "not a regular file";
+    fail(ATTN_ERR_IO, path + " is " + kind +
+                          "; weights and .npy files must be regular files");
+  }
+  size = (uint64_t)st.st_size;
+  return fd;
+}
 
 bool validDtype(int dtype) { return dtype >= ATTN_F32 && dtype <= ATTN_BOOL; }
 
@@ -74,8 +123,9 @@ size_t nbytes(const attn_tensor &t) {
   return n;
 }
 
-attn_tensor makeOwned(attn_dtype dtype, std::vector<int64_t> dims) {
-  checkedNumel(dims.data(), dims.size(), dtype, "tensor");
+attn_tensor makeOwned(attn_dtype dtype, std::vector<int64_t> dims,
+                      const std::string &what) {
+  checkedNumel(dims.data(), dims.size(), dtype, what);
   attn_tensor t;
   t.dtype = dtype;
   t.dims = std::move(dims);
@@ -86,7 +136,9 @@ attn_tensor makeOwned(attn_dtype dtype, std::vector<int64_t> dims) {
     bytes = 64;
   void *p = std::aligned_alloc(64, bytes);
   if (!p)
-    throw std::bad_alloc();
+    fail(ATTN_ERR_OUT_OF_MEMORY, what + ": out of memory allocating " +
+                                     std::to_string(bytes) + " bytes for " +
+                                     formatShape(t));
   std::memset(p, 0, bytes);
   t.data = p;
   t.keep = std::shared_ptr<void>(p, std::free);
@@ -255,8 +307,8 @@ attn_status attn_tensor_create(attn_dtype dtype, int32_t rank,
       fail(ATTN_ERR_INVALID_ARGUMENT, "attn_tensor_create: out is NULL");
     *out = nullptr;
     checkShapeArgs(dtype, rank, dims);
-    *out = new attn_tensor(
-        makeOwned(dtype, std::vector<int64_t>(dims, dims + rank)));
+    *out = new attn_tensor(makeOwned(
+        dtype, std::vector<int64_t>(dims, dims + rank), "attn_tensor_create"));
     return ATTN_OK;
   });
 }

@@ -1,15 +1,17 @@
 //===- attn-run.cpp - Run a model of a compiled attnc library -------------===//
 //
 //   attn-run LIB.so [--model NAME] [--weights W.safetensors]
-//            --input NAME=FILE.npy ... [--output FILE.npy ...]
-//            [--repeat N] [--threads N]
+//            [--copy-weights] --input NAME=FILE.npy ...
+//            [--output FILE.npy ...] [--repeat N] [--threads N]
 //   attn-run --info LIB.so
 //
 // Inputs and outputs are .npy files, weights a .safetensors file. Outputs
 // are written in declaration order and in their declared dtype; without
 // --output the model runs and a note names what was not written. With
-// --repeat N the model runs N times and the median time is printed. Errors
-// go to stderr with exit status 1.
+// --repeat N the model runs N times and the median time is printed. The
+// weights are mapped; --copy-weights reads them into memory instead, so
+// that the file may change while the model runs (see ATTN_WEIGHTS_COPY).
+// Errors go to stderr with exit status 1.
 //
 //===----------------------------------------------------------------------===//
 #include "attn/runtime.hpp"
@@ -27,8 +29,8 @@ namespace {
 
 const char *usage =
     "usage: attn-run LIB.so [--model NAME] [--weights W.safetensors]\n"
-    "                --input NAME=FILE.npy ... [--output FILE.npy ...]\n"
-    "                [--repeat N] [--threads N]\n"
+    "                [--copy-weights] --input NAME=FILE.npy ...\n"
+    "                [--output FILE.npy ...] [--repeat N] [--threads N]\n"
     "       attn-run --info LIB.so\n";
 
 struct Options {
@@ -40,6 +42,7 @@ struct Options {
   int repeat = 0; // 0: run once, print no timing
   int threads = -1;
   bool info = false;
+  bool copyWeights = false;
 };
 
 [[noreturn]] void die(const std::string &message) {
@@ -66,6 +69,10 @@ Options parseArgs(int argc, char **argv) {
     }
     if (arg == "--info") {
       o.info = true;
+      continue;
+    }
+    if (arg == "--copy-weights") {
+      o.copyWeights = true;
       continue;
     }
     if (arg.rfind("--", 0) != 0) {
@@ -193,7 +200,8 @@ int run(const Options &o) {
 
   auto params = model->params();
   if (!o.weights.empty()) {
-    auto weights = attn::Weights::open(o.weights);
+    auto weights = attn::Weights::open(
+        o.weights, o.copyWeights ? ATTN_WEIGHTS_COPY : ATTN_WEIGHTS_MAP);
     if (!weights)
       die(weights.status().message);
     if (attn::Status st = model->bindWeights(*weights); !st)

@@ -42,7 +42,9 @@ typedef enum attn_tensor_role {
  * agree). */
 typedef int64_t attn_dim;
 #define ATTN_DIM_IS_SYMBOLIC(d) ((d) < 0)
-#define ATTN_DIM_SYMBOL(d) ((int)(-(d)-1))
+/* -((d) + 1) rather than -(d) - 1: no overflow for any negative d. Only
+ * meaningful for d in [-num_syms, -1], which the runtime checks first. */
+#define ATTN_DIM_SYMBOL(d) ((int)(-((d) + 1)))
 
 typedef struct attn_tensor_desc {
   const char *name;        /* argument, param or output name */

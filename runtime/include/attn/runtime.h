@@ -15,7 +15,8 @@
 |*    alive: a model keeps its library loaded and its bound weights mapped,   *|
 |*    so they can be closed in any order.                                     *|
 |*  - Nothing aborts the caller: no exception leaves these functions, and     *|
-|*    bad user input is reported, never asserted.                             *|
+|*    bad user input is reported, never asserted. Names and values quoted     *|
+|*    from files have control bytes escaped (\xNN) and are cut at 200 bytes.  *|
 |*  - Handles are not synchronised: use one handle from one thread at a       *|
 |*    time. Different handles may be used from different threads.             *|
 |*  - Shapes are row-major, outermost dimension first (as in NumPy).          *|
@@ -109,11 +110,15 @@ ATTN_RT_API void *attn_tensor_data(const attn_tensor *tensor);
 
 /* Reads versions 1.0, 2.0 and 3.0. Accepted descr: '<f4' f32, '<f2' f16,
  * '<u2' bf16 (raw storage), '<i4' i32, '|b1' bool. Any other dtype, Fortran
- * order and truncated data are errors. */
+ * order, a header with anything but spaces after its dict, and truncated
+ * data are errors; the file's size is checked against the shape before the
+ * tensor is allocated. The path must name a regular file (a FIFO or device
+ * is refused rather than read). */
 ATTN_RT_API attn_status attn_npy_read(const char *path, attn_tensor **out);
-/* Like attn_npy_read, but the array must have `expected` dtype; `what` (for
- * example "input 'x'") prefixes the message, which names both dtypes:
- * "input 'x': got float64 (<f8) but the model expects f32 (<f4)". */
+/* Like attn_npy_read, but the array must have `expected` dtype; the path and
+ * `what` (for example "input 'x'") prefix the message, which names both
+ * dtypes: "x.npy: input 'x': got float64 (<f8) but the model expects f32
+ * (<f4)". */
 ATTN_RT_API attn_status attn_npy_read_expect(const char *path,
                                              attn_dtype expected,
                                              const char *what,
@@ -125,17 +130,53 @@ ATTN_RT_API attn_status attn_npy_write(const char *path,
 
 /*===-- safetensors weights -----------------------------------------------===*/
 
-/* A safetensors file, memory-mapped and validated on open. Every dtype of
- * the format is accepted: F32, F16, BF16, I32 and BOOL, which are viewed as
- * the runtime dtypes of those names, and F64, I64, U64, C64, U32, I16, U16,
- * I8, U8, F8_E4M3, F8_E5M2, F8_E8M0, F8_E4M3FNUZ, F8_E5M2FNUZ, F6_E2M3,
- * F6_E3M2 and F4, which are listed and size-checked but cannot be viewed or
- * bound (a checkpoint's I64 position_ids does not stop it from binding).
- * Any other dtype string is an error (ATTN_ERR_DTYPE) naming the file, the
- * tensor and the dtype. "__metadata__" is ignored. */
+/* A safetensors file, memory-mapped (or copied) and validated on open. Every
+ * dtype of the format is accepted: F32, F16, BF16, I32 and BOOL, which are
+ * viewed as the runtime dtypes of those names, and F64, I64, U64, C64, U32,
+ * I16, U16, I8, U8, F8_E4M3, F8_E5M2, F8_E8M0, F8_E4M3FNUZ, F8_E5M2FNUZ,
+ * F6_E2M3, F6_E3M2 and F4, which are listed and size-checked but cannot be
+ * viewed or bound (a checkpoint's I64 position_ids does not stop it from
+ * binding). Any other dtype string is an error (ATTN_ERR_DTYPE) naming the
+ * file, the tensor and the dtype. "__metadata__" (an object of strings) is
+ * ignored.
+ *
+ * The file is untrusted input, checked as strictly as the format's reference
+ * implementation: it must be a regular file (a FIFO or device is refused
+ * rather than read); the header is at most 100,000,000 bytes of JSON without
+ * duplicate keys or NUL bytes in names, read without recursion (nesting
+ * deeper than 64 levels is an error); every shape's byte size must fit in 64 bits and match its
+ * data_offsets; and the tensors must fill the data section back to back,
+ * without overlap, gap or trailing bytes. Offsets need not be aligned to the
+ * element size (the reference does not ask it): binding copies a misaligned
+ * tensor to aligned memory. Every failure is ATTN_ERR_FORMAT (or _DTYPE,
+ * _IO, _OUT_OF_MEMORY) with a message naming the file and the tensor. */
 typedef struct attn_weights attn_weights;
 
+/* Flags of attn_weights_open_ex.
+ *
+ * By default the file is mapped read-only: opening costs no memory or copy
+ * and pages are read on first use and shared with the page cache, but the
+ * file must not shrink while the handle or a model bound from it lives.
+ * Pages past the new end of a truncated mapped file raise SIGBUS in the
+ * process when touched (by the run of a bound model, or attn_weights_get's
+ * view), which no status can report. Replace a weights file by writing a
+ * new one and renaming it over the old (the mapping keeps the old inode).
+ *
+ * ATTN_WEIGHTS_COPY reads the whole file into memory at open instead: the
+ * file can then change or vanish at any time, at the cost of its size in
+ * memory, held until the handle and every model bound from it are closed
+ * (and of the read at open). */
+typedef enum attn_weights_flags {
+  ATTN_WEIGHTS_MAP = 0,
+  ATTN_WEIGHTS_COPY = 1,
+} attn_weights_flags;
+
+/* attn_weights_open_ex(path, ATTN_WEIGHTS_MAP, out). */
 ATTN_RT_API attn_status attn_weights_open(const char *path, attn_weights **out);
+/* Opens a safetensors file with `flags`, a bitwise or of attn_weights_flags;
+ * unknown bits are ATTN_ERR_INVALID_ARGUMENT. */
+ATTN_RT_API attn_status attn_weights_open_ex(const char *path, uint32_t flags,
+                                             attn_weights **out);
 ATTN_RT_API void attn_weights_close(attn_weights *weights);
 ATTN_RT_API int32_t attn_weights_count(const attn_weights *weights);
 /* Tensor names in file order; NULL if index is out of range. */
@@ -212,11 +253,12 @@ ATTN_RT_API int attn_model_format_type(const attn_model *model,
 /* Binds every param to the tensor of its weights name in `weights`. Fails,
  * binding nothing, if a weight is missing or has the wrong dtype or shape
  * (an I64 tensor for an f32 param: "w.safetensors: tensor 'wq' is I64 in
- * the file, the model expects f32[768, 768] for param 'wq'"). Tensors of
- * the file that the model does not use are ignored whatever their dtype (as
- * Hugging Face's from_pretrained does), so a whole checkpoint binds to a
- * model of one of its layers. The model keeps the file mapped. Symbolic
- * dims of params are bound by the weights. */
+ * the file, the model expects f32[768, 768] for param 'wq'"; messages name
+ * the file and the tensor). Tensors of the file that the model does not use
+ * are ignored whatever their dtype (as Hugging Face's from_pretrained does),
+ * so a whole checkpoint binds to a model of one of its layers. The model keeps the file mapped (or its
+ * copy, see ATTN_WEIGHTS_COPY). Symbolic dims of params are bound by the
+ * weights. */
 ATTN_RT_API attn_status attn_model_bind_weights(attn_model *model,
                                                 const attn_weights *weights);
 /* Binds one param by its model name to caller data (borrowed: `tensor` and

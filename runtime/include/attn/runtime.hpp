@@ -153,12 +153,13 @@ private:
   detail::Handle<attn_tensor, attn_tensor_free> h_;
 };
 
-// A mapped safetensors file.
+// A mapped (or, with ATTN_WEIGHTS_COPY, copied) safetensors file.
 class Weights {
 public:
-  static Expected<Weights> open(const std::string &path) {
+  static Expected<Weights> open(const std::string &path,
+                                uint32_t flags = ATTN_WEIGHTS_MAP) {
     attn_weights *w;
-    attn_status s = attn_weights_open(path.c_str(), &w);
+    attn_status s = attn_weights_open_ex(path.c_str(), flags, &w);
     if (s != ATTN_OK)
       return Status::fromLast(s);
     return Weights(w);

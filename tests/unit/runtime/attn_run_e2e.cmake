@@ -3,7 +3,8 @@
 # cmake -DATTN_RUN=... -DATTN_RANDN=... -DLIB=... -DWORK=... -P this file.
 # Generates weights and inputs, runs the (only) model with --repeat and
 # --threads, and checks that a float64 input fails with exit status 1 and a
-# message naming both dtypes.
+# message naming both dtypes, that --copy-weights gives the same output, and
+# that a FIFO as weights or input is refused at once.
 #
 #===------------------------------------------------------------------------===#
 file(REMOVE_RECURSE ${WORK})
@@ -90,3 +91,29 @@ run(0 ${ATTN_RUN} ${LIB} --weights ${WORK}/w.safetensors
 if(NOT err MATCHES "note: no --output given; computed y \\[2, 5, 4\\], not written")
   message(FATAL_ERROR "no note on the unwritten output: ${err}")
 endif()
+
+# --copy-weights reads the weights into memory: the same output.
+run(0 ${ATTN_RUN} ${LIB} --weights ${WORK}/w.safetensors --copy-weights
+  --input x=${WORK}/in/x.npy --input lengths=${WORK}/in/lengths.npy
+  --output ${WORK}/y_copy.npy)
+file(SHA256 ${WORK}/y.npy y_hash)
+file(SHA256 ${WORK}/y_copy.npy y_copy_hash)
+if(NOT y_hash STREQUAL y_copy_hash)
+  message(FATAL_ERROR "--copy-weights changed the output")
+endif()
+
+# A FIFO (nobody writes to it) as weights or as an input: an error at once,
+# not a read that blocks forever (TIMEOUT guards the old behaviour).
+execute_process(COMMAND mkfifo ${WORK}/fifo RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "mkfifo failed")
+endif()
+foreach(args "--weights;${WORK}/fifo;--input;x=${WORK}/in/x.npy"
+             "--weights;${WORK}/w.safetensors;--input;x=${WORK}/fifo")
+  execute_process(COMMAND ${ATTN_RUN} ${LIB} ${args}
+    --input lengths=${WORK}/in/lengths.npy
+    RESULT_VARIABLE rc ERROR_VARIABLE err TIMEOUT 20)
+  if(NOT rc EQUAL 1 OR NOT err MATCHES "fifo is a FIFO; weights and .npy files must be regular files")
+    message(FATAL_ERROR "a FIFO in `${args}`: exit ${rc}, stderr: ${err}")
+  endif()
+endforeach()
