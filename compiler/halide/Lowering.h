@@ -190,7 +190,7 @@ public:
 
   LogicalResult build();
 
-  // Everything below is the kernels' (compiler/halide/kernels/*.cpp).
+  // What the kernels (compiler/halide/kernels/*.cpp) share.
   // Names.
   std::string uniqueName(std::string base);
   std::string opName(Operation *op);
@@ -218,35 +218,21 @@ public:
     return simplified(sum);
   }
 
-  // One function per op family.
+  // The dispatcher (HalideGen.cpp) and the ops it lowers itself.
   LogicalResult lower(Operation *op);
-  Tensor lowerConstant(attn::ConstantOp op);
-  Tensor lowerCast(attn::CastOp op);
-  Tensor lowerBinary(Operation *op, std::function<Expr(Expr, Expr)> fn);
-  Tensor lowerUnary(Operation *op, std::function<Expr(Expr)> fn);
+  LogicalResult lowerCall(attn::CallOp op);
+  Tensor lowerCacheWrite(attn::CacheWriteOp op);
+  // kernels/Gemm.cpp
   LogicalResult lowerProjection(Operation *op);
   Tensor lowerMatmul(attn::MatmulOp op);
-  Tensor lowerLayout(Operation *op);
-  LogicalResult lowerSplit(attn::SplitOp op);
-  Tensor lowerConcat(attn::ConcatOp op);
+  // kernels/Attention.cpp
   Mask lowerMask(Operation *op);
   Tensor lowerSoftmax(attn::SoftmaxOp op);
   Tensor lowerAttention(attn::AttentionOp op);
+  /// The keys [lo, hi) that `mask` can keep for query rows [iMin, iMax]
+  /// (undefined: unbounded on that side).
   void kvBounds(Value mask, Expr iMin, Expr iMax, Expr b, Expr off,
-                bool withLengths, Expr &lo,
-                Expr &hi);
-  Tensor lowerNorm(Operation *op);
-  Tensor lowerRope(attn::RopeOp op);
-  LogicalResult lowerCall(attn::CallOp op);
-  Tensor lowerSelect(attn::SelectOp op);
-  Tensor lowerCacheWrite(attn::CacheWriteOp op);
-  Tensor lowerReduce(attn::ReduceOp op);
-  Tensor lowerMeanPool(attn::MeanPoolOp op);
-  Tensor lowerL2Normalize(attn::L2NormalizeOp op);
-  Tensor lowerEmbedding(attn::EmbeddingOp op);
-  Tensor lowerArange(attn::ArangeOp op);
-  Tensor lowerSlice(attn::SliceOp op);
-
+                bool withLengths, Expr &lo, Expr &hi);
   /// The pieces of a masked softmax over the last dim of `scores`:
   /// exps = keep ? exp(s - max) : 0, and denom = sum(exps) or 1 when every
   /// score of the row is masked (so such a row gives exactly 0).
@@ -255,6 +241,25 @@ public:
   };
   SoftmaxParts softmaxParts(Operation *op, const std::string &name,
                             const Tensor &scores, const Mask *mask);
+  // kernels/Norm.cpp
+  Tensor lowerNorm(Operation *op);
+  Tensor lowerMeanPool(attn::MeanPoolOp op);
+  Tensor lowerL2Normalize(attn::L2NormalizeOp op);
+  // kernels/Elementwise.cpp
+  Tensor lowerConstant(attn::ConstantOp op);
+  Tensor lowerCast(attn::CastOp op);
+  Tensor lowerBinary(Operation *op, std::function<Expr(Expr, Expr)> fn);
+  Tensor lowerUnary(Operation *op, std::function<Expr(Expr)> fn);
+  Tensor lowerSelect(attn::SelectOp op);
+  Tensor lowerRope(attn::RopeOp op);
+  Tensor lowerReduce(attn::ReduceOp op);
+  Tensor lowerEmbedding(attn::EmbeddingOp op);
+  Tensor lowerArange(attn::ArangeOp op);
+  // kernels/Layout.cpp
+  Tensor lowerLayout(Operation *op);
+  LogicalResult lowerSplit(attn::SplitOp op);
+  Tensor lowerConcat(attn::ConcatOp op);
+  Tensor lowerSlice(attn::SliceOp op);
 
   Tensor &get(Value v) { return tensors[v]; }
 
