@@ -9,17 +9,17 @@
 //===----------------------------------------------------------------------===//
 #include "attn/Frontend/Frontend.h"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
+#include <memory>
 #include <set>
-#include <sstream>
 
 namespace attn {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr size_t kMaxImportBytes = 16u << 20;
 
 class Importer {
 public:
@@ -47,19 +47,13 @@ bool Importer::load(ast::Module &into, const ast::Module &from,
       at.error(imp.loc, "imports are nested more than 32 deep");
       return false;
     }
-    std::ifstream in(path, std::ios::binary);
-    if (!in || fs::is_directory(path, ec)) {
-      at.error(imp.loc, "cannot read imported file '" + path.string() + "'");
+    std::string text, reason;
+    if (!readInputFile(path.string(), text, reason)) {
+      at.error(imp.loc,
+               "cannot read imported file '" + path.string() + "': " + reason);
       return false;
     }
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (text.str().size() > kMaxImportBytes) {
-      at.error(imp.loc, "imported file '" + path.string() +
-                            "' is larger than 16 MiB");
-      return false;
-    }
-    SourceDiagnostics diags(path.string(), text.str(), os);
+    SourceDiagnostics diags(path.string(), std::move(text), os);
     std::optional<ast::Module> m = parseModule(diags);
     if (!m || !load(into, *m, diags, depth + 1) || !checkModule(*m, diags)) {
       at.note(imp.loc, "in the file imported here");
@@ -74,6 +68,32 @@ bool Importer::load(ast::Module &into, const ast::Module &from,
 }
 
 } // namespace
+
+bool readInputFile(const std::string &path, std::string &text,
+                   std::string &reason) {
+  std::unique_ptr<FILE, int (*)(FILE *)> file(
+      path == "-" ? stdin : std::fopen(path.c_str(), "rb"),
+      path == "-" ? [](FILE *) { return 0; } : std::fclose);
+  if (!file) {
+    reason = std::strerror(errno);
+    return false;
+  }
+  text.clear();
+  char buf[1 << 16];
+  while (size_t n = std::fread(buf, 1, sizeof buf, file.get())) {
+    if (text.size() + n > kMaxInputBytes) {
+      reason = "larger than " + std::to_string(kMaxInputBytes >> 20) +
+               " MiB, the limit for an input file";
+      return false;
+    }
+    text.append(buf, n);
+  }
+  if (std::ferror(file.get())) {
+    reason = std::strerror(errno);
+    return false;
+  }
+  return true;
+}
 
 bool loadImports(ast::Module &module, SourceDiagnostics &diags,
                  std::ostream &os) {

@@ -297,6 +297,12 @@ Token Lexer::lexString(Token tok) {
       }
       advance();
       c = e;
+    } else if ((unsigned char)c < 0x20 || c == 0x7F) {
+      // Strings name weights and files: a NUL would cut the name short.
+      char shown[8];
+      std::snprintf(shown, sizeof shown, "\\x%02X", (unsigned char)c);
+      return error({line, col}, std::string("control character '") + shown +
+                                    "' in a string");
     }
     value += c;
     advance();

@@ -309,6 +309,11 @@ size_t editDistance(const std::string &a, const std::string &b) {
 
 bool Checker::checkType(const ast::TensorType &t) {
   bool ok = true;
+  if (t.dims.size() > kMaxRank)
+    ok = error(t.loc, "rank " + std::to_string(t.dims.size()) + " is above " +
+                          std::to_string(kMaxRank) +
+                          ", the most the runtime accepts for a model's "
+                          "inputs, params and outputs");
   for (const Dim &d : t.dims) {
     if (d.isStatic())
       continue;
@@ -1715,6 +1720,45 @@ void collectCalls(const Expr &e, std::vector<const Expr *> &out) {
     collectCalls(*kw.value, out);
 }
 
+/// Model names become a library's symbols and file names (Symbols.cpp):
+/// each must be short enough, and no two models (this file's or imported)
+/// nor the runtime may define the same symbol.
+void checkSymbols(const ast::Module &module, SourceDiagnostics &diags) {
+  std::vector<const ast::Model *> all;
+  for (const ast::Model &m : module.imported)
+    all.push_back(&m);
+  for (const ast::Model &m : module.models)
+    all.push_back(&m);
+  size_t firstLocal = module.imported.size();
+  for (size_t i = 0; i < all.size(); ++i) {
+    const ast::Model &m = *all[i];
+    // Imported models are reported in their own file, or at the import.
+    Location at = i >= firstLocal          ? m.loc
+                  : module.imports.empty() ? Location{}
+                                           : module.imports[0].loc;
+    std::string why = badModelName(m.name), reserved = reservedSymbol(m.name);
+    if (why.empty() && !reserved.empty())
+      why = "would define the symbol '" + reserved +
+            "', which the library's table or the runtime's C API defines";
+    if (!why.empty() && i >= firstLocal) {
+      diags.error(at, "model name '" + m.name + "' " + why);
+      continue;
+    }
+    for (size_t j = 0; j < i; ++j) {
+      std::string symbol = sharedSymbol(all[j]->name, m.name);
+      if (symbol.empty())
+        continue;
+      std::string other = j >= firstLocal ? "defined at " + locStr(all[j]->loc)
+                                          : "imported from " + all[j]->file;
+      diags.error(at, "model '" + m.name + "' clashes with model '" +
+                          all[j]->name + "' (" + other +
+                          "): a library of both would define the symbol '" +
+                          symbol + "' twice");
+      break;
+    }
+  }
+}
+
 } // namespace
 
 bool isBuiltin(const std::string &name) { return findBuiltin(name) != nullptr; }
@@ -1735,6 +1779,7 @@ bool checkModule(ast::Module &module, SourceDiagnostics &diags) {
   }
   for (auto &[name, m] : byName)
     checker.callable[name] = m;
+  checkSymbols(module, diags);
 
   // Callees are checked before their callers (their params are bound
   // through the call); a cycle of calls is an error at the call.

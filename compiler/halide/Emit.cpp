@@ -11,19 +11,18 @@
 //
 //===----------------------------------------------------------------------===//
 #include "attn/Halide/Emit.h"
-#include "attn/Halide/HalideGen.h"
 #include "attn/Dialect/AttnOps.h"
+#include "attn/Frontend/Frontend.h"
+#include "attn/Halide/HalideGen.h"
 
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/SetVector.h"
 
-#include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
-#include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
@@ -445,12 +444,56 @@ std::string tableSource(const std::vector<attn::ModelPipeline> &allModels,
 }
 
 LogicalResult writeText(Location loc, StringRef text, StringRef path) {
-  std::string error;
-  std::unique_ptr<llvm::ToolOutputFile> out = openOutputFile(path, &error);
-  if (!out)
+  std::string error = attn::writeOutputFile(path, text);
+  if (!error.empty())
     return emitError(loc) << error;
-  out->os() << text;
-  out->keep();
+  return success();
+}
+
+bool hasControlChar(StringRef s) {
+  return llvm::any_of(
+      s, [](char c) { return (unsigned char)c < 0x20 || c == 0x7F; });
+}
+
+/// What Sema checks of .attn input, checked again for models from .mlir:
+/// names that become symbols, ranks the runtime accepts, and table strings
+/// that C and the runtime read whole.
+LogicalResult checkTable(const std::vector<attn::ModelPipeline> &models) {
+  for (size_t i = 0; i < models.size(); ++i) {
+    const attn::ModelPipeline &m = models[i];
+    std::string why = attn::badModelName(m.name),
+                reserved = attn::reservedSymbol(m.name);
+    if (!why.empty() || !reserved.empty())
+      return emitError(m.loc)
+             << "model name '" << m.name << "' "
+             << (why.empty() ? "would define the symbol '" + reserved +
+                                   "', which the library's table or the "
+                                   "runtime's C API defines"
+                             : why);
+    for (size_t j = 0; j < i; ++j) {
+      std::string symbol = attn::sharedSymbol(models[j].name, m.name);
+      if (!symbol.empty())
+        return emitError(m.loc)
+               << "model '" << m.name << "' clashes with model '"
+               << models[j].name << "': a library of both would define the "
+               << "symbol '" << symbol << "' twice";
+    }
+    for (const attn::TensorDesc &t : m.tensors) {
+      if (t.dims.size() > attn::kMaxRank)
+        return emitError(m.loc)
+               << "'" << t.name << "' of model '" << m.name << "' has rank "
+               << t.dims.size() << ", above " << attn::kMaxRank
+               << ", the most the runtime accepts";
+      if (hasControlChar(t.name) || hasControlChar(t.weightName))
+        return emitError(m.loc)
+               << "tensor name '" << t.name << "' (weight '" << t.weightName
+               << "') of model '" << m.name << "' holds a control character";
+    }
+    for (const std::string &sym : m.syms)
+      if (hasControlChar(sym))
+        return emitError(m.loc) << "size name '" << sym << "' of model '"
+                                << m.name << "' holds a control character";
+  }
   return success();
 }
 
@@ -630,19 +673,10 @@ LogicalResult Emitter::emitBinary() {
   if (failed(runCommand(loc, link)))
     return failure();
 
-  if (outputPath == "-") {
-    std::optional<std::string> bytes = readFile(result);
-    if (!bytes)
-      return emitError(loc) << "cannot read " << result;
-    llvm::outs() << *bytes;
-    llvm::outs().flush();
-    return success();
-  }
-  llvm::sys::fs::remove(outputPath);
-  if (std::error_code ec = llvm::sys::fs::copy_file(result, outputPath))
-    return emitError(loc) << "cannot write " << outputPath << ": "
-                          << ec.message();
-  return success();
+  std::optional<std::string> bytes = readFile(result);
+  if (!bytes)
+    return emitError(loc) << "cannot read " << result;
+  return writeText(loc, *bytes, outputPath);
 }
 
 LogicalResult Emitter::run() {
@@ -699,6 +733,8 @@ LogicalResult Emitter::run() {
   }
   if (models.empty())
     return emitError(module.getLoc()) << "no model to compile";
+  if (failed(checkTable(models)))
+    return failure();
 
   using Kind = attn::HalideEmitKind;
   using Type = Halide::OutputFileType;
@@ -722,6 +758,55 @@ LogicalResult Emitter::run() {
 }
 
 } // namespace
+
+std::string attn::writeOutputFile(StringRef path, StringRef bytes) {
+  namespace fs = llvm::sys::fs;
+  if (path == "-") {
+    llvm::outs() << bytes;
+    llvm::outs().flush();
+    return "";
+  }
+  std::string failed = "cannot write '" + path.str() + "': ";
+  fs::file_status st;
+  bool exists = !fs::status(path, st), link = false;
+  fs::is_symlink_file(path, link);
+  if (exists && fs::is_directory(st))
+    return failed + "it is a directory";
+  if (exists ? !fs::is_regular_file(st) : link) {
+    // A device or FIFO (/dev/null, /dev/stdout), or a dangling symlink:
+    // written in place.
+    std::error_code ec;
+    llvm::raw_fd_ostream out(path, ec);
+    if (!ec) {
+      out << bytes;
+      out.close();
+      ec = out.error();
+    }
+    return ec ? failed + ec.message() : "";
+  }
+  // A regular file (through a symlink) or a new one: a temporary file next
+  // to it, renamed over it.
+  llvm::SmallString<256> target(path);
+  if (exists && link && fs::real_path(path, target))
+    target = path;
+  llvm::Expected<fs::TempFile> tmp = fs::TempFile::create(
+      target + ".tmp-%%%%%%", fs::all_read | fs::all_write);
+  if (!tmp)
+    return failed + llvm::toString(tmp.takeError());
+  if (exists)
+    fs::setPermissions(tmp->FD, st.permissions());
+  llvm::raw_fd_ostream out(tmp->FD, /*shouldClose=*/false);
+  out << bytes;
+  out.flush();
+  if (std::error_code ec = out.error()) {
+    out.clear_error();
+    llvm::consumeError(tmp->discard());
+    return failed + ec.message();
+  }
+  if (llvm::Error e = tmp->keep(target))
+    return failed + llvm::toString(std::move(e));
+  return "";
+}
 
 LogicalResult attn::emitHalide(ModuleOp module, HalideEmitKind kind,
                                StringRef targetName, StringRef outputPath) {

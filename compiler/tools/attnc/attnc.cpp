@@ -17,17 +17,17 @@
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Support/FileUtilities.h"
 #include "mlir/Support/Timing.h"
 #include "llvm/ADT/SetVector.h"
 #include "llvm/Support/CommandLine.h"
-#include "llvm/TargetParser/Host.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
-#include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
+#include "llvm/TargetParser/Host.h"
 
+#include <map>
 #include <sstream>
 
 using namespace mlir;
@@ -81,6 +81,86 @@ static const char *const emitNames[] = {
 
 static StringRef emitName() { return emitNames[(int)emit.getValue()]; }
 
+/// Prints `attnc: error: message`, the message made safe to print.
+static void driverError(const std::string &message) {
+  llvm::errs() << "attnc: error: " << attn::displayText(message) << "\n";
+}
+
+namespace {
+/// Prints MLIR's diagnostics as the front end prints its own
+/// (attn::SourceDiagnostics): file:line:col, the quoted line and a caret,
+/// with unsafe bytes escaped. Each file is read once (as input is).
+class DiagnosticPrinter {
+public:
+  DiagnosticPrinter(MLIRContext &context, const std::string &file,
+                    std::string text)
+      : context(context) {
+    files[file] =
+        std::make_unique<attn::SourceDiagnostics>(file, std::move(text), os);
+    id = context.getDiagEngine().registerHandler([this](Diagnostic &d) {
+      emit(d.getLocation(), severity(d.getSeverity()), d.str());
+      for (Diagnostic &note : d.getNotes())
+        emit(note.getLocation(), "note", note.str());
+      llvm::errs() << os.str();
+      os.str("");
+    });
+  }
+  ~DiagnosticPrinter() { context.getDiagEngine().eraseHandler(id); }
+
+private:
+  static const char *severity(DiagnosticSeverity s) {
+    switch (s) {
+    case DiagnosticSeverity::Note:
+      return "note";
+    case DiagnosticSeverity::Warning:
+      return "warning";
+    case DiagnosticSeverity::Remark:
+      return "remark";
+    default:
+      return "error";
+    }
+  }
+  /// The file location a diagnostic at `loc` points to (as MLIR's own
+  /// handler finds it), if any.
+  static std::optional<FileLineColLoc> fileLoc(Location loc) {
+    if (auto f = dyn_cast<FileLineColLoc>(loc))
+      return f;
+    if (auto n = dyn_cast<NameLoc>(loc))
+      return fileLoc(n.getChildLoc());
+    if (auto c = dyn_cast<CallSiteLoc>(loc))
+      return fileLoc(c.getCallee());
+    if (auto o = dyn_cast<OpaqueLoc>(loc))
+      return fileLoc(o.getFallbackLocation());
+    if (auto f = dyn_cast<FusedLoc>(loc))
+      for (Location l : f.getLocations())
+        if (auto at = fileLoc(l))
+          return at;
+    return std::nullopt;
+  }
+  void emit(Location loc, const char *kind, const std::string &message) {
+    std::optional<FileLineColLoc> at = fileLoc(loc);
+    std::string file = at ? at->getFilename().str() : inputFile.getValue();
+    std::unique_ptr<attn::SourceDiagnostics> &src = files[file];
+    std::string text, reason;
+    if (!src && attn::readInputFile(file, text, reason))
+      src = std::make_unique<attn::SourceDiagnostics>(file, text, os);
+    attn::ast::Location l;
+    if (at)
+      l = {at->getLine(), at->getColumn()};
+    if (src)
+      src->emit(l, kind, message);
+    else // a file that cannot be read: no quote
+      os << attn::displayText(file) << ":" << l.line << ":" << l.col << ": "
+         << kind << ": " << attn::displayText(message) << "\n";
+  }
+
+  MLIRContext &context;
+  DiagnosticEngine::HandlerID id;
+  std::ostringstream os;
+  std::map<std::string, std::unique_ptr<attn::SourceDiagnostics>> files;
+};
+} // namespace
+
 static bool endsWith(StringRef s, StringRef suffix) {
   return s.size() >= suffix.size() && s.ends_with(suffix);
 }
@@ -100,8 +180,8 @@ static LogicalResult selectModel(ModuleOp module) {
       names += (names.empty() ? "" : ", ") + f.getSymName().str();
   }
   if (!chosen || chosen->hasAttr("attn.imported")) {
-    llvm::errs() << "attnc: error: no model named '" << modelName << "' in "
-                 << inputFile << " (it has: " << names << ")\n";
+    driverError("no model named '" + modelName + "' in " + inputFile +
+                " (it has: " + names + ")");
     return failure();
   }
   llvm::SetVector<Operation *> keep;
@@ -183,9 +263,9 @@ static FailureOr<int64_t> cacheSize(const cl::opt<std::string> &flag) {
   uint64_t n = 0;
   if (digits.getAsInteger(10, n) || n == 0 ||
       n > ((uint64_t(1) << 40) >> shift)) {
-    llvm::errs() << "attnc: error: --" << flag.ArgStr << "='" << flag
-                 << "' is not a cache size (bytes, or a number with K, M "
-                    "or G; from 1 to 1T)\n";
+    driverError("--" + flag.ArgStr.str() + "='" + flag +
+                "' is not a cache size (bytes, or a number with K, M or G; "
+                "from 1 to 1T)");
     return failure();
   }
   return (int64_t)(n << shift);
@@ -196,14 +276,13 @@ static FailureOr<std::vector<std::string>> scheduleOverrides() {
   std::vector<std::string> all(scheduleOptions.begin(), scheduleOptions.end());
   if (scheduleFile.empty())
     return all;
-  std::string error;
-  std::unique_ptr<llvm::MemoryBuffer> file = openInputFile(scheduleFile, &error);
-  if (!file) {
-    llvm::errs() << "attnc: error: " << error << "\n";
+  std::string text, reason;
+  if (!attn::readInputFile(scheduleFile, text, reason)) {
+    driverError("cannot read '" + scheduleFile + "': " + reason);
     return failure();
   }
   SmallVector<StringRef> lines;
-  file->getBuffer().split(lines, '\n');
+  StringRef(text).split(lines, '\n');
   for (StringRef line : lines) {
     line = line.split('#').first.trim();
     if (!line.empty())
@@ -249,11 +328,14 @@ int main(int argc, char **argv) {
   cl::HideUnrelatedOptions({&attncCategory, &mlirCategory});
   cl::ParseCommandLineOptions(argc, argv, "attnc: attention compiler\n");
 
-  std::string error;
-  std::unique_ptr<llvm::MemoryBuffer> input =
-      openInputFile(inputFile, &error);
-  if (!input) {
-    llvm::errs() << "attnc: error: " << error << "\n";
+  // Before the compile, which may take long: -o never replaces a directory.
+  if (outputFile != "-" && llvm::sys::fs::is_directory(outputFile)) {
+    driverError("cannot write '" + outputFile + "': it is a directory");
+    return 1;
+  }
+  std::string input, reason;
+  if (!attn::readInputFile(inputFile, input, reason)) {
+    driverError("cannot read '" + inputFile + "': " + reason);
     return 1;
   }
 
@@ -263,15 +345,14 @@ int main(int argc, char **argv) {
   context.getOrLoadDialect<attn::AttnDialect>();
   context.getOrLoadDialect<func::FuncDialect>();
   llvm::SourceMgr sourceMgr;
-  sourceMgr.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(
-                                   input->getBuffer(), inputFile),
-                               llvm::SMLoc());
-  SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
+  sourceMgr.AddNewSourceBuffer(
+      llvm::MemoryBuffer::getMemBufferCopy(input, inputFile), llvm::SMLoc());
+  DiagnosticPrinter diagPrinter(context, inputFile, input);
 
   OwningOpRef<ModuleOp> module;
   if (endsWith(inputFile, ".mlir")) {
     if (emit == Emit::Ast) {
-      llvm::errs() << "attnc: error: --emit=ast needs a .attn source file\n";
+      driverError("--emit=ast needs a .attn source file");
       return 1;
     }
     module = parseSourceFile<ModuleOp>(sourceMgr, &context);
@@ -279,8 +360,7 @@ int main(int argc, char **argv) {
       return 1;
   } else {
     std::ostringstream diagText;
-    attn::SourceDiagnostics diags(inputFile, input->getBuffer().str(),
-                                  diagText);
+    attn::SourceDiagnostics diags(inputFile, input, diagText);
     std::optional<attn::ast::Module> ast = attn::parseModule(diags);
     bool ok = ast && attn::loadImports(*ast, diags, diagText) &&
               attn::checkModule(*ast, diags);
@@ -296,9 +376,8 @@ int main(int argc, char **argv) {
         std::string names;
         for (auto &m : models)
           names += (names.empty() ? "" : ", ") + m.name;
-        llvm::errs() << "attnc: error: no model named '" << modelName
-                     << "' in " << inputFile << " (it has: " << names
-                     << ")\n";
+        driverError("no model named '" + modelName + "' in " + inputFile +
+                    " (it has: " + names + ")");
         return 1;
       }
       if (emit == Emit::Ast) { // (calls point into the other models)
@@ -310,14 +389,10 @@ int main(int argc, char **argv) {
     if (emit == Emit::Ast) {
       std::ostringstream os;
       attn::ast::print(*ast, os);
-      auto out = openOutputFile(outputFile, &error);
-      if (!out) {
-        llvm::errs() << "attnc: error: " << error << "\n";
-        return 1;
-      }
-      out->os() << os.str();
-      out->keep();
-      return 0;
+      std::string error = attn::writeOutputFile(outputFile, os.str());
+      if (!error.empty())
+        driverError(error);
+      return error.empty() ? 0 : 1;
     }
     module = attn::mlirGen(context, *ast);
     if (!module)
@@ -359,13 +434,12 @@ int main(int argc, char **argv) {
   if (backend)
     return failed(emitHalideKind(*module)) ? 1 : 0;
 
-  auto out = openOutputFile(outputFile, &error);
-  if (!out) {
-    llvm::errs() << "attnc: error: " << error << "\n";
-    return 1;
-  }
-  module->print(out->os());
-  out->os() << "\n";
-  out->keep();
-  return 0;
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module->print(os);
+  os << "\n";
+  std::string error = attn::writeOutputFile(outputFile, text);
+  if (!error.empty())
+    driverError(error);
+  return error.empty() ? 0 : 1;
 }

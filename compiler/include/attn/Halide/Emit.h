@@ -52,6 +52,13 @@ mlir::FailureOr<TargetDesc> describeTarget(mlir::Location loc,
                                            int64_t l1 = 0, int64_t l2 = 0,
                                            int64_t l3 = 0);
 
+/// Writes `bytes` to `path` ('-' is stdout) and returns "", or an error
+/// naming the path. A directory is an error. A regular file, also one that
+/// a symlink names, is replaced by a temporary file renamed over it (a
+/// symlink stays and names the new file); a device or FIFO is written in
+/// place.
+std::string writeOutputFile(llvm::StringRef path, llvm::StringRef bytes);
+
 /// The Halide function name of model `model`: `attn_<model>`.
 std::string halideFunctionName(llvm::StringRef model);
 
