@@ -1,11 +1,12 @@
 # attnc front door: `make demo`, `make test`, `make bench`.
 BUILD       ?= build
 BUILD_ASAN  ?= build-asan
+BUILD_TSAN  ?= build-tsan
 LLVM_DIRS    = -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir -DLLVM_DIR=/usr/lib/llvm-22/lib/cmake/llvm
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 JOBS        ?= $(shell nproc)
 
-.PHONY: all deps build demo test test-asan clean venv
+.PHONY: all deps build demo test test-asan test-tsan clean venv FORCE
 
 all: build
 
@@ -38,6 +39,21 @@ test-asan: deps
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
+# The runtime's thread stress test under ThreadSanitizer (the "threads"
+# section of runtime.h). Only the runtime and the test are built, with TSan;
+# the models are compiled by the normal build's attnc, or TSAN_ATTNC=path.
+TSAN_ATTNC ?= $(BUILD)/bin/attnc
+$(BUILD)/bin/attnc: $(BUILD)/build.ninja FORCE
+	ninja -C $(BUILD) -j $(JOBS) attnc
+
+FORCE:
+
+test-tsan: deps $(TSAN_ATTNC)
+	cmake -G Ninja -S . -B $(BUILD_TSAN) $(LLVM_DIRS) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DATTN_TSAN=ON -DATTN_TEST_ATTNC=$(abspath $(TSAN_ATTNC))
+	ninja -C $(BUILD_TSAN) -j $(JOBS) runtime-threads-tests
+	cd $(BUILD_TSAN) && ctest --output-on-failure -R '^runtime\.threads\.'
+
 # Benchmarks: every competitor in one process, interleaved; writes
 # benchmarks/results/{raw_t*.json,results.json,REPORT.md,chart.png}.
 # Quick runs: make bench BENCH_FILTER=attention/S=512 BENCH_THREADS=1
@@ -47,4 +63,4 @@ bench: build
 	  BENCH_BUDGET='$(BENCH_BUDGET)' bash benchmarks/bench.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)

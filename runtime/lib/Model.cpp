@@ -16,39 +16,33 @@
 #include <cstdio>
 #include <cstring>
 #include <dlfcn.h>
+#include <map>
 #include <mutex>
+#include <shared_mutex>
 
 using namespace attn::detail;
 
 namespace {
 
-struct LibraryImpl {
-  void *handle = nullptr; // NULL for a library linked into the program
-  const attn_library_desc *desc = nullptr;
-  std::string path;
-  ~LibraryImpl() {
-    if (handle)
-      dlclose(handle);
-  }
-};
-
 //===-- Error capture -----------------------------------------------------===//
 //
 // The ABI's handler has no per-call context, so messages are routed by
 // thread: the thread running a model captures into its own slot. Halide may
-// report from a worker thread, whose messages go to a shared slot that the
-// failing call collects when its own slot is empty.
+// report from a worker thread; such orphans go to a shared slot that a
+// failing call takes when its own slot is empty. They are dropped when no
+// call is running, so that no call reports an earlier call's message.
 
 thread_local std::string *captureSlot = nullptr;
 
-std::mutex &orphanMutex() {
-  static std::mutex m;
-  return m;
-}
+struct Orphans {
+  std::mutex mutex;
+  std::string messages;
+  int running = 0; // calls inside a pipeline
+};
 
-std::string &orphanMessages() {
-  static std::string s;
-  return s;
+Orphans &orphans() {
+  static Orphans o;
+  return o;
 }
 
 extern "C" void attnCaptureError(void *, const char *message) {
@@ -59,19 +53,60 @@ extern "C" void attnCaptureError(void *, const char *message) {
       captureSlot->append(message);
       return;
     }
-    std::lock_guard<std::mutex> lock(orphanMutex());
-    orphanMessages().append(message);
+    Orphans &o = orphans();
+    std::lock_guard<std::mutex> lock(o.mutex);
+    o.messages.append(message);
   } catch (...) {
     // Out of memory while reporting: the status code still says it failed.
   }
 }
 
-std::string takeOrphanMessages() {
-  std::lock_guard<std::mutex> lock(orphanMutex());
-  std::string s;
-  s.swap(orphanMessages());
-  return s;
+//===-- Loaded libraries --------------------------------------------------===//
+//
+// dlopen loads a file once however many handles open it, and its Halide
+// runtime (error handler, thread pool) is global to that copy. So this state
+// is kept per library table and shared by its handles: the error handler is
+// installed when the first handle opens it, never while its models run, and
+// set_num_threads, which stops the pool's workers, waits for the running
+// calls (the gate holds new ones back meanwhile).
+
+struct HalideState {
+  std::mutex gate;
+  std::shared_mutex running; // shared by runs, exclusive for set_num_threads
+
+  std::shared_lock<std::shared_mutex> enterRun() {
+    std::lock_guard<std::mutex> lock(gate);
+    return std::shared_lock<std::shared_mutex>(running);
+  }
+};
+
+std::shared_ptr<HalideState> halideState(const attn_library_desc *desc) {
+  static std::mutex mutex;
+  static std::map<const attn_library_desc *, std::weak_ptr<HalideState>> all;
+  std::lock_guard<std::mutex> lock(mutex);
+  for (auto it = all.begin(); it != all.end();)
+    it = it->second.expired() ? all.erase(it) : std::next(it);
+  std::weak_ptr<HalideState> &slot = all[desc];
+  if (std::shared_ptr<HalideState> state = slot.lock())
+    return state;
+  if (desc->set_error_handler)
+    desc->set_error_handler(attnCaptureError);
+  auto state = std::make_shared<HalideState>();
+  slot = state;
+  return state;
 }
+
+struct LibraryImpl {
+  void *handle = nullptr; // NULL for a library linked into the program
+  const attn_library_desc *desc = nullptr;
+  std::string path;
+  std::shared_ptr<HalideState> halide;
+  ~LibraryImpl() {
+    halide.reset(); // before the library (and its table) may go
+    if (handle)
+      dlclose(handle);
+  }
+};
 
 //===-- Table validation --------------------------------------------------===//
 
@@ -152,8 +187,7 @@ void validateLibrary(const std::string &path, const attn_library_desc *d) {
 
 std::shared_ptr<LibraryImpl> adopt(std::unique_ptr<LibraryImpl> lib) {
   validateLibrary(lib->path, lib->desc);
-  if (lib->desc->set_error_handler)
-    lib->desc->set_error_handler(attnCaptureError);
+  lib->halide = halideState(lib->desc);
   return std::shared_ptr<LibraryImpl>(std::move(lib));
 }
 
@@ -389,6 +423,28 @@ void makeBuffer(const attn_tensor &t, const std::string &label,
   }
 }
 
+// Calls the model's entry, with the library's Halide messages for this call
+// appended to `captured`.
+int callEntry(const attn_model &m, std::vector<void *> &args,
+              std::string &captured) {
+  std::shared_lock<std::shared_mutex> running = m.lib->halide->enterRun();
+  Orphans &o = orphans();
+  {
+    std::lock_guard<std::mutex> lock(o.mutex);
+    ++o.running;
+  }
+  std::string *previous = captureSlot;
+  captureSlot = &captured;
+  int rc = m.desc->entry(args.data());
+  captureSlot = previous;
+  std::lock_guard<std::mutex> lock(o.mutex);
+  if (rc != 0 && captured.empty())
+    captured.swap(o.messages);
+  if (--o.running == 0)
+    o.messages.clear();
+  return rc;
+}
+
 void run(attn_model &m, int32_t numInputs, const attn_tensor *const *inputs,
          int32_t numOutputs, std::vector<attn_tensor> &outs, bool allocate) {
   const attn_model_desc &md = *m.desc;
@@ -484,16 +540,9 @@ void run(attn_model &m, int32_t numInputs, const attn_tensor *const *inputs,
   }
 
   std::string captured;
-  takeOrphanMessages(); // drop anything left over from an earlier call
-  std::string *previous = captureSlot;
-  captureSlot = &captured;
-  int rc = md.entry(args.data());
-  captureSlot = previous;
+  int rc = callEntry(m, args, captured);
   if (rc == 0)
     return;
-  std::string orphans = takeOrphanMessages();
-  if (captured.empty())
-    captured = orphans;
   while (!captured.empty() &&
          (captured.back() == '\n' || captured.back() == ' '))
     captured.pop_back();
@@ -594,6 +643,9 @@ attn_status attn_library_set_num_threads(attn_library *library, int n) {
     if (!library->impl->desc->set_num_threads)
       fail(ATTN_ERR_UNSUPPORTED,
            library->impl->path + " does not support setting a thread count");
+    HalideState &state = *library->impl->halide;
+    std::lock_guard<std::mutex> gate(state.gate);
+    std::unique_lock<std::shared_mutex> alone(state.running);
     library->impl->desc->set_num_threads(n);
     return ATTN_OK;
   });

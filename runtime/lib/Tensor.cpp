@@ -37,7 +37,15 @@ attn_status setError(attn_status status, const std::string &message) {
 
 void clearError() { lastError.clear(); }
 
-std::string systemError() { return std::strerror(errno); }
+// strerror_r in either form: GNU's returns the message, XSI's fills `buf`.
+// (strerror may share one buffer between threads.)
+static const char *errorText(const char *gnu, const char *) { return gnu; }
+static const char *errorText(int, const char *buf) { return buf; }
+
+std::string systemError() {
+  char buf[256] = "";
+  return errorText(strerror_r(errno, buf, sizeof buf), buf);
+}
 
 std::string shown(const std::string &s) {
   const size_t maxBytes = 200;

@@ -17,8 +17,8 @@
 |*  - Nothing aborts the caller: no exception leaves these functions, and     *|
 |*    bad user input is reported, never asserted. Names and values quoted     *|
 |*    from files have control bytes escaped (\xNN) and are cut at 200 bytes.  *|
-|*  - Handles are not synchronised: use one handle from one thread at a       *|
-|*    time. Different handles may be used from different threads.             *|
+|*  - Threads: a bound model may be run from many threads at once; see       *|
+|*    "threads" below for what else may run concurrently.                     *|
 |*  - Shapes are row-major, outermost dimension first (as in NumPy).          *|
 |*                                                                            *|
 \*===----------------------------------------------------------------------===*/
@@ -56,6 +56,41 @@ typedef enum attn_status {
   ATTN_ERR_OUT_OF_MEMORY = 10,
   ATTN_ERR_INTERNAL = 11,
 } attn_status;
+
+/*===-- threads -----------------------------------------------------------===*/
+
+/* What may run at the same time (`make test-tsan` checks it under
+ * ThreadSanitizer: 16 threads, three models of two libraries, mixed sizes,
+ * shared and separately bound handles):
+ *  - Runs. attn_model_run and attn_model_run_into may be called on one model
+ *    handle from any number of threads at once, and at the same time on any
+ *    other models, of the same library or others. A run only reads its
+ *    model, its inputs and its params, and writes its outputs and inout
+ *    inputs: a tensor that a call writes must not be used by another call
+ *    meanwhile; inputs and weights may be shared. Runs of one library share
+ *    its Halide thread pool.
+ *  - Readers. Calls on const handles (descriptions, counts, names,
+ *    attn_weights_get, the tensor accessors) may run alongside each other
+ *    and alongside runs. One weights handle may be bound to many models at
+ *    once.
+ *  - Writers. attn_model_bind_weights and attn_model_bind_param change their
+ *    model: no other call may use that model meanwhile. Bind, then run from
+ *    many threads.
+ *  - Open and close. Open, create, read and write calls (of different
+ *    files) may run at any time, also for a library whose models are
+ *    running (a file opened twice is loaded once). A close or free must not
+ *    overlap another call on the same handle. Handles that keep others
+ *    alive (a model its library and weights) may be closed in any order,
+ *    from any threads.
+ *  - attn_library_set_num_threads may be called at any time: it waits for
+ *    the running calls of that library file (through any of its handles) and
+ *    holds new ones back until it returns. Libraries linked into the program
+ *    (attn_library_from_desc) share one Halide runtime: there it must not
+ *    overlap runs of the others.
+ *  - Errors. attn_last_error() is per thread. A message that Halide raises
+ *    in a pool worker thread (not the calling thread) goes to a slot shared
+ *    by the calls running at the time: when several calls fail at once, one
+ *    may carry another's message, or none. Each status is its own. */
 
 /* The calling thread's message for the last failed call ("" after success).
  * Never NULL. */
@@ -215,9 +250,9 @@ ATTN_RT_API void attn_library_close(attn_library *library);
 ATTN_RT_API const attn_library_desc *
 attn_library_get_desc(const attn_library *library);
 /* Sets the worker thread count of the library's Halide runtime (0 = its
- * default, the number of cores or HL_NUM_THREADS). It stops the library's
- * worker threads, which start again with the new count on the next run, so
- * it must not be called while a model of this library is running. */
+ * default, the number of cores or HL_NUM_THREADS), for every handle of the
+ * library file. It waits for the library's running calls, then stops its
+ * worker threads, which start again with the new count on the next run. */
 ATTN_RT_API attn_status attn_library_set_num_threads(attn_library *library,
                                                      int n);
 
