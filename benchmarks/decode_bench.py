@@ -351,8 +351,8 @@ def main():
              "use BUILD/venv/bin/python (make venv)")
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    sys.path.insert(0, str(ROOT / "tests/hf"))
-    import attnrt
+    sys.path.insert(0, str(ROOT / "python"))
+    from attnc import _runtime as attnrt
 
     load_start = load_average()
     log(f"decode_bench: torch {torch.__version__}, transformers {transformers.__version__}, "

@@ -155,8 +155,8 @@ class Worker:
     def __init__(self, plan):
         import numpy as np
         import torch
-        sys.path.insert(0, str(ROOT / "tests/hf"))
-        import attnrt
+        sys.path.insert(0, str(ROOT / "python"))
+        from attnc import _runtime as attnrt
         self.np, self.torch, self.attnrt = np, torch, attnrt
         self.plan = plan
         self.rt = attnrt.Runtime(plan["runtime_lib"])

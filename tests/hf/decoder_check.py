@@ -4,7 +4,7 @@
 Makes the transformers model from a fixed config and seed (random weights),
 saves it with save_pretrained (model.safetensors, bound unchanged), compiles
 the .attn with attnc and runs the library in-process through the runtime's C
-API (attnrt.py), so the KV cache lives in NumPy arrays that the library
+API (python/attnc/_runtime.py), so the KV cache lives in NumPy arrays that the library
 updates in place from one call to the next. A batch of prompts of different
 lengths (right-padded with id 0) is prefilled at once, then decoded one token
 per call. Two checks:
@@ -166,8 +166,8 @@ def main():
              "run scripts/setup-venv.sh BUILD_DIR and use BUILD_DIR/venv/bin/python")
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import attnrt
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
+    from attnc import _runtime as attnrt
 
     work = Path(args.workdir).resolve()
     work.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,7 @@
-#!/usr/bin/env python3
-"""A ctypes binding over the attnc runtime's C API (runtime/include/attn/runtime.h).
+"""The ctypes binding of the attnc runtime's C API (runtime/include/attn/runtime.h).
+
+The attnc package (python/attnc/__init__.py) is built on it; the Hugging Face
+checks and the benchmarks use it directly.
 
 It runs a compiled library in-process, so state the model writes in place
 (a decoder's `inout` KV cache) survives from one call to the next. NumPy arrays
@@ -89,9 +91,11 @@ class Runtime:
             "attn_tensor_wrap": (ST, [ST, I32, C.POINTER(C.c_int64), P, C.POINTER(P)]),
             "attn_tensor_free": (None, [P]),
             "attn_weights_open": (ST, [C.c_char_p, C.POINTER(P)]),
+            "attn_weights_open_ex": (ST, [C.c_char_p, C.c_uint32, C.POINTER(P)]),
             "attn_weights_close": (None, [P]),
             "attn_weights_count": (I32, [P]),
             "attn_weights_name": (C.c_char_p, [P, I32]),
+            "attn_weights_get": (ST, [P, C.c_char_p, C.POINTER(P)]),
             "attn_library_open": (ST, [C.c_char_p, C.POINTER(P)]),
             "attn_library_close": (None, [P]),
             "attn_library_get_desc": (C.POINTER(_LibraryDesc), [P]),
@@ -106,6 +110,7 @@ class Runtime:
             "attn_model_param": (C.POINTER(_TensorDesc), [P, I32]),
             "attn_model_output": (C.POINTER(_TensorDesc), [P, I32]),
             "attn_model_bind_weights": (ST, [P, P]),
+            "attn_model_bind_param": (ST, [P, C.c_char_p, P]),
             "attn_model_run_into": (ST, [P, I32, C.POINTER(P), I32, C.POINTER(P)]),
         }
         for name, (res, args) in sigs.items():
@@ -120,17 +125,17 @@ class Runtime:
     def open_library(self, path):
         return Library(self, path)
 
-    def open_weights(self, path):
-        return Weights(self, path)
+    def open_weights(self, path, copy=False):
+        return Weights(self, path, copy)
 
     def wrap(self, array, what):
         """An attn_tensor borrowing `array`'s memory (the caller keeps it alive)."""
         if not isinstance(array, np.ndarray):
             raise TypeError(f"{what}: expected a numpy array, got {type(array).__name__}")
         code = next((c for c, d in DTYPES.items() if d == array.dtype), None)
-        if code is None:
-            raise TypeError(f"{what}: dtype {array.dtype} is not an attnc dtype "
-                            "(float32, float16, uint16 for bf16, int32, bool)")
+        if code is None:  # ATTN_ERR_DTYPE, as the C runtime says for a wrong dtype
+            raise AttnError(4, "dtype", f"{what}: dtype {array.dtype} is not an attnc "
+                            "dtype (float32, float16, uint16 for bf16, int32, bool)")
         if not array.flags.c_contiguous or array.ctypes.data % array.itemsize:
             raise ValueError(f"{what}: the array must be C-contiguous and aligned "
                              "(it is passed without copying)")
@@ -142,12 +147,14 @@ class Runtime:
 
 
 class Weights:
-    """A mapped .safetensors file."""
+    """A .safetensors file, mapped (or read into memory with copy=True:
+    ATTN_WEIGHTS_COPY, see runtime.h for the trade-off)."""
 
-    def __init__(self, rt, path):
+    def __init__(self, rt, path, copy=False):
         self.rt, self.path = rt, str(path)
         self.handle = C.c_void_p()
-        rt.check(rt.lib.attn_weights_open(self.path.encode(), C.byref(self.handle)))
+        rt.check(rt.lib.attn_weights_open_ex(self.path.encode(), 1 if copy else 0,
+                                             C.byref(self.handle)))
 
     def names(self):
         f = self.rt.lib
@@ -213,6 +220,7 @@ class Model:
         self.params = descs(f.attn_model_num_params, f.attn_model_param)
         self.outputs = descs(f.attn_model_num_outputs, f.attn_model_output)
         self._weights = None
+        self._params = {}  # name -> (attn_tensor handle, array) bound by bind_param
 
     def input(self, name):
         for d in self.inputs:
@@ -231,6 +239,41 @@ class Model:
     def bind_weights(self, weights):
         self.rt.check(self.rt.lib.attn_model_bind_weights(self.handle, weights.handle))
         self._weights = weights  # the model keeps the file mapped; keep the handle too
+
+    def bind_shards(self, shards):
+        """Binds each param from whichever of several weights files (the
+        shards of one checkpoint) holds its weight name; the views stay in
+        the mapped files, which the model keeps open."""
+        f, holder = self.rt.lib, {}
+        for w in shards:
+            for n in w.names():
+                holder.setdefault(n, w)
+        for p in self.params:
+            key = p.weight_name or p.name
+            w = holder.get(key)
+            if w is None:
+                raise AttnError(6, "not found", f"no shard holds tensor '{key}' for param "
+                                f"'{p.name}' ({p.type_string()}); shards: "
+                                f"{', '.join(w.path for w in shards)}")
+            t = C.c_void_p()
+            self.rt.check(f.attn_weights_get(w.handle, key.encode(), C.byref(t)))
+            self.rt.check(f.attn_model_bind_param(self.handle, p.name.encode(), t))
+        self._weights = list(shards)
+
+    def bind_param(self, name, array):
+        """Binds param `name` to `array`, borrowed: the caller keeps it alive
+        and unchanged until the param is rebound or the model closed."""
+        t = self.rt.wrap(array, f"param '{name}'")
+        try:
+            self.rt.check(self.rt.lib.attn_model_bind_param(self.handle, name.encode(), t))
+        except BaseException:
+            self.rt.lib.attn_tensor_free(t)
+            raise
+        # The runtime borrows the tensor handle too: it lives with the model.
+        old = self._params.pop(name, None)
+        self._params[name] = (t, array)
+        if old:
+            self.rt.lib.attn_tensor_free(old[0])
 
     def output_shapes(self, arrays):
         """The outputs' shapes for these inputs (symbols bound by the inputs)."""
@@ -298,6 +341,9 @@ class Model:
         if self.handle:
             self.rt.lib.attn_model_close(self.handle)
             self.handle = C.c_void_p()
+        for t, _ in self._params.values():
+            self.rt.lib.attn_tensor_free(t)
+        self._params = {}
 
     def __del__(self):
         self.close()
