@@ -128,9 +128,10 @@ attn_tensor *tensorFrom(Bytes &in) {
   attn_tensor *t = nullptr;
   if (attn_tensor_create(dtype, rank, dims.data(), &t) != ATTN_OK)
     return nullptr;
+  // A count, then that many bytes of data from its start; zeros after.
   auto *p = static_cast<uint8_t *>(attn_tensor_data(t));
-  size_t n = attn_tensor_nbytes(t);
-  for (size_t i = 0; i < n && in.size; ++i)
+  size_t n = std::min<size_t>(in.next(), attn_tensor_nbytes(t));
+  for (size_t i = 0; i < n; ++i)
     p[i] = dtype == ATTN_BOOL ? in.next() & 1 : in.next();
   return t;
 }

@@ -62,9 +62,10 @@ write("npy", "f64_v2.npy", npy("<f8", [1], struct.pack("<d", 1.5), version=2))
 write("npy", "fortran.npy", npy("<f4", [2, 2], f32(1, 2, 3, 4), fortran=True))
 
 # Runtime harness inputs (see RuntimeFuzzer.cpp): model, count offset,
-# output count offset, then per input: dtype, rank, dims, data bytes.
+# output count offset, then per input: dtype, rank, dims, the count of data
+# bytes and those bytes.
 def tensor(dtype, dims, data=b""):
-    return bytes([dtype, len(dims)] + dims) + data
+    return bytes([dtype, len(dims)] + dims + [len(data)]) + data
 
 write("runtime", "mm_proj_ok", bytes([0, 1, 1]) + tensor(0, [1, 2, 24]))
 write("runtime", "mm_norm_ok", bytes([1, 1, 1]) + tensor(0, [3, 20]))
