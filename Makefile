@@ -2,11 +2,12 @@
 BUILD       ?= build
 BUILD_ASAN  ?= build-asan
 BUILD_TSAN  ?= build-tsan
+BUILD_FUZZ  ?= build-fuzz
 LLVM_DIRS    = -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir -DLLVM_DIR=/usr/lib/llvm-22/lib/cmake/llvm
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 JOBS        ?= $(shell nproc)
 
-.PHONY: all deps build demo test test-asan test-tsan clean venv FORCE
+.PHONY: all deps build demo test test-asan test-tsan fuzz clean venv FORCE
 
 all: build
 
@@ -54,6 +55,20 @@ test-tsan: deps $(TSAN_ATTNC)
 	ninja -C $(BUILD_TSAN) -j $(JOBS) runtime-threads-tests
 	cd $(BUILD_TSAN) && ctest --output-on-failure -R '^runtime\.threads\.'
 
+# libFuzzer harnesses (tests/fuzz) built with clang-22, ASan and UBSan, each
+# run for FUZZ_S seconds: make fuzz FUZZ_S=60 [FUZZ_HARNESSES="dsl npy"].
+# The runtime harness's models are compiled by FUZZ_ATTNC (by default the
+# normal build's attnc). `make test` replays the corpora without clang.
+FUZZ_S      ?= 60
+FUZZ_ATTNC  ?= $(BUILD)/bin/attnc
+FUZZ_TARGETS = $(addprefix fuzz-,$(or $(FUZZ_HARNESSES),dsl mlir safetensors npy runtime))
+fuzz: deps $(FUZZ_ATTNC)
+	cmake -G Ninja -S . -B $(BUILD_FUZZ) $(LLVM_DIRS) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 -DATTN_FUZZ=ON \
+	  -DATTN_TEST_ATTNC=$(abspath $(FUZZ_ATTNC))
+	ninja -C $(BUILD_FUZZ) -j $(JOBS) $(FUZZ_TARGETS)
+	bash scripts/fuzz.sh $(BUILD_FUZZ) $(FUZZ_S) $(FUZZ_TARGETS:fuzz-%=%)
+
 # Benchmarks: every competitor in one process, interleaved; writes
 # benchmarks/results/{raw_t*.json,results.json,REPORT.md,chart.png}.
 # Quick runs: make bench BENCH_FILTER=attention/S=512 BENCH_THREADS=1
@@ -63,4 +78,4 @@ bench: build
 	  BENCH_BUDGET='$(BENCH_BUDGET)' bash benchmarks/bench.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_FUZZ)

@@ -18,6 +18,7 @@ PACKAGES=(
   python3-matplotlib
   gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
   zlib1g-dev libzstd-dev libedit-dev libxml2-dev libffi-dev
+  clang-22 libclang-rt-22-dev  # make fuzz: libFuzzer (libclang_rt.fuzzer)
 )
 
 missing=()

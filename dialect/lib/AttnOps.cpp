@@ -660,6 +660,10 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *ctx,
 LogicalResult AttentionOp::verify() {
   ArrayRef<int64_t> q = getQuery().getType().getShape();
   ArrayRef<int64_t> k = getKey().getType().getShape();
+  // Other ranks are reported by the inferred-type check, which runs after
+  // this verifier (inferReturnTypes above names the shapes).
+  if (q.size() != 4 || k.size() != 4)
+    return success();
   SmallVector<int64_t> scores = {join(q[0], k[0]), q[1], q[2], k[2]};
   if (!getScale() && ShapedType::isDynamic(q[3]))
     return emitOpError("needs a static head dim or an explicit scale");

@@ -68,7 +68,9 @@ std::string descrName(const std::string &descr) {
   char kind = descr[1];
   std::string size = descr.substr(2);
   long bytes = std::strtol(size.c_str(), nullptr, 10);
-  std::string bits = std::to_string(bytes * 8);
+  // A size no dtype has ('<f99999999999999999999') names no bit count.
+  std::string bits =
+      bytes > 0 && bytes <= 1024 ? std::to_string(bytes * 8) : "";
   std::string name;
   switch (kind) {
   case 'f':
