@@ -400,6 +400,13 @@ std::string tableSource(const std::vector<attn::ModelPipeline> &allModels,
          << "      rc = frc;\n"
          << "  return rc;\n}\n";
     }
+    if (!model.scratch.empty()) {
+      os << "static const int64_t " << p << "scratch[] = {";
+      for (size_t i = 0; i < model.scratch.size(); ++i)
+        os << (i ? ", " : "") << model.scratch[i].op << ", "
+           << model.scratch[i].arg << "LL";
+      os << "};\n";
+    }
     os << "static const attn_tensor_desc " << p << "tensors[] = {\n";
     for (size_t t = 0; t < model.tensors.size(); ++t) {
       const attn::TensorDesc &d = model.tensors[t];
@@ -424,6 +431,12 @@ std::string tableSource(const std::vector<attn::ModelPipeline> &allModels,
                                     : model.functionName + "_argv")
        << "},\n";
   }
+  os << "};\n\nstatic const attn_model_memory memory[] = {\n";
+  for (size_t m = 0; m < models.size(); ++m) {
+    std::string p = "m" + std::to_string(m) + "_";
+    size_t n = models[m].scratch.size();
+    os << "  {{" << n << ", " << (n ? p + "scratch" : "NULL") << "}},\n";
+  }
   os << "};\n\n"
      << "static void set_error_handler(attn_error_handler handler) {\n"
      << "  halide_set_error_handler(handler);\n}\n\n"
@@ -437,7 +450,7 @@ std::string tableSource(const std::vector<attn::ModelPipeline> &allModels,
      << "static const attn_library_desc library = {\n"
      << "  ATTN_ABI_VERSION, " << cString(target.to_string()) << ", "
      << models.size() << ", models,\n"
-     << "  set_num_threads, set_error_handler};\n\n"
+     << "  set_num_threads, set_error_handler, memory};\n\n"
      << "const attn_library_desc *attn_library_v1(void) { return &library; "
         "}\n";
   return os.str();
@@ -537,6 +550,9 @@ LogicalResult Emitter::compileModel(
     Halide::Target t = target.with_feature(Halide::Target::NoRuntime);
     Halide::Module m =
         model.pipeline.compile_to_module(model.args, model.halideName, t);
+    // Device buffers are not the host's: GPU models leave scratch unknown.
+    if (!target.has_gpu_feature())
+      model.scratch = attn::scratchProgram(model, m);
     m.compile(files);
     return success();
   });
