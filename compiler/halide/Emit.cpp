@@ -517,6 +517,18 @@ std::optional<std::string> readFile(StringRef path) {
   return (*buf)->getBuffer().str();
 }
 
+/// Whether a tensor of `m` has static dims of 2^31 bytes or more.
+bool needsLargeBuffers(const attn::ModelPipeline &m) {
+  static const int64_t bytes[] = {4, 2, 2, 4, 1}; // by TensorDesc::DType
+  return llvm::any_of(m.tensors, [](const attn::TensorDesc &t) {
+    int64_t n = bytes[t.dtype];
+    for (int64_t d : t.dims)
+      if (d < 0 || __builtin_mul_overflow(n, d, &n))
+        return d >= 0; // symbolic: unknown here; overflow: large
+    return n > INT32_MAX;
+  });
+}
+
 /// Everything that needs Halide, behind one try/catch in emitHalide.
 class Emitter {
 public:
@@ -751,6 +763,12 @@ LogicalResult Emitter::run() {
     return emitError(module.getLoc()) << "no model to compile";
   if (failed(checkTable(models)))
     return failure();
+  // A buffer of 2 GiB or more needs Halide's large_buffers, which makes
+  // every index computation 64-bit (bert_layer ran about 18% slower): it is
+  // added only where a tensor's static size needs it. Symbolic sizes can
+  // ask for it with the target string (--target=host-large_buffers).
+  if (!target.has_gpu_feature() && llvm::any_of(models, needsLargeBuffers))
+    target = target.with_feature(Halide::Target::LargeBuffers);
 
   using Kind = attn::HalideEmitKind;
   using Type = Halide::OutputFileType;

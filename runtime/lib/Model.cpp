@@ -543,6 +543,46 @@ int64_t bytesOf(attn_dtype dtype, const std::vector<int64_t> &dims) {
   return n;
 }
 
+// Whether the library was compiled with Halide's large_buffers (a feature
+// of its target string "x86-64-linux-...-large_buffers-...").
+bool hasLargeBuffers(const attn_library_desc &d) {
+  std::string target = d.target ? d.target : "";
+  for (size_t at = 0; at <= target.size();) {
+    size_t end = std::min(target.find('-', at), target.size());
+    if (target.compare(at, end - at, "large_buffers") == 0)
+      return true;
+    at = end + 1;
+  }
+  return false;
+}
+
+// Without large_buffers the pipeline refuses buffers of 2^31 bytes or more:
+// said before anything is allocated, with the way out.
+void checkBufferSizes(const attn_model &m, const attn_tensor *const *inputs,
+                      const std::vector<std::vector<int64_t>> &outDims) {
+  if (hasLargeBuffers(*m.lib->desc))
+    return;
+  auto check = [&](attn_dtype dtype, const std::vector<int64_t> &dims,
+                   const std::string &label) {
+    int64_t bytes = bytesOf(dtype, dims);
+    if (bytes > INT32_MAX)
+      fail(ATTN_ERR_UNSUPPORTED,
+           "model " + quote(m.desc->name) + ": " + label + " " +
+               formatShape(dtype, dims.data(), dims.size()) + " is " +
+               std::to_string(bytes) +
+               " bytes, over the 2^31 - 1 of a library compiled without "
+               "large_buffers (compile it with attnc "
+               "--target=host-large_buffers)");
+  };
+  for (int32_t i = 0; i < m.numInputs; ++i)
+    check(inputs[i]->dtype, inputs[i]->dims, "input " + quote(m.input(i).name));
+  for (int32_t i = 0; i < m.numParams; ++i)
+    check(m.params[i].dtype, m.params[i].dims,
+          "param " + quote(m.param(i).name));
+  for (int32_t i = 0; i < m.numOutputs; ++i)
+    check(m.output(i).dtype, outDims[i], "output " + quote(m.output(i).name));
+}
+
 // Fails with ATTN_ERR_RESOURCE when the call's inputs, outputs and scratch
 // exceed the library's memory limit.
 void checkMemoryLimit(const attn_model &m, const attn_tensor *const *inputs,
@@ -674,6 +714,7 @@ void run(attn_model &m, int32_t numInputs, const attn_tensor *const *inputs,
       dims[k] = b.value[s];
     }
   }
+  checkBufferSizes(m, inputs, outDims);
   checkMemoryLimit(m, inputs, outDims, b);
   for (int32_t i = 0; i < m.numOutputs; ++i) {
     const attn_tensor_desc &d = m.output(i);

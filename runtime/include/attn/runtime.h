@@ -336,6 +336,11 @@ ATTN_RT_API attn_status attn_model_run(attn_model *model, int32_t num_inputs,
                                        const attn_tensor *const *inputs,
                                        int32_t num_outputs,
                                        attn_tensor **outputs);
+/* Both runs check, before allocating: the memory limit (see
+ * attn_library_set_memory_limit), and, for a library compiled without
+ * Halide's large_buffers (its target string lacks it), that no input, param
+ * or output reaches 2^31 bytes (ATTN_ERR_UNSUPPORTED otherwise: compile
+ * with attnc --target=host-large_buffers). */
 /* Like attn_model_run, into caller-provided outputs whose dtypes and shapes
  * must match the resolved output types. */
 ATTN_RT_API attn_status attn_model_run_into(attn_model *model,

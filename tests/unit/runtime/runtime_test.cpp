@@ -1252,6 +1252,28 @@ TEST_F(Axpy, MemoryLimitRefusesTheCallBeforeAllocating) {
                ATTN_ERR_INVALID_ARGUMENT, "has 2 sizes, got 1");
 }
 
+// The fake library was not compiled with large_buffers: a buffer of 2^31
+// bytes or more is refused before the output is allocated (the data of the
+// wrapped input is never read).
+TEST_F(Axpy, BuffersOver2GiBNeedLargeBuffers) {
+  ASSERT_EQ(bind({{"w", w}}), ATTN_OK) << attn_last_error();
+  static float data[4];
+  int64_t dims[] = {1, (int64_t(1) << 27) + 1, 4};
+  attn_tensor *x = nullptr;
+  ASSERT_EQ(attn_tensor_wrap(ATTN_F32, 3, dims, data, &x), ATTN_OK);
+  attn::Tensor lengths = i32({1}, {1});
+  const attn_tensor *in[] = {x, lengths.get()};
+  attn_tensor *out[1] = {nullptr};
+  EXPECT_ERROR(attn_model_run(model->get(), 2, in, 1, out),
+               ATTN_ERR_UNSUPPORTED,
+               "model 'axpy': input 'x' f32[1, 134217729, 4] is 2147483664 "
+               "bytes, over the 2^31 - 1 of a library compiled without "
+               "large_buffers (compile it with attnc "
+               "--target=host-large_buffers)");
+  EXPECT_EQ(out[0], nullptr);
+  attn_tensor_free(x);
+}
+
 TEST(MemoryLimit, LibrariesThatDoNotSayCountInputsAndOutputs) {
   // A version 1 table (its memory field is a poison pointer, never read).
   auto lib = attn::Library::open(FAKE_V1_PATH);
