@@ -13,7 +13,7 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <dlfcn.h>
@@ -22,32 +22,33 @@
 #include <new>
 #include <unistd.h>
 
+// The interposed functions run before the sanitizers have set up (the
+// dynamic loader allocates early): they and what they call are not
+// instrumented, and use plain globals with atomic builtins.
+#define NO_SANITIZE __attribute__((no_sanitize_address, no_sanitize_undefined))
+
 namespace {
 
-std::atomic<bool> armed{false};
-std::atomic<long> countdown{0}; // the allocation that fails at 0
-std::atomic<long> injected{0};
+bool armed = false;
+long countdown = 0; // allocations left before the one that fails
+long injected = 0;
 
 // True when this allocation must fail.
-bool failNow() {
-  if (!armed.load(std::memory_order_relaxed))
+NO_SANITIZE bool failNow() {
+  if (!__atomic_load_n(&armed, __ATOMIC_RELAXED))
     return false;
-  if (countdown.fetch_sub(1) != 1)
+  if (__atomic_fetch_sub(&countdown, 1, __ATOMIC_RELAXED) != 1)
     return false;
-  injected.fetch_add(1);
+  __atomic_fetch_add(&injected, 1, __ATOMIC_RELAXED);
   return true;
-}
-
-template <typename F> F next(const char *name) {
-  return reinterpret_cast<F>(dlsym(RTLD_NEXT, name));
 }
 
 // dlsym may itself allocate (calloc): served from here while resolving.
 alignas(64) char bootstrap[4096];
 size_t bootstrapUsed = 0;
-thread_local bool resolving = false;
+bool resolving = false;
 
-void *bootstrapAlloc(size_t n) {
+NO_SANITIZE void *bootstrapAlloc(size_t n) {
   n = (n + 63) / 64 * 64;
   if (bootstrapUsed + n > sizeof bootstrap)
     return nullptr;
@@ -55,10 +56,11 @@ void *bootstrapAlloc(size_t n) {
   bootstrapUsed += n;
   return p; // zeroed: static storage
 }
-bool fromBootstrap(void *p) {
+NO_SANITIZE bool fromBootstrap(void *p) {
   return p >= (void *)bootstrap && p < (void *)(bootstrap + sizeof bootstrap);
 }
 
+// The next definitions (libc's, or the sanitizer's), resolved on first use.
 struct Real {
   void *(*malloc)(size_t);
   void *(*calloc)(size_t, size_t);
@@ -67,51 +69,55 @@ struct Real {
   int (*posix_memalign)(void **, size_t, size_t);
   void *(*aligned_alloc)(size_t, size_t);
   void *(*memalign)(size_t, size_t);
-};
+} realFns;
+bool resolved = false;
 
-Real &real() {
-  static Real r = [] {
+NO_SANITIZE Real &real() {
+  if (!__atomic_load_n(&resolved, __ATOMIC_ACQUIRE)) {
     resolving = true;
-    Real x{next<void *(*)(size_t)>("malloc"),
-           next<void *(*)(size_t, size_t)>("calloc"),
-           next<void *(*)(void *, size_t)>("realloc"),
-           next<void (*)(void *)>("free"),
-           next<int (*)(void **, size_t, size_t)>("posix_memalign"),
-           next<void *(*)(size_t, size_t)>("aligned_alloc"),
-           next<void *(*)(size_t, size_t)>("memalign")};
+    Real &r = realFns;
+    r.malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
+    r.calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "calloc");
+    r.realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
+    r.free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
+    r.posix_memalign =
+        (int (*)(void **, size_t, size_t))dlsym(RTLD_NEXT, "posix_memalign");
+    r.aligned_alloc =
+        (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "aligned_alloc");
+    r.memalign = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "memalign");
     resolving = false;
-    return x;
-  }();
-  return r;
+    __atomic_store_n(&resolved, true, __ATOMIC_RELEASE);
+  }
+  return realFns;
 }
 
 } // namespace
 
 extern "C" {
-void *malloc(size_t n) {
+NO_SANITIZE void *malloc(size_t n) {
   if (resolving)
     return bootstrapAlloc(n);
   return failNow() ? nullptr : real().malloc(n);
 }
-void *calloc(size_t n, size_t size) {
+NO_SANITIZE void *calloc(size_t n, size_t size) {
   if (resolving)
     return bootstrapAlloc(n * size);
   return failNow() ? nullptr : real().calloc(n, size);
 }
-void *realloc(void *p, size_t n) {
+NO_SANITIZE void *realloc(void *p, size_t n) {
   return failNow() ? nullptr : real().realloc(p, n);
 }
-void free(void *p) {
-  if (!fromBootstrap(p))
+NO_SANITIZE void free(void *p) {
+  if (p && !fromBootstrap(p))
     real().free(p);
 }
-int posix_memalign(void **out, size_t align, size_t n) {
+NO_SANITIZE int posix_memalign(void **out, size_t align, size_t n) {
   return failNow() ? ENOMEM : real().posix_memalign(out, align, n);
 }
-void *aligned_alloc(size_t align, size_t n) {
+NO_SANITIZE void *aligned_alloc(size_t align, size_t n) {
   return failNow() ? nullptr : real().aligned_alloc(align, n);
 }
-void *memalign(size_t align, size_t n) {
+NO_SANITIZE void *memalign(size_t align, size_t n) {
   return failNow() ? nullptr : real().memalign(align, n);
 }
 }
@@ -128,6 +134,14 @@ void operator delete(void *p) noexcept { free(p); }
 void operator delete[](void *p) noexcept { free(p); }
 void operator delete(void *p, size_t) noexcept { free(p); }
 void operator delete[](void *p, size_t) noexcept { free(p); }
+void *operator new(size_t n, const std::nothrow_t &) noexcept {
+  return malloc(n ? n : 1);
+}
+void *operator new[](size_t n, const std::nothrow_t &) noexcept {
+  return malloc(n ? n : 1);
+}
+void operator delete(void *p, const std::nothrow_t &) noexcept { free(p); }
+void operator delete[](void *p, const std::nothrow_t &) noexcept { free(p); }
 
 namespace {
 
@@ -196,11 +210,11 @@ TEST(FaultInjection, EveryFailedAllocationIsAnErrorNotACrash) {
   for (long n = 1;; ++n) {
     last = n;
     std::vector<attn_tensor *> out(want.size(), nullptr);
-    injected = 0;
-    countdown = n;
-    armed = true;
+    __atomic_store_n(&injected, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&countdown, n, __ATOMIC_RELAXED);
+    __atomic_store_n(&armed, true, __ATOMIC_SEQ_CST);
     attn_status st = bindAndRun(model->get(), weights, in, out);
-    armed = false;
+    __atomic_store_n(&armed, false, __ATOMIC_SEQ_CST);
     if (injected == 0) { // n is past the last allocation: done
       EXPECT_EQ(st, ATTN_OK) << attn_last_error();
       EXPECT_GT(n, 10) << "too few allocations seen: is malloc interposed?";
