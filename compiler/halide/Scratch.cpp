@@ -68,8 +68,9 @@ private:
   }
 };
 
-/// Writes `e` as a size program, with `dims` mapping a buffer field
-/// ("x.extent.0", "x.min.0") to a symbol k (>= 0) or a constant (-1 - value).
+/// Writes an Expr as a size program. A buffer field ("x.extent.0",
+/// "x.min.0") becomes symbol k (`syms`) or a constant (`consts`); any other
+/// variable or node makes encode() fail.
 class Encoder {
 public:
   explicit Encoder(const std::map<std::string, int64_t> &syms,
