@@ -400,6 +400,13 @@ std::string tableSource(const std::vector<attn::ModelPipeline> &allModels,
          << "      rc = frc;\n"
          << "  return rc;\n}\n";
     }
+    if (!model.scratch.empty()) {
+      os << "static const int64_t " << p << "scratch[] = {";
+      for (size_t i = 0; i < model.scratch.size(); ++i)
+        os << (i ? ", " : "") << model.scratch[i].op << ", "
+           << model.scratch[i].arg << "LL";
+      os << "};\n";
+    }
     os << "static const attn_tensor_desc " << p << "tensors[] = {\n";
     for (size_t t = 0; t < model.tensors.size(); ++t) {
       const attn::TensorDesc &d = model.tensors[t];
@@ -424,6 +431,12 @@ std::string tableSource(const std::vector<attn::ModelPipeline> &allModels,
                                     : model.functionName + "_argv")
        << "},\n";
   }
+  os << "};\n\nstatic const attn_model_memory memory[] = {\n";
+  for (size_t m = 0; m < models.size(); ++m) {
+    std::string p = "m" + std::to_string(m) + "_";
+    size_t n = models[m].scratch.size();
+    os << "  {{" << n << ", " << (n ? p + "scratch" : "NULL") << "}},\n";
+  }
   os << "};\n\n"
      << "static void set_error_handler(attn_error_handler handler) {\n"
      << "  halide_set_error_handler(handler);\n}\n\n"
@@ -437,7 +450,7 @@ std::string tableSource(const std::vector<attn::ModelPipeline> &allModels,
      << "static const attn_library_desc library = {\n"
      << "  ATTN_ABI_VERSION, " << cString(target.to_string()) << ", "
      << models.size() << ", models,\n"
-     << "  set_num_threads, set_error_handler};\n\n"
+     << "  set_num_threads, set_error_handler, memory};\n\n"
      << "const attn_library_desc *attn_library_v1(void) { return &library; "
         "}\n";
   return os.str();
@@ -504,6 +517,18 @@ std::optional<std::string> readFile(StringRef path) {
   return (*buf)->getBuffer().str();
 }
 
+/// Whether a tensor of `m` has static dims of 2^31 bytes or more.
+bool needsLargeBuffers(const attn::ModelPipeline &m) {
+  static const int64_t bytes[] = {4, 2, 2, 4, 1}; // by TensorDesc::DType
+  return llvm::any_of(m.tensors, [](const attn::TensorDesc &t) {
+    int64_t n = bytes[t.dtype];
+    for (int64_t d : t.dims)
+      if (d < 0 || __builtin_mul_overflow(n, d, &n))
+        return d >= 0; // symbolic: unknown here; overflow: large
+    return n > INT32_MAX;
+  });
+}
+
 /// Everything that needs Halide, behind one try/catch in emitHalide.
 class Emitter {
 public:
@@ -537,6 +562,9 @@ LogicalResult Emitter::compileModel(
     Halide::Target t = target.with_feature(Halide::Target::NoRuntime);
     Halide::Module m =
         model.pipeline.compile_to_module(model.args, model.halideName, t);
+    // Device buffers are not the host's: GPU models leave scratch unknown.
+    if (!target.has_gpu_feature())
+      model.scratch = attn::scratchProgram(model, m);
     m.compile(files);
     return success();
   });
@@ -735,6 +763,12 @@ LogicalResult Emitter::run() {
     return emitError(module.getLoc()) << "no model to compile";
   if (failed(checkTable(models)))
     return failure();
+  // A buffer of 2 GiB or more needs Halide's large_buffers, which makes
+  // every index computation 64-bit (bert_layer ran about 18% slower): it is
+  // added only where a tensor's static size needs it. Symbolic sizes can
+  // ask for it with the target string (--target=host-large_buffers).
+  if (!target.has_gpu_feature() && llvm::any_of(models, needsLargeBuffers))
+    target = target.with_feature(Halide::Target::LargeBuffers);
 
   using Kind = attn::HalideEmitKind;
   using Type = Halide::OutputFileType;

@@ -12,6 +12,7 @@
 #include <HalideRuntime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -101,6 +102,13 @@ struct LibraryImpl {
   const attn_library_desc *desc = nullptr;
   std::string path;
   std::shared_ptr<HalideState> halide;
+  std::atomic<uint64_t> memoryLimit{0}; // 0: none
+  // The model's memory entry (abi.h), or NULL when the table has none.
+  const attn_model_memory *memory(const attn_model_desc *m) const {
+    if (desc->abi_version < 2 || !desc->memory)
+      return nullptr;
+    return &desc->memory[m - desc->models];
+  }
   ~LibraryImpl() {
     halide.reset(); // before the library (and its table) may go
     if (handle)
@@ -170,19 +178,48 @@ void validateModel(const std::string &path, const attn_model_desc &m,
   }
 }
 
+// Checks a size program (abi.h) by running its stack depths: valid ops,
+// symbols in range, no underflow, one value left.
+void validateSizeExpr(const std::string &where, const attn_size_expr &e,
+                      int32_t numSyms) {
+  if (e.len < 0 || e.len > (1 << 20) || (e.len > 0 && !e.code))
+    fail(ATTN_ERR_ABI, where + " has an invalid size program");
+  int64_t depth = 0;
+  for (int32_t i = 0; i < e.len; ++i) {
+    int64_t op = e.code[2 * i], arg = e.code[2 * i + 1];
+    int pops = op == ATTN_X_CONST || op == ATTN_X_SYM ? 0
+               : op == ATTN_X_NOT                     ? 1
+               : op == ATTN_X_SELECT                  ? 3
+                                                      : 2;
+    if (op < ATTN_X_CONST || op > ATTN_X_SELECT ||
+        (op == ATTN_X_SYM && (arg < 0 || arg >= numSyms)) || depth < pops)
+      fail(ATTN_ERR_ABI, where + ": size program step " + std::to_string(i) +
+                             " is invalid (op " + std::to_string(op) +
+                             ", arg " + std::to_string(arg) + ")");
+    depth += 1 - pops;
+  }
+  if (e.len > 0 && depth != 1)
+    fail(ATTN_ERR_ABI, where + ": size program leaves " +
+                           std::to_string(depth) + " values");
+}
+
 void validateLibrary(const std::string &path, const attn_library_desc *d) {
   if (!d)
     fail(ATTN_ERR_ABI, path + ": attn_library_v1() returned NULL");
-  if (d->abi_version != ATTN_ABI_VERSION)
+  if (d->abi_version != ATTN_ABI_VERSION && d->abi_version != 1)
     fail(ATTN_ERR_ABI, path + ": ABI version " +
                            std::to_string(d->abi_version) +
-                           ", but this runtime reads version " +
+                           ", but this runtime reads versions 1 and " +
                            std::to_string(ATTN_ABI_VERSION) +
                            " (recompile the model with a matching attnc)");
   if (d->num_models < 0 || (d->num_models > 0 && !d->models))
     fail(ATTN_ERR_ABI, path + ": invalid model table");
   for (int32_t i = 0; i < d->num_models; ++i)
     validateModel(path, d->models[i], i);
+  if (d->abi_version >= 2 && d->memory)
+    for (int32_t i = 0; i < d->num_models; ++i)
+      validateSizeExpr(path + ": model '" + d->models[i].name + "' scratch",
+                       d->memory[i].scratch, d->models[i].num_syms);
 }
 
 std::shared_ptr<LibraryImpl> adopt(std::unique_ptr<LibraryImpl> lib) {
@@ -398,6 +435,187 @@ halide_type_t halideType(attn_dtype d) {
   return halide_type_t();
 }
 
+// Saturating arithmetic: sizes past INT64_MAX stay there.
+int64_t addSat(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_add_overflow(a, b, &r) ? (b < 0 ? INT64_MIN : INT64_MAX)
+                                          : r;
+}
+int64_t subSat(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_sub_overflow(a, b, &r) ? (b > 0 ? INT64_MIN : INT64_MAX)
+                                          : r;
+}
+int64_t mulSat(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_mul_overflow(a, b, &r)
+             ? ((a < 0) != (b < 0) ? INT64_MIN : INT64_MAX)
+             : r;
+}
+
+// Evaluates a validated size program (abi.h) for the symbol values `syms`
+// in saturating arithmetic; -1 when it is empty or a symbol is unbound.
+int64_t evalSize(const attn_size_expr &e, const std::vector<int64_t> &syms) {
+  if (e.len == 0)
+    return -1;
+  std::vector<int64_t> st;
+  for (int32_t i = 0; i < e.len; ++i) {
+    int64_t op = e.code[2 * i], arg = e.code[2 * i + 1];
+    if (op == ATTN_X_CONST || op == ATTN_X_SYM) {
+      if (op == ATTN_X_SYM && syms[arg] < 0)
+        return -1;
+      st.push_back(op == ATTN_X_CONST ? arg : syms[arg]);
+      continue;
+    }
+    if (op == ATTN_X_NOT) {
+      st.back() = !st.back();
+      continue;
+    }
+    if (op == ATTN_X_SELECT) {
+      int64_t f = st.back();
+      st.pop_back();
+      int64_t t = st.back();
+      st.pop_back();
+      st.back() = st.back() ? t : f;
+      continue;
+    }
+    int64_t b = st.back(), r = 0;
+    st.pop_back();
+    int64_t a = st.back();
+    switch (op) {
+    case ATTN_X_ADD:
+      r = addSat(a, b);
+      break;
+    case ATTN_X_SUB:
+      r = subSat(a, b);
+      break;
+    case ATTN_X_MUL:
+      r = mulSat(a, b);
+      break;
+    case ATTN_X_DIV:
+    case ATTN_X_MOD: {
+      if (b == 0 || (a == INT64_MIN && b == -1)) {
+        r = 0;
+        break;
+      }
+      int64_t q = a / b, m = a % b;
+      if (m != 0 && ((m < 0) != (b < 0))) { // round to -infinity
+        --q;
+        m += b;
+      }
+      r = op == ATTN_X_DIV ? q : m;
+      break;
+    }
+    case ATTN_X_MIN:
+      r = std::min(a, b);
+      break;
+    case ATTN_X_MAX:
+      r = std::max(a, b);
+      break;
+    case ATTN_X_LT:
+      r = a < b;
+      break;
+    case ATTN_X_LE:
+      r = a <= b;
+      break;
+    case ATTN_X_EQ:
+      r = a == b;
+      break;
+    case ATTN_X_NE:
+      r = a != b;
+      break;
+    case ATTN_X_AND:
+      r = a && b;
+      break;
+    case ATTN_X_OR:
+      r = a || b;
+      break;
+    }
+    st.back() = r;
+  }
+  return std::max<int64_t>(st.back(), 0);
+}
+
+int64_t bytesOf(attn_dtype dtype, const std::vector<int64_t> &dims) {
+  int64_t n = (int64_t)attn_dtype_size(dtype);
+  for (int64_t d : dims)
+    n = mulSat(n, d);
+  return n;
+}
+
+// Whether the library was compiled with Halide's large_buffers (a feature
+// of its target string "x86-64-linux-...-large_buffers-...").
+bool hasLargeBuffers(const attn_library_desc &d) {
+  std::string target = d.target ? d.target : "";
+  for (size_t at = 0; at <= target.size();) {
+    size_t end = std::min(target.find('-', at), target.size());
+    if (target.compare(at, end - at, "large_buffers") == 0)
+      return true;
+    at = end + 1;
+  }
+  return false;
+}
+
+// Without large_buffers the pipeline refuses buffers of 2^31 bytes or more:
+// said before anything is allocated, with the way out.
+void checkBufferSizes(const attn_model &m, const attn_tensor *const *inputs,
+                      const std::vector<std::vector<int64_t>> &outDims) {
+  if (hasLargeBuffers(*m.lib->desc))
+    return;
+  auto check = [&](attn_dtype dtype, const std::vector<int64_t> &dims,
+                   const std::string &label) {
+    int64_t bytes = bytesOf(dtype, dims);
+    if (bytes > INT32_MAX)
+      fail(ATTN_ERR_UNSUPPORTED,
+           "model " + quote(m.desc->name) + ": " + label + " " +
+               formatShape(dtype, dims.data(), dims.size()) + " is " +
+               std::to_string(bytes) +
+               " bytes, over the 2^31 - 1 of a library compiled without "
+               "large_buffers (compile it with attnc "
+               "--target=host-large_buffers)");
+  };
+  for (int32_t i = 0; i < m.numInputs; ++i)
+    check(inputs[i]->dtype, inputs[i]->dims, "input " + quote(m.input(i).name));
+  for (int32_t i = 0; i < m.numParams; ++i)
+    check(m.params[i].dtype, m.params[i].dims,
+          "param " + quote(m.param(i).name));
+  for (int32_t i = 0; i < m.numOutputs; ++i)
+    check(m.output(i).dtype, outDims[i], "output " + quote(m.output(i).name));
+}
+
+// Fails with ATTN_ERR_RESOURCE when the call's inputs, outputs and scratch
+// exceed the library's memory limit.
+void checkMemoryLimit(const attn_model &m, const attn_tensor *const *inputs,
+                      const std::vector<std::vector<int64_t>> &outDims,
+                      const Bindings &b) {
+  uint64_t limit = m.lib->memoryLimit.load();
+  if (limit == 0)
+    return;
+  int64_t in = 0, out = 0, scratch = -1, sum; // -1: unknown
+  for (int32_t i = 0; i < m.numInputs; ++i)
+    in = addSat(in, (int64_t)nbytes(*inputs[i]));
+  for (int32_t i = 0; i < m.numOutputs; ++i)
+    out = addSat(out, bytesOf(m.output(i).dtype, outDims[i]));
+  const attn_model_memory *mem = m.lib->memory(m.desc);
+  if (mem)
+    scratch = evalSize(mem->scratch, b.value);
+  sum = addSat(addSat(in, out), std::max<int64_t>(scratch, 0));
+  if ((uint64_t)sum <= limit)
+    return;
+  const attn_model_desc &md = *m.desc;
+  std::string sizes;
+  for (int32_t k = 0; k < md.num_syms; ++k)
+    sizes += (k ? ", " : "") + std::string(md.sym_names[k]) + "=" +
+             std::to_string(b.value[k]);
+  fail(ATTN_ERR_RESOURCE,
+       "model " + quote(md.name) + ": the call needs " + std::to_string(sum) +
+           " bytes (inputs " + std::to_string(in) + ", outputs " +
+           std::to_string(out) + ", scratch " +
+           (scratch < 0 ? std::string("unknown") : std::to_string(scratch)) +
+           ")" + (sizes.empty() ? "" : " for " + sizes) +
+           ", above the memory limit of " + std::to_string(limit) + " bytes");
+}
+
 // Fills `b` and its `dims` (innermost first in Halide: Halide dim 0 is the
 // last, contiguous dim of the row-major tensor).
 void makeBuffer(const attn_tensor &t, const std::string &label,
@@ -478,9 +696,11 @@ void run(attn_model &m, int32_t numInputs, const attn_tensor *const *inputs,
     bindTensor(md, d, *inputs[i], "input " + quote(d.name), quote(d.name), b);
   }
   bindDerived(md, b);
+  std::vector<std::vector<int64_t>> outDims(m.numOutputs);
   for (int32_t i = 0; i < m.numOutputs; ++i) {
     const attn_tensor_desc &d = m.output(i);
-    std::vector<int64_t> dims(d.rank);
+    std::vector<int64_t> &dims = outDims[i];
+    dims.resize(d.rank);
     for (int32_t k = 0; k < d.rank; ++k) {
       if (!ATTN_DIM_IS_SYMBOLIC(d.dims[k])) {
         dims[k] = d.dims[k];
@@ -493,6 +713,12 @@ void run(attn_model &m, int32_t numInputs, const attn_tensor *const *inputs,
                  md.sym_names[s] + ", which no input or param determines");
       dims[k] = b.value[s];
     }
+  }
+  checkBufferSizes(m, inputs, outDims);
+  checkMemoryLimit(m, inputs, outDims, b);
+  for (int32_t i = 0; i < m.numOutputs; ++i) {
+    const attn_tensor_desc &d = m.output(i);
+    std::vector<int64_t> &dims = outDims[i];
     if (allocate) {
       outs.push_back(
           makeOwned(d.dtype, std::move(dims),
@@ -651,6 +877,17 @@ attn_status attn_library_set_num_threads(attn_library *library, int n) {
   });
 }
 
+attn_status attn_library_set_memory_limit(attn_library *library,
+                                          uint64_t bytes) {
+  return guarded([&] {
+    if (!library)
+      fail(ATTN_ERR_INVALID_ARGUMENT,
+           "attn_library_set_memory_limit: NULL library");
+    library->impl->memoryLimit.store(bytes);
+    return ATTN_OK;
+  });
+}
+
 //===-- C API: models -----------------------------------------------------===//
 
 attn_status attn_model_open(attn_library *library, const char *name,
@@ -738,6 +975,25 @@ int attn_model_format_type(const attn_model *m, const attn_tensor_desc *t,
   } catch (...) {
     return -1;
   }
+}
+
+attn_status attn_model_scratch_bytes(const attn_model *model,
+                                     int32_t num_sizes, const int64_t *sizes,
+                                     int64_t *out) {
+  return guarded([&] {
+    if (!model || !out || (num_sizes > 0 && !sizes))
+      fail(ATTN_ERR_INVALID_ARGUMENT, "attn_model_scratch_bytes: NULL argument");
+    if (num_sizes != model->desc->num_syms)
+      fail(ATTN_ERR_INVALID_ARGUMENT,
+           "model " + quote(model->desc->name) + " has " +
+               std::to_string(model->desc->num_syms) + " sizes, got " +
+               std::to_string(num_sizes));
+    const attn_model_memory *mem = model->lib->memory(model->desc);
+    *out = mem ? evalSize(mem->scratch,
+                          std::vector<int64_t>(sizes, sizes + num_sizes))
+               : -1;
+    return ATTN_OK;
+  });
 }
 
 attn_status attn_model_bind_weights(attn_model *model,

@@ -185,6 +185,8 @@ const char *attn_status_name(attn_status status) {
     return "out of memory";
   case ATTN_ERR_INTERNAL:
     return "internal error";
+  case ATTN_ERR_RESOURCE:
+    return "resource limit";
   }
   return "unknown status";
 }

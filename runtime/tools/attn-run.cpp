@@ -3,6 +3,7 @@
 //   attn-run LIB.so [--model NAME] [--weights W.safetensors]
 //            [--copy-weights] --input NAME=FILE.npy ...
 //            [--output FILE.npy ...] [--repeat N] [--threads N]
+//            [--memory-limit BYTES]
 //   attn-run --info LIB.so
 //
 // Inputs and outputs are .npy files, weights a .safetensors file. Outputs
@@ -11,12 +12,18 @@
 // --repeat N the model runs N times and the median time is printed. The
 // weights are mapped; --copy-weights reads them into memory instead, so
 // that the file may change while the model runs (see ATTN_WEIGHTS_COPY).
+// --memory-limit BYTES (with an optional K, M or G suffix, powers of 1024)
+// refuses a run whose inputs, outputs and scratch exceed it, before its
+// outputs are allocated (attn_library_set_memory_limit).
 // Errors go to stderr with exit status 1.
 //
 //===----------------------------------------------------------------------===//
 #include "attn/runtime.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdint>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -31,6 +38,7 @@ const char *usage =
     "usage: attn-run LIB.so [--model NAME] [--weights W.safetensors]\n"
     "                [--copy-weights] --input NAME=FILE.npy ...\n"
     "                [--output FILE.npy ...] [--repeat N] [--threads N]\n"
+    "                [--memory-limit BYTES[K|M|G]]\n"
     "       attn-run --info LIB.so\n";
 
 struct Options {
@@ -41,6 +49,7 @@ struct Options {
   std::vector<std::string> outputs;
   int repeat = 0; // 0: run once, print no timing
   int threads = -1;
+  uint64_t memoryLimit = 0; // 0: none
   bool info = false;
   bool copyWeights = false;
 };
@@ -57,6 +66,28 @@ int parseCount(const std::string &flag, const std::string &value, int min) {
     die(flag + " expects an integer >= " + std::to_string(min) + ", got '" +
         value + "'");
   return (int)v;
+}
+
+// "1500", "64K", "512M", "2G" (powers of 1024).
+uint64_t parseBytes(const std::string &flag, const std::string &value) {
+  std::string digits = value;
+  int shift = 0;
+  if (!digits.empty()) {
+    const char *units = "KMG";
+    if (const char *u = std::strchr(units, digits.back()); u && *u) {
+      shift = 10 * (int)(u - units + 1);
+      digits.pop_back();
+    }
+  }
+  char *end = nullptr;
+  errno = 0;
+  unsigned long long v = std::strtoull(digits.c_str(), &end, 10);
+  if (digits.empty() || !std::isdigit((unsigned char)digits[0]) || *end ||
+      errno == ERANGE || v == 0 || v > (UINT64_MAX >> shift))
+    die(flag + " expects a byte count > 0 with an optional K, M or G "
+               "suffix, got '" +
+        value + "'");
+  return (uint64_t)v << shift;
 }
 
 Options parseArgs(int argc, char **argv) {
@@ -108,6 +139,8 @@ Options parseArgs(int argc, char **argv) {
       o.repeat = parseCount(flag, value, 1);
     } else if (flag == "--threads") {
       o.threads = parseCount(flag, value, 0);
+    } else if (flag == "--memory-limit") {
+      o.memoryLimit = parseBytes(flag, value);
     } else {
       die("unknown option '" + flag + "'\n" + usage);
     }
@@ -115,6 +148,33 @@ Options parseArgs(int argc, char **argv) {
   if (o.library.empty())
     die(std::string("no library given\n") + usage);
   return o;
+}
+
+// A size program (abi.h) in infix: "((B * S) * 8)"; "unknown" if empty.
+std::string formatSize(const attn_size_expr &e, const attn_model_desc &md) {
+  static const char *const ops[] = {"",   "",   "+",    "-",     "*",  "/",
+                                    "%",  "min", "max", "<",     "<=", "==",
+                                    "!=", "&&", "||",  "!",     "select"};
+  std::vector<std::string> st;
+  for (int32_t i = 0; i < e.len; ++i) {
+    int64_t op = e.code[2 * i], arg = e.code[2 * i + 1];
+    if (op == ATTN_X_CONST || op == ATTN_X_SYM) {
+      st.push_back(op == ATTN_X_CONST ? std::to_string(arg)
+                                      : md.sym_names[arg]);
+      continue;
+    }
+    int n = op == ATTN_X_NOT ? 1 : op == ATTN_X_SELECT ? 3 : 2;
+    std::vector<std::string> a(st.end() - n, st.end());
+    st.resize(st.size() - n);
+    if (op == ATTN_X_NOT)
+      st.push_back("!" + a[0]);
+    else if (op == ATTN_X_SELECT || op == ATTN_X_MIN || op == ATTN_X_MAX)
+      st.push_back(std::string(ops[op]) + "(" + a[0] + ", " + a[1] +
+                   (n == 3 ? ", " + a[2] : "") + ")");
+    else
+      st.push_back("(" + a[0] + " " + ops[op] + " " + a[1] + ")");
+  }
+  return st.empty() ? "unknown" : st.back() + " bytes";
 }
 
 void printInfo(attn::Library &lib, const std::string &path) {
@@ -144,6 +204,14 @@ void printInfo(attn::Library &lib, const std::string &path) {
       std::printf("  param %s: %s%s\n", t->name, model->typeString(t).c_str(),
                   weight.c_str());
     }
+    // The runtime validated the program when it opened the library.
+    attn_size_expr none = {0, nullptr};
+    std::printf("  scratch: %s\n",
+                formatSize(d->abi_version >= 2 && d->memory
+                               ? d->memory[i].scratch
+                               : none,
+                           md)
+                    .c_str());
   }
 }
 
@@ -192,6 +260,9 @@ int run(const Options &o) {
   }
   if (o.threads >= 0)
     if (attn::Status st = lib->setNumThreads(o.threads); !st)
+      die(st.message);
+  if (o.memoryLimit)
+    if (attn::Status st = lib->setMemoryLimit(o.memoryLimit); !st)
       die(st.message);
   auto model = lib->model(o.model);
   if (!model)

@@ -25,3 +25,17 @@ ptxas = shutil.which("ptxas") or (
 if ptxas:
     config.available_features.add("ptxas")
     llvm_config.with_environment("PATH", os.path.dirname(ptxas), append_path=True)
+
+# Tests that need gigabytes (a buffer over 2 GiB): opt-in with
+# ATTN_BIG_TESTS=1, and only with 10 GiB of memory available.
+def mem_available_gib():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / (1 << 20)
+    except OSError:
+        pass
+    return 0
+if os.environ.get("ATTN_BIG_TESTS") == "1" and mem_available_gib() >= 10:
+    config.available_features.add("large-memory")

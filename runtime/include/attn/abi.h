@@ -16,7 +16,9 @@
 extern "C" {
 #endif
 
-#define ATTN_ABI_VERSION 1
+/* Version 2 added attn_library_desc::memory. The runtime also loads
+ * version 1 tables, which have no such field (their scratch is unknown). */
+#define ATTN_ABI_VERSION 2
 
 typedef enum attn_dtype {
   ATTN_F32 = 0,
@@ -71,6 +73,51 @@ typedef struct attn_model_desc {
   attn_entry_fn entry;
 } attn_model_desc;
 
+/* A size in bytes as a function of a model's symbolic sizes: a program
+ * for a stack machine, `len` pairs (op, arg) of int64_t read in order.
+ * ATTN_X_CONST pushes arg, ATTN_X_SYM pushes symbol arg's value (an index
+ * into attn_model_desc::sym_names); every other op pops its operands (b
+ * on top of a) and pushes the result: add a+b, sub a-b, mul a*b, div and
+ * mod (Halide's: rounding to -infinity, x/0 = x%0 = 0), min, max, the
+ * comparisons (1 or 0), and/or (of non-zero), not, and select(c, t, f)
+ * (f on top). The program leaves exactly one value. The runtime evaluates
+ * it in saturating 64-bit arithmetic. */
+typedef enum attn_expr_op {
+  ATTN_X_CONST = 0,
+  ATTN_X_SYM = 1,
+  ATTN_X_ADD = 2,
+  ATTN_X_SUB = 3,
+  ATTN_X_MUL = 4,
+  ATTN_X_DIV = 5,
+  ATTN_X_MOD = 6,
+  ATTN_X_MIN = 7,
+  ATTN_X_MAX = 8,
+  ATTN_X_LT = 9,
+  ATTN_X_LE = 10,
+  ATTN_X_EQ = 11,
+  ATTN_X_NE = 12,
+  ATTN_X_AND = 13,
+  ATTN_X_OR = 14,
+  ATTN_X_NOT = 15,
+  ATTN_X_SELECT = 16,
+} attn_expr_op;
+
+typedef struct attn_size_expr {
+  int32_t len;         /* number of (op, arg) pairs; 0 = unknown */
+  const int64_t *code; /* 2 * len entries */
+} attn_size_expr;
+
+/* What a model allocates besides its inputs, params and outputs. */
+typedef struct attn_model_memory {
+  /* The bytes of the pipeline's buffers computed at root (the
+   * intermediates that live for the whole call), summed: exact for those
+   * buffers. Not counted: per-tile buffers inside loops (bounded by the
+   * tile sizes, a few KiB to MiB per thread, independent of the symbolic
+   * sizes), buffers of models this one calls, and device memory. Unknown
+   * (len 0) where the compiler could not express the size. */
+  attn_size_expr scratch;
+} attn_model_memory;
+
 typedef void (*attn_error_handler)(void *user_context, const char *message);
 
 typedef struct attn_library_desc {
@@ -85,6 +132,9 @@ typedef struct attn_library_desc {
   /* Routes the library's Halide runtime errors to `handler` instead of
    * stderr. The pipeline still returns a non-zero code; nothing aborts. */
   void (*set_error_handler)(attn_error_handler handler);
+  /* Since version 2: one entry per model, in the order of `models`; may be
+   * NULL (nothing known). Absent from version 1 tables: not read there. */
+  const attn_model_memory *memory;
 } attn_library_desc;
 
 /* The one symbol a compiled library exports for the runtime. */

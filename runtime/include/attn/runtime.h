@@ -55,6 +55,7 @@ typedef enum attn_status {
   ATTN_ERR_UNSUPPORTED = 9,      /* the library lacks an optional feature */
   ATTN_ERR_OUT_OF_MEMORY = 10,
   ATTN_ERR_INTERNAL = 11,
+  ATTN_ERR_RESOURCE = 12, /* a call would exceed the memory limit */
 } attn_status;
 
 /*===-- threads -----------------------------------------------------------===*/
@@ -256,6 +257,20 @@ attn_library_get_desc(const attn_library *library);
 ATTN_RT_API attn_status attn_library_set_num_threads(attn_library *library,
                                                      int n);
 
+/* Limits the memory of each later run of the library's models (opened
+ * through this handle) to `bytes`; 0 (the default) means no limit. A run
+ * whose inputs, outputs and scratch together exceed it fails with
+ * ATTN_ERR_RESOURCE before it allocates anything, with a message naming
+ * the bytes needed, the limit and the call's symbolic sizes. Scratch is
+ * what the library's table says the pipeline allocates for those sizes
+ * (attn_model_memory in abi.h: its buffers computed at root; small
+ * per-tile buffers are not counted); libraries that do not say (ABI
+ * version 1) count inputs and outputs only. Params are not counted: they
+ * are held already, by the bound weights. May be called at any time; runs
+ * that have passed the check are not affected. */
+ATTN_RT_API attn_status attn_library_set_memory_limit(attn_library *library,
+                                                      uint64_t bytes);
+
 /* One model of a library, with its bound weights. */
 typedef struct attn_model attn_model;
 
@@ -285,6 +300,14 @@ ATTN_RT_API int attn_model_format_type(const attn_model *model,
                                        const attn_tensor_desc *tensor,
                                        char *buf, size_t size);
 
+/* The scratch bytes that a run of `model` allocates for the symbolic sizes
+ * `sizes` (num_syms values, in the order of attn_model_desc::sym_names):
+ * `*out` gets the bytes, or -1 when the library does not say. */
+ATTN_RT_API attn_status attn_model_scratch_bytes(const attn_model *model,
+                                                 int32_t num_sizes,
+                                                 const int64_t *sizes,
+                                                 int64_t *out);
+
 /* Binds every param to the tensor of its weights name in `weights`. Fails,
  * binding nothing, if a weight is missing or has the wrong dtype or shape
  * (an I64 tensor for an f32 param: "w.safetensors: tensor 'wq' is I64 in
@@ -313,6 +336,11 @@ ATTN_RT_API attn_status attn_model_run(attn_model *model, int32_t num_inputs,
                                        const attn_tensor *const *inputs,
                                        int32_t num_outputs,
                                        attn_tensor **outputs);
+/* Both runs check, before allocating: the memory limit (see
+ * attn_library_set_memory_limit), and, for a library compiled without
+ * Halide's large_buffers (its target string lacks it), that no input, param
+ * or output reaches 2^31 bytes (ATTN_ERR_UNSUPPORTED otherwise: compile
+ * with attnc --target=host-large_buffers). */
 /* Like attn_model_run, into caller-provided outputs whose dtypes and shapes
  * must match the resolved output types. */
 ATTN_RT_API attn_status attn_model_run_into(attn_model *model,

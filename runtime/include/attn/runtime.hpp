@@ -228,6 +228,10 @@ public:
   Status setNumThreads(int n) {
     return Status::fromLast(attn_library_set_num_threads(h_.get(), n));
   }
+  // 0 = no limit; see attn_library_set_memory_limit.
+  Status setMemoryLimit(uint64_t bytes) {
+    return Status::fromLast(attn_library_set_memory_limit(h_.get(), bytes));
+  }
   // An empty name picks the only model.
   inline Expected<Model> model(const std::string &name = "");
   attn_library *get() const { return h_.get(); }

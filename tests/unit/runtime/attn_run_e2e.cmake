@@ -4,7 +4,7 @@
 # Generates weights and inputs, runs the (only) model with --repeat and
 # --threads, and checks that a float64 input fails with exit status 1 and a
 # message naming both dtypes, that --copy-weights gives the same output, and
-# that a FIFO as weights or input is refused at once.
+# that a FIFO as weights or input is refused at once, and --memory-limit.
 #
 #===------------------------------------------------------------------------===#
 file(REMOVE_RECURSE ${WORK})
@@ -117,3 +117,16 @@ foreach(args "--weights;${WORK}/fifo;--input;x=${WORK}/in/x.npy"
     message(FATAL_ERROR "a FIFO in `${args}`: exit ${rc}, stderr: ${err}")
   endif()
 endforeach()
+
+# --memory-limit: B=2, S=5 needs inputs 168 + output 160 + scratch 80 bytes.
+run(1 ${ATTN_RUN} ${LIB} --weights ${WORK}/w.safetensors --memory-limit 407
+  --input x=${WORK}/in/x.npy --input lengths=${WORK}/in/lengths.npy)
+if(NOT err MATCHES "model 'axpy': the call needs 408 bytes \\(inputs 168, outputs 160, scratch 80\\) for B=2, S=5, above the memory limit of 407 bytes")
+  message(FATAL_ERROR "--memory-limit 407: ${err}")
+endif()
+run(0 ${ATTN_RUN} ${LIB} --weights ${WORK}/w.safetensors --memory-limit 1K
+  --input x=${WORK}/in/x.npy --input lengths=${WORK}/in/lengths.npy)
+run(1 ${ATTN_RUN} ${LIB} --memory-limit 12X)
+if(NOT err MATCHES "--memory-limit expects a byte count > 0 with an optional K, M or G suffix, got '12X'")
+  message(FATAL_ERROR "--memory-limit 12X: ${err}")
+endif()

@@ -9,8 +9,10 @@
 |*   mixed<S>(a: f16[2], b: bf16[2], c: bool[3], p: i32[S])                   *|
 |*       -> (u: f32[2], v: i32[S]); param scale: bf16[2] = "model.scale"      *|
 |*     u = a + b * scale, v = p + count(c); checks every buffer's type code   *|
-|* Built four times: as is, with FAKE_SINGLE_MODEL (axpy only), with          *|
-|* FAKE_ABI_VERSION=99, and with FAKE_NO_ENTRY (no attn_library_v1).          *|
+|* axpy says it needs 8 * B * S bytes of scratch, mixed 64; failing says      *|
+|* nothing. Built five times: as is, with FAKE_SINGLE_MODEL (axpy only), with *|
+|* FAKE_ABI_VERSION=99, with FAKE_ABI_VERSION=1 (a version 1 table, whose     *|
+|* memory field must not be read), and with FAKE_NO_ENTRY.                    *|
 |*                                                                            *|
 \*===----------------------------------------------------------------------===*/
 #include "attn/abi.h"
@@ -190,9 +192,21 @@ static const attn_model_desc models[] = {
 #define FAKE_NUM_MODELS 3
 #endif
 
+static const int64_t axpy_scratch[] = {ATTN_X_SYM,   0, ATTN_X_SYM,   1,
+                                       ATTN_X_MUL,   0, ATTN_X_CONST, 8,
+                                       ATTN_X_MUL,   0};
+static const int64_t mixed_scratch[] = {ATTN_X_CONST, 64};
+static const attn_model_memory memory[] = {
+    {{5, axpy_scratch}}, {{0, NULL}}, {{1, mixed_scratch}}};
+
 static const attn_library_desc library = {
     FAKE_ABI_VERSION, "x86-64-linux-fake", FAKE_NUM_MODELS,
     models,           set_num_threads,     set_error_handler,
+#if FAKE_ABI_VERSION == 1
+    (const attn_model_memory *)1, /* not there in version 1: never read */
+#else
+    memory,
+#endif
 };
 
 #ifdef FAKE_NO_ENTRY

@@ -1219,6 +1219,137 @@ TEST_F(Axpy, TruncatedMappedWeightsRaiseSigbus) {
       sigbus, "");
 }
 
+//===-- memory limits -----------------------------------------------------===//
+
+// axpy<B=2, S=3>: inputs 96 + 8 bytes, output 96, scratch 8 * B * S = 48.
+TEST_F(Axpy, MemoryLimitRefusesTheCallBeforeAllocating) {
+  ASSERT_EQ(bind({{"w", w}}), ATTN_OK) << attn_last_error();
+  attn::Tensor x = makeTensor(ATTN_F32, {2, 3, 4});
+  attn::Tensor lengths = i32({2}, {3, 1});
+  int64_t sizes[] = {2, 3}, scratch = 0;
+  ASSERT_EQ(attn_model_scratch_bytes(model->get(), 2, sizes, &scratch),
+            ATTN_OK);
+  EXPECT_EQ(scratch, 48);
+  ASSERT_TRUE(lib->setMemoryLimit(247).ok());
+  EXPECT_ERROR(run({x, lengths}), ATTN_ERR_RESOURCE,
+               "model 'axpy': the call needs 248 bytes (inputs 104, outputs "
+               "96, scratch 48) for B=2, S=3, above the memory limit of 247 "
+               "bytes");
+  EXPECT_STREQ(attn_status_name(ATTN_ERR_RESOURCE), "resource limit");
+  // Into caller outputs: the same sum.
+  attn::Tensor y = makeTensor(ATTN_F32, {2, 3, 4});
+  const attn_tensor *in[] = {x.get(), lengths.get()};
+  attn_tensor *out[] = {y.get()};
+  EXPECT_ERROR(attn_model_run_into(model->get(), 2, in, 1, out),
+               ATTN_ERR_RESOURCE, "needs 248 bytes");
+  ASSERT_TRUE(lib->setMemoryLimit(248).ok());
+  EXPECT_EQ(run({x, lengths}), ATTN_OK) << attn_last_error();
+  ASSERT_TRUE(lib->setMemoryLimit(0).ok()); // no limit
+  EXPECT_EQ(run({x, lengths}), ATTN_OK) << attn_last_error();
+  EXPECT_ERROR(attn_library_set_memory_limit(nullptr, 1),
+               ATTN_ERR_INVALID_ARGUMENT, "NULL library");
+  EXPECT_ERROR(attn_model_scratch_bytes(model->get(), 1, sizes, &scratch),
+               ATTN_ERR_INVALID_ARGUMENT, "has 2 sizes, got 1");
+}
+
+// The fake library was not compiled with large_buffers: a buffer of 2^31
+// bytes or more is refused before the output is allocated (the data of the
+// wrapped input is never read).
+TEST_F(Axpy, BuffersOver2GiBNeedLargeBuffers) {
+  ASSERT_EQ(bind({{"w", w}}), ATTN_OK) << attn_last_error();
+  static float data[4];
+  int64_t dims[] = {1, (int64_t(1) << 27) + 1, 4};
+  attn_tensor *x = nullptr;
+  ASSERT_EQ(attn_tensor_wrap(ATTN_F32, 3, dims, data, &x), ATTN_OK);
+  attn::Tensor lengths = i32({1}, {1});
+  const attn_tensor *in[] = {x, lengths.get()};
+  attn_tensor *out[1] = {nullptr};
+  EXPECT_ERROR(attn_model_run(model->get(), 2, in, 1, out),
+               ATTN_ERR_UNSUPPORTED,
+               "model 'axpy': input 'x' f32[1, 134217729, 4] is 2147483664 "
+               "bytes, over the 2^31 - 1 of a library compiled without "
+               "large_buffers (compile it with attnc "
+               "--target=host-large_buffers)");
+  EXPECT_EQ(out[0], nullptr);
+  attn_tensor_free(x);
+}
+
+TEST(MemoryLimit, LibrariesThatDoNotSayCountInputsAndOutputs) {
+  // A version 1 table (its memory field is a poison pointer, never read).
+  auto lib = attn::Library::open(FAKE_V1_PATH);
+  ASSERT_TRUE(lib.ok()) << lib.status().message;
+  auto model = lib->model("failing"); // says nothing in version 2 either
+  ASSERT_TRUE(model.ok());
+  int64_t n = 3, scratch = 0;
+  ASSERT_EQ(attn_model_scratch_bytes(model->get(), 1, &n, &scratch), ATTN_OK);
+  EXPECT_EQ(scratch, -1);
+  ASSERT_TRUE(lib->setMemoryLimit(23).ok());
+  attn::Tensor x = f32({3}, {1, 2, 3});
+  auto out = model->run({x});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code, ATTN_ERR_RESOURCE);
+  EXPECT_EQ(out.status().message,
+            "model 'failing': the call needs 24 bytes (inputs 12, outputs 12, "
+            "scratch unknown) for N=3, above the memory limit of 23 bytes");
+  ASSERT_TRUE(lib->setMemoryLimit(24).ok());
+  EXPECT_TRUE(model->run({x}).ok());
+}
+
+// A library linked in, with `code` as its one model's scratch program.
+attn_status scratchOf(const std::vector<int64_t> &code, int64_t s,
+                      int64_t *out) {
+  static const attn_dim dims[] = {-1};
+  static const char *const syms[] = {"S"};
+  static const attn_tensor_desc tensors[] = {
+      {"x", nullptr, ATTN_INPUT, ATTN_F32, 1, dims}};
+  static const attn_model_desc models[] = {
+      {"m", 1, syms, 1, tensors, [](void **) { return 0; }}};
+  attn_model_memory memory[] = {
+      {{(int32_t)(code.size() / 2), code.empty() ? nullptr : code.data()}}};
+  attn_library_desc desc = {ATTN_ABI_VERSION, "t",     1,     models,
+                            nullptr,          nullptr, memory};
+  attn_library *lib = nullptr;
+  attn_status st = attn_library_from_desc(&desc, &lib);
+  if (st != ATTN_OK)
+    return st;
+  attn_model *model = nullptr;
+  EXPECT_EQ(attn_model_open(lib, nullptr, &model), ATTN_OK);
+  st = attn_model_scratch_bytes(model, 1, &s, out);
+  attn_model_close(model);
+  attn_library_close(lib);
+  return st;
+}
+
+TEST(MemoryLimit, SizeProgramsFollowHalideArithmetic) {
+  enum : int64_t { C = ATTN_X_CONST, S = ATTN_X_SYM };
+  // select(S < 4, (S - 7) / 2, S % 3) + 10: division rounds to -infinity.
+  std::vector<int64_t> code = {S, 0, C, 4, ATTN_X_LT, 0, S, 0, C, 7,
+                               ATTN_X_SUB, 0, C, 2, ATTN_X_DIV, 0, S, 0,
+                               C, 3, ATTN_X_MOD, 0, ATTN_X_SELECT, 0, C, 10,
+                               ATTN_X_ADD, 0};
+  int64_t out = 0;
+  ASSERT_EQ(scratchOf(code, 1, &out), ATTN_OK) << attn_last_error();
+  EXPECT_EQ(out, 7); // (1 - 7) / 2 = -3
+  ASSERT_EQ(scratchOf(code, 5, &out), ATTN_OK);
+  EXPECT_EQ(out, 12);
+  // S * S * S saturates rather than wrapping; negatives count as 0.
+  std::vector<int64_t> cube = {S, 0, S, 0, ATTN_X_MUL, 0, S, 0, ATTN_X_MUL, 0};
+  ASSERT_EQ(scratchOf(cube, int64_t(1) << 30, &out), ATTN_OK);
+  EXPECT_EQ(out, INT64_MAX);
+  ASSERT_EQ(scratchOf({C, -5}, 1, &out), ATTN_OK);
+  EXPECT_EQ(out, 0);
+  ASSERT_EQ(scratchOf({}, 1, &out), ATTN_OK);
+  EXPECT_EQ(out, -1);
+  // Malformed programs are refused when the library is opened.
+  EXPECT_ERROR(scratchOf({ATTN_X_ADD, 0}, 1, &out), ATTN_ERR_ABI,
+               "model 'm' scratch: size program step 0 is invalid");
+  EXPECT_ERROR(scratchOf({S, 1}, 1, &out), ATTN_ERR_ABI,
+               "step 0 is invalid (op 1, arg 1)");
+  EXPECT_ERROR(scratchOf({C, 1, C, 2}, 1, &out), ATTN_ERR_ABI,
+               "size program leaves 2 values");
+  EXPECT_ERROR(scratchOf({99, 0}, 1, &out), ATTN_ERR_ABI, "op 99");
+}
+
 TEST(Loader, PipelineErrorCarriesItsMessage) {
   auto lib = attn::Library::open(FAKE_MODEL_PATH);
   ASSERT_TRUE(lib.ok());
@@ -1280,7 +1411,7 @@ TEST(Loader, LibraryWithoutEntry) {
 TEST(Loader, BadAbiVersion) {
   attn_library *lib = nullptr;
   EXPECT_ERROR(attn_library_open(FAKE_BADABI_PATH, &lib), ATTN_ERR_ABI,
-               "ABI version 99, but this runtime reads version 1");
+               "ABI version 99, but this runtime reads versions 1 and 2");
 }
 
 TEST(Loader, MissingLibraryFile) {

@@ -168,6 +168,13 @@ struct CacheWrite {
   Halide::Func newRows, starts; ///< [B, H, S, D] (cache type), i32[B]
 };
 
+/// One step (op, arg) of a size program (attn_size_expr in abi.h); `op` is
+/// the attn_expr_op's C name, written into the generated table.
+struct SizeOp {
+  const char *op;
+  int64_t arg;
+};
+
 /// One model as a Halide pipeline plus everything needed to describe it.
 struct ModelPipeline {
   std::string name;         ///< the model's DSL name
@@ -197,7 +204,16 @@ struct ModelPipeline {
   std::vector<CacheWrite> cacheWrites;
   std::vector<Halide::Func> externs; ///< the call stages (computed at root)
   Halide::Pipeline pipeline;
+  /// The bytes of the pipeline's root buffers as a size program of the
+  /// symbolic sizes (scratchProgram); empty: unknown.
+  std::vector<SizeOp> scratch;
 };
+
+/// The summed bytes of the buffers that `module` (m's compiled pipeline)
+/// allocates outside every loop, as a size program over m's sizes; empty
+/// when a size is not an expression of the table's tensor dims.
+std::vector<SizeOp> scratchProgram(const ModelPipeline &m,
+                                   const Halide::Module &module);
 
 /// Runs `fn`, turning a Halide::Error (or other std::exception) it throws
 /// into an error diagnostic at `loc`: the boundary between Halide and MLIR.
