@@ -33,6 +33,7 @@
 //===----------------------------------------------------------------------===//
 #include "baselines/baselines.h"
 #include "baselines/fast_kernels.h"
+#include "baselines/fma_peak.h"
 #include "memcount.h"
 
 #include "Compare.h"
@@ -951,17 +952,17 @@ std::string cpuModel() {
 }
 
 /// The machine's FMA peak with `threads` threads, GFLOP/s: the median of
-/// `runs` runs of bench_fma_peak (16 independent chains of the widest FMA
-/// fast_kernels.c is compiled for; 8M iterations take about 30 ms) on every
-/// thread at once.
+/// `runs` runs of attn_fma_peak (16 independent chains of the widest FMA
+/// this CPU runs; 8M iterations take about 30 ms) on every thread at once.
 double measurePeak(int threads, int runs, long iters) {
-  const double flops = double(iters) * 16 * bench_fma_lanes() * 2 * threads;
+  const int lanes = attn_fma_widest();
+  const double flops = double(iters) * 16 * lanes * 2 * threads;
   std::vector<double> g;
   static volatile float sink; // keeps the calls
   for (int r = 0; r < runs; ++r) {
     const double t0 = now();
 #pragma omp parallel num_threads(threads)
-    sink = bench_fma_peak(iters);
+    sink = attn_fma_peak(lanes, iters);
     g.push_back(flops / (now() - t0) * 1e-9);
   }
   return median(g);

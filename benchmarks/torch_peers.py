@@ -52,6 +52,12 @@
 #    machine's speed drifts by tens of percent over minutes; the paired
 #    ratio cancels what the medians of all calls carry.
 #
+# 6. % FMA peak (issue 13's "share of the FMA peak ... for that ISA"): at the
+#    start of every round, the FMA loop of the worker's ISA (8 lanes for avx2,
+#    the widest the CPU runs for host; build/lib/libattn_fma_peak.so, from
+#    benchmarks/baselines/fma_peak.c) on every thread, the best of 5 runs;
+#    each side's GFLOP/s in that round over it, median over rounds.
+#
 # FLOPs (for GFLOP/s; the same count for both sides, whatever work each does):
 #   attention  4 * B * H * S^2 * D, halved for causal (Q K^T and P V)
 #   bert_layer 2 * B * S * (4 * d^2 + 2 * d * ff) + 4 * B * H * S^2 * Dh
@@ -163,6 +169,35 @@ class Worker:
         self.libs = {}  # model -> (library, model)
         self.tmp = tempfile.TemporaryDirectory(prefix="torch_peers.")
         self.bert = {}  # (B, S) independent: one torch layer, one bound attnc model
+        self.fma, self.lanes = None, 0
+        if Path(plan.get("fma_lib", "")).is_file():
+            import ctypes
+            self.fma = ctypes.CDLL(plan["fma_lib"])
+            self.fma.attn_fma_peak.restype = ctypes.c_float
+            self.fma.attn_fma_peak.argtypes = [ctypes.c_int, ctypes.c_long]
+            # The FMA loop of the ISA this worker's attnc library targets.
+            self.lanes = 8 if plan["isa"] == "avx2" else self.fma.attn_fma_widest()
+            if not self.fma.attn_fma_supported(self.lanes):
+                self.lanes = 0
+
+    def peak(self, n, iters=1000000, runs=5):
+        """GFLOP/s of the FMA loop of this worker's ISA on n threads at once
+        (ctypes releases the GIL), the best of `runs` of a few ms (a run
+        that was descheduled reads low; none reads high); None without it."""
+        if not self.lanes:
+            return None
+        import threading
+        g = []
+        for _ in range(runs):
+            ts = [threading.Thread(target=self.fma.attn_fma_peak, args=(self.lanes, iters))
+                  for _ in range(n)]
+            t0 = time.perf_counter()
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            g.append(iters * 16 * self.lanes * 2 * n / (time.perf_counter() - t0) / 1e9)
+        return max(g)
 
     def library(self, model):
         if model not in self.libs:
@@ -285,6 +320,7 @@ class Worker:
         np, torch = self.np, self.torch
         plan = self.plan
         res = {"isa": plan["isa"], "cases": [], "check_failed": [],
+               "fma_lanes": self.lanes,
                "env": {"torch": torch.__version__, "numpy": np.__version__,
                        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                        **{k: os.environ.get(k) for k in
@@ -349,6 +385,7 @@ class Worker:
                     for r in range(rounds):
                         order = ["attnc", "torch"] if r % 2 == 0 else ["torch", "attnc"]
                         rt_ = {}
+                        round_peak = self.peak(n)
                         for s in order:
                             fn, ts = fns[s], []
                             for _ in range(calls[s]):
@@ -358,7 +395,8 @@ class Worker:
                             times[s] += ts
                             rt_[s] = median(ts)
                         rds.append({"order": order, "median_s": rt_,
-                                    "torch_over_attnc": rt_["torch"] / rt_["attnc"]})
+                                    "torch_over_attnc": rt_["torch"] / rt_["attnc"],
+                                    "fma_peak_gflops": round_peak})
                     cpu_share = (time.process_time() - cpu0) / ((time.perf_counter() - wall0) * n)
                     row["calls_per_round"] = calls
                     row["rounds"] = rds
@@ -368,6 +406,11 @@ class Worker:
                         row[s] = {"median_ms": m_ * 1e3, "min_ms": min(times[s]) * 1e3,
                                   "max_ms": max(times[s]) * 1e3, "samples": len(times[s]),
                                   "gflops": c["flops"] / m_ / 1e9}
+                        # Share of the FMA loop of this ISA measured at the
+                        # start of the same round, median over rounds.
+                        shares = [c["flops"] / x["median_s"][s] / 1e9 / x["fma_peak_gflops"]
+                                  for x in rds if x["fma_peak_gflops"]]
+                        row[s]["pct_fma_peak"] = 100 * median(shares) if shares else None
                     ratios = [x["torch_over_attnc"] for x in rds]
                     row["paired_torch_over_attnc"] = ratios
                     row["paired_torch_over_attnc_median"] = median(ratios)
@@ -376,7 +419,11 @@ class Worker:
                         f"({row['attnc']['gflops']:.1f} GFLOP/s), torch {row['torch']['median_ms']:.2f} "
                         f"ms ({row['torch']['gflops']:.1f} GFLOP/s); torch/attnc paired median "
                         f"{row['paired_torch_over_attnc_median']:.2f} "
-                        f"({', '.join(f'{x:.2f}' for x in ratios)}); calls/round "
+                        + (f"[% of the {self.lanes}-lane FMA loop: attnc "
+                           f"{row['attnc']['pct_fma_peak']:.0f}, torch "
+                           f"{row['torch']['pct_fma_peak']:.0f}] "
+                           if row["attnc"]["pct_fma_peak"] is not None else "")
+                        + f"({', '.join(f'{x:.2f}' for x in ratios)}); calls/round "
                         f"{calls['attnc']}+{calls['torch']}; cpu share {cpu_share:.2f}")
                     del attnc, peer
         res["env"]["load_average_end"] = load_average()
@@ -392,6 +439,11 @@ def worker_main(plan_path, result_path):
 
 
 # --- the report ------------------------------------------------------------
+
+def pct(side):
+    p = side.get("pct_fma_peak")
+    return f"{p:.0f}%" if p is not None else "n/a"
+
 
 def markdown(o):
     env = o["env"]
@@ -434,6 +486,16 @@ def markdown(o):
                      f"capability {e.get('cpu_capability')}"
                      + ("".join(f", {k}={e[k]}" for k in AVX2_ENV if e.get(k))))
         lines.append("")
+        if w.get("fma_lanes"):
+            pk = [x["fma_peak_gflops"] for c in w["cases"] for x in c.get("rounds", [])
+                  if c["threads"] == 1 and x.get("fma_peak_gflops")]
+            lines += [f"% FMA peak: of the {w['fma_lanes']}-lane FMA loop "
+                      "(`benchmarks/baselines/fma_peak.c`, 16 independent chains, the "
+                      "ISA of this worker's attnc library, on every thread) measured at the "
+                      "start of each round (the best of 5 runs of a few ms); the median over "
+                      "rounds of each side's share. "
+                      + (f"One-thread readings: median {median(pk):.1f}, min {min(pk):.1f}, "
+                         f"max {max(pk):.1f} GFLOP/s." if pk else ""), ""]
         if w.get("error"):
             lines += [f"**worker failed**: {w['error']}", ""]
             continue
@@ -443,19 +505,21 @@ def markdown(o):
                 continue
             lines += [f"{n} thread{'s' if n > 1 else ''}:", "",
                       "| case | attnc ms | torch ms | attnc GFLOP/s | torch GFLOP/s | "
+                      "attnc % FMA peak | torch % FMA peak | "
                       "torch/attnc (paired) | per-round ratios | check (err/max) | "
                       "calls/round | cpu share |",
-                      "|---|---|---|---|---|---|---|---|---|---|"]
+                      "|---|---|---|---|---|---|---|---|---|---|---|---|"]
             for c in rows:
                 ck = c["check"]
                 chk = f"{ck['rel_err']:.1e}" + ("" if ck["pass"] else " **FAILED**")
                 if "attnc" not in c:
-                    lines.append(f"| {c['label']} | | | | | not timed | | {chk} | | |")
+                    lines.append(f"| {c['label']} | | | | | | | not timed | | {chk} | | |")
                     continue
                 a, t = c["attnc"], c["torch"]
                 lines.append(
                     f"| {c['label']} | {a['median_ms']:.2f} | {t['median_ms']:.2f} | "
                     f"{a['gflops']:.1f} | {t['gflops']:.1f} | "
+                    f"{pct(a)} | {pct(t)} | "
                     f"**{c['paired_torch_over_attnc_median']:.2f}** | "
                     f"{' '.join(f'{x:.2f}' for x in c['paired_torch_over_attnc'])} | {chk} | "
                     f"{c['calls_per_round']['attnc']}+{c['calls_per_round']['torch']} | "
@@ -567,6 +631,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="torch_peers.") as tmp:
         for isa in isas:
             plan = {"isa": isa, "runtime_lib": str(rtlib), "libraries": libs[isa],
+                    "fma_lib": str(rtlib.parent / "libattn_fma_peak.so"),
                     "threads": threads, "rounds": args.rounds, "budget": args.budget,
                     "long_call": args.long_call, "long_rounds": args.long_rounds,
                     "cases": cases}

@@ -11,9 +11,6 @@
 
 #include <math.h>
 #include <string.h>
-#if defined(__AVX512F__) || defined(__FMA__)
-#include <immintrin.h>
-#endif
 
 /* One row: the first `valid` entries get softmax, the rest 0. A row with no
  * valid entry is all zeros (the contract for fully masked rows). */
@@ -102,53 +99,4 @@ void bench_add_rows(float *c, long ld, int rows, int n, const float *row) {
     for (int j = 0; j < n; ++j)
       cr[j] += row[j];
   }
-}
-
-/* The peak: `iters` steps of 16 independent chains of vector FMAs (enough
- * to fill two FMA pipes of latency 4 with no dependency stall); the widest
- * vectors this file is compiled for. */
-int bench_fma_lanes(void) {
-#if defined(__AVX512F__)
-  return 16;
-#elif defined(__FMA__)
-  return 8;
-#else
-  return 1;
-#endif
-}
-
-float bench_fma_peak(long iters) {
-#if defined(__AVX512F__)
-  typedef __m512 V;
-#define SET1 _mm512_set1_ps
-#define FMA _mm512_fmadd_ps
-#define ADD _mm512_add_ps
-#define SUM(v) _mm512_reduce_add_ps(v)
-#elif defined(__FMA__)
-  typedef __m256 V;
-#define SET1 _mm256_set1_ps
-#define FMA _mm256_fmadd_ps
-#define ADD _mm256_add_ps
-#define SUM(v) (((float *)&(v))[0])
-#else
-  typedef float V;
-#define SET1(x) (x)
-#define FMA(a, b, c) ((a) * (b) + (c))
-#define ADD(a, b) ((a) + (b))
-#define SUM(v) (v)
-#endif
-  V a[16];
-  const V m = SET1(0.999999f), c = SET1(1e-7f);
-  for (int i = 0; i < 16; ++i)
-    a[i] = SET1(1.0f + i * 1e-3f);
-  for (long it = 0; it < iters; ++it)
-    for (int i = 0; i < 16; ++i)
-      a[i] = FMA(a[i], m, c);
-  for (int i = 1; i < 16; ++i)
-    a[0] = ADD(a[0], a[i]);
-  return SUM(a[0]);
-#undef SET1
-#undef FMA
-#undef ADD
-#undef SUM
 }

@@ -28,11 +28,6 @@ void bench_fill_rows(float *c, long ld, int rows, int n, const float *row);
 /* c[r] += row for each of `rows` rows (bias after a beta=1 sgemm). */
 void bench_add_rows(float *c, long ld, int rows, int n, const float *row);
 
-/* Peak probe: `iters` x 16 vector FMAs in independent chains (flops =
- * iters * 16 * lanes * 2); returns a value that depends on all of them. */
-float bench_fma_peak(long iters);
-int bench_fma_lanes(void);
-
 #ifdef __cplusplus
 }
 #endif
