@@ -115,11 +115,15 @@ private:
 
   /// Flash attention (AttentionScheduleAttr), derived from the register
   /// file, L1 and L2:
-  /// - the q.k register tile: `qv` vectors of query rows x `rkv` keys in at
-  ///   most all but 8 registers, for the most FMAs per load; the query tile
-  ///   `q` is those qv vectors (`rqk` = q);
-  /// - the P.V register tile: `rq` rows x Dv, again all but 8 registers,
-  ///   rq dividing q;
+  /// - both register tiles hold at most three quarters of the vector
+  ///   registers in accumulators (24 of 32, 12 of 16, as the GEMM's tile), so
+  ///   that the loads, broadcasts and FMA latency have room;
+  /// - the q.k register tile: `qv` vectors of query rows x `rkv` keys, for
+  ///   the most FMAs per load; the query tile `q` is those qv vectors (`rqk`
+  ///   = q);
+  /// - the P.V register tile: `rq` rows (dividing q) x `rv` columns (whole
+  ///   vectors dividing Dv), again for the most FMAs per load, the wider on
+  ///   a tie (AVX-512 at Dv = 64: 4 x 64; AVX2: 3 x 32, two column blocks);
   /// - `pv`: a sub-block's probabilities (q x pv floats) fill a quarter of L1;
   /// - `rows`: a tile's scores for all keys fill a quarter of L2 (twice the
   ///   keys under a causal mask, where a tile sees half of them);
@@ -127,10 +131,10 @@ private:
   ///   and V; `kv`: the block's scores and K and V fill half of L2;
   /// - `few` = qb / V: fewer queries take tiles of one row (decode).
   AttentionScheduleAttr attention(AttentionOp op) {
-    int64_t acc = std::max<int64_t>(t.registers - 8, 1);
+    int64_t acc = std::max<int64_t>(t.registers * 3 / 4, 1);
     // Per d the q.k tile loads qv vectors and broadcasts rkv keys for
     // qv * rkv FMAs: the most FMAs per load within acc accumulators, the
-    // fewer rows on a tie (4 x 6 with 24, 2 x 4 with 8).
+    // fewer rows on a tie (4 x 6 with 24, 3 x 4 with 12).
     int64_t qv = 1, rkv = acc;
     for (int64_t v = 2; v <= acc; ++v) {
       int64_t k = acc / v;
@@ -140,9 +144,14 @@ private:
     int64_t qt = qv * t.vector;
     int64_t dv = std::max<int64_t>(op.getValue().getType().getDimSize(3), 1);
     int64_t dvVectors = (dv + t.vector - 1) / t.vector;
-    int64_t rq = std::max<int64_t>(std::min<int64_t>(acc / dvVectors, qt), 1);
-    while (qt % rq)
-      --rq;
+    // Per key the P.V tile loads c vectors of V and broadcasts r
+    // probabilities for r * c FMAs.
+    int64_t rq = 1, rvVectors = 1;
+    for (int64_t c = 1; c <= dvVectors; ++c)
+      for (int64_t r = 1; dvVectors % c == 0 && r <= qt && r * c <= acc; ++r)
+        if (qt % r == 0 && r * c * (rq + rvVectors) >= rq * rvVectors * (r + c))
+          rq = r, rvVectors = c;
+    int64_t rv = rvVectors * t.vector;
     int64_t rows = t.l2Bytes / 4 / (4 * qt) * (causalMask(op) ? 2 : 1);
     int64_t qb = 2 * qt;
     int64_t dk = std::max<int64_t>(op.getKey().getType().getDimSize(3), 1);
@@ -150,7 +159,7 @@ private:
         floorPow2(t.l2Bytes / 2 / (4 * (qb + dk + dv))), rkv);
     int64_t pv = std::max<int64_t>(t.l1Bytes / 4 / (4 * qt), 1);
     int64_t few = std::max<int64_t>(qb / t.vector, 2);
-    return AttentionScheduleAttr::get(ctx, qt, qb, few, kv, pv, rq, rkv,
+    return AttentionScheduleAttr::get(ctx, qt, qb, few, kv, pv, rq, rv, rkv,
                                       /*rqk=*/qt, rows, t.vector,
                                       /*parallel=*/true, /*unroll_qk=*/true,
                                       /*unroll_pv=*/true);

@@ -129,14 +129,15 @@ LogicalResult GemmScheduleAttr::verifyRegisters(Operation *, int64_t registers,
 
 LogicalResult AttentionScheduleAttr::verify(
     Emit emitError, int64_t q, int64_t qb, int64_t few, int64_t kv, int64_t pv,
-    int64_t rq, int64_t rkv, int64_t rqk, int64_t rows, int64_t vector, bool,
-    bool, bool) {
+    int64_t rq, int64_t rv, int64_t rkv, int64_t rqk, int64_t rows,
+    int64_t vector, bool, bool, bool) {
   StringRef a = "attention_schedule";
   Size sq{"q", q, 1}, sqb{"qb", qb, 1}, srqk{"rqk", rqk, 1},
-      sv{"vector", vector, 1};
+      sv{"vector", vector, 1}, srv{"rv", rv, 1};
   if (failed(checkRanges(emitError, a,
                          {sq, sqb, {"few", few, 0}, {"kv", kv, 1},
-                          {"pv", pv, 1}, {"rq", rq, 1}, {"rkv", rkv, 1}, srqk,
+                          {"pv", pv, 1}, {"rq", rq, 1}, srv, {"rkv", rkv, 1},
+                          srqk,
                           {"rows", rows, 0}, sv})))
     return failure();
   // The q.k register tile splits both query tiles evenly, in whole vectors.
@@ -144,6 +145,9 @@ LogicalResult AttentionScheduleAttr::verify(
       failed(checkDivides(emitError, a, srqk, sqb)))
     return failure();
   if (rqk >= vector && failed(checkDivides(emitError, a, sv, srqk)))
+    return failure();
+  // The P.V register tile's columns are whole vectors.
+  if (rv >= vector && failed(checkDivides(emitError, a, sv, srv)))
     return failure();
   return success();
 }
@@ -159,6 +163,7 @@ SmallVector<ScheduleField> AttentionScheduleAttr::getFields() const {
           {"kv", Kind::Size, getKv()},
           {"pv", Kind::Size, getPv()},
           {"rq", Kind::Size, getRq()},
+          {"rv", Kind::Size, getRv()},
           {"rkv", Kind::Size, getRkv()},
           {"rqk", Kind::Size, getRqk()},
           {"rows", Kind::Size, getRows()},
@@ -171,8 +176,8 @@ SmallVector<ScheduleField> AttentionScheduleAttr::getFields() const {
 Attribute AttentionScheduleAttr::withFields(ArrayRef<int64_t> v,
                                             Emit emitError) const {
   return getChecked(emitError, getContext(), v[0], v[1], v[2], v[3], v[4],
-                    v[5], v[6], v[7], v[8], v[9], v[10] != 0, v[11] != 0,
-                    v[12] != 0);
+                    v[5], v[6], v[7], v[8], v[9], v[10], v[11] != 0,
+                    v[12] != 0, v[13] != 0);
 }
 
 bool AttentionScheduleAttr::appliesTo(Operation *op) const {
@@ -188,11 +193,12 @@ LogicalResult AttentionScheduleAttr::verifyRegisters(Operation *op,
   if (failed(checkFits(emitError, a, "rqk x rkv register tile", qk,
                        registers)))
     return failure();
+  // The tile's columns: rv, or the whole value head dim when narrower.
   int64_t dv = cast<AttentionOp>(op).getValue().getType().getDimSize(3);
-  if (ShapedType::isDynamic(dv))
-    return success();
-  return checkFits(emitError, a, "rq x Dv register tile",
-                   getRq() * registersFor(dv, getVector(), lanes), registers);
+  int64_t cols = ShapedType::isDynamic(dv) ? getRv() : std::min(dv, getRv());
+  return checkFits(emitError, a, "rq x rv register tile",
+                   getRq() * registersFor(cols, getVector(), lanes),
+                   registers);
 }
 
 //===----------------------------------------------------------------------===//

@@ -439,28 +439,39 @@ static void scheduleScoreTile(Func scores, Func sacc, Halide::RVar d, Var j,
 }
 
 
+/// The value head dim (static, `dv` wide) in vectors of `ve` lanes (what
+/// divides it), and the P.V register tile's columns: `cols` such vectors
+/// (rv / ve; column blocks when fewer than dv / ve).
+struct ValueTile {
+  int dv, ve, cols;
+};
+
+
 /// Probabilities, their row sum and P V over keys `k` (an RVar of the sum's
 /// and P V's updates; `j` the probabilities' key dim), all at `level`, in
 /// sub-blocks of `pvKeys` keys: a sub-block's probabilities (qt x pvKeys
 /// floats) are made and consumed while in L1, by the row sum and P V fused
 /// into one loop over the sub-blocks (compute_with: siblings that read the
-/// same probabilities). P V is a register tile of `rows` query rows x the
-/// value head dim, vectorised by `ve`; exp and sum are vectorised across the
-/// queries by `qv`.
+/// same probabilities). P V is a register tile of `rows` query rows x `vt`'s
+/// columns; exp and sum are vectorised across the queries by `qv`.
 static void scheduleProbsPv(Func probs, Func sum, Func pv,
                             Halide::LoopLevel level, Halide::RVar k, Var j,
-                            int pvKeys, int rows, int ve, int qv, bool unroll) {
-  Var ii("ii"), iu("iu"), iv("iv"), e("e"), eo("eo"), ei("ei"), io("io"),
-      ij("ij");
+                            int pvKeys, int rows, ValueTile vt, int qv,
+                            bool unroll) {
+  const int ve = vt.ve, cols = vt.cols, vectors = vt.dv / vt.ve;
+  Var ii("ii"), iu("iu"), iv("iv"), e("e"), eo("eo"), ei("ei"), ec("ec"),
+      io("io"), ij("ij");
   Halide::RVar ko("ko"), ki("ki");
   pv.compute_at(level).vectorize(e, ve);
-  pv.update()
-      .split(k, ko, ki, pvKeys)
+  Halide::Stage update = pv.update();
+  update.split(k, ko, ki, pvKeys)
       .split(e, eo, ei, ve)
-      .split(ii, io, ij, rows, TailStrategy::GuardWithIf)
-      .reorder(ei, eo, ij, ki, io, ko)
-      .vectorize(ei)
-      .unroll(eo);
+      .split(ii, io, ij, rows, TailStrategy::GuardWithIf);
+  if (cols < vectors && vectors % cols == 0)
+    update.split(eo, ec, eo, cols).reorder(ei, eo, ij, ki, ec, io, ko);
+  else
+    update.reorder(ei, eo, ij, ki, io, ko);
+  update.vectorize(ei).unroll(eo);
   if (unroll)
     pv.update().unroll(ij);
   sum.compute_at(level).vectorize(ii, qv);
@@ -507,11 +518,12 @@ static RegisterTiles registerTiles(attn::AttentionScheduleAttr s, int tile) {
 /// - max over the block's keys, then exp, sum and P V per sub-block of `pv`
 ///   keys (scheduleProbsPv), max, exp and sum vectorised across the queries
 ///   (no horizontal reductions);
-/// - P V by a register tile of `rq` query rows x the value head dim;
+/// - P V by a register tile of `rq` query rows x `rv` columns;
 /// - the state update, vectorised over the value head dim.
 static void scheduleBlocked(attn::AttentionKernel::Blocked &a, Func out,
-                            Var t, Halide::RVar d, int kvb, int ve,
+                            Var t, Halide::RVar d, int kvb, ValueTile vt,
                             attn::AttentionScheduleAttr s) {
+  const int ve = vt.ve;
   using Halide::RVar;
   int qkCols = (int)s.getRkv();
   RegisterTiles br = registerTiles(s, a.qt);
@@ -533,7 +545,7 @@ static void scheduleBlocked(attn::AttentionKernel::Blocked &a, Func out,
   a.blockMax.compute_at(block).vectorize(ii, br.qv);
   a.blockMax.update().reorder(ii, rj).vectorize(ii, br.qv);
   scheduleProbsPv(a.probs, a.blockSum, a.pv, block, rj, jj, pvKeys, br.pvRows,
-                  ve, br.qv, s.getUnrollPv());
+                  vt, br.qv, s.getUnrollPv());
 }
 
 
@@ -551,7 +563,8 @@ void scheduleAttention(attn::AttentionKernel &a,
   // The value head dim is static: vectorise it by what divides it.
   auto outType =
       llvm::cast<mlir::RankedTensorType>(a.op->getResult(0).getType());
-  int ve = vectorFor(outType.getDimSize(3), V);
+  int dv = (int)outType.getDimSize(3), ve = vectorFor(dv, V);
+  ValueTile vt{dv, ve, std::max((int)s.getRv() / ve, 1)};
 
   // out(e, i, h, b), by its own dims: it may be an output Func.
   std::vector<Var> od = a.out.args();
@@ -569,9 +582,9 @@ void scheduleAttention(attn::AttentionKernel &a,
   if (a.useRows.defined())
     tileOut(a.out.specialize(a.useRows), a.qt);
   tileOut(a.out, a.blocked.qt); // HalideGen: qtb = qt if alone
-  scheduleBlocked(a.blocked, a.out, t, a.d.x, a.kvb, ve, s);
+  scheduleBlocked(a.blocked, a.out, t, a.d.x, a.kvb, vt, s);
   if (a.useFew.defined())
-    scheduleBlocked(a.few, a.out, t, a.d.x, a.kvb, ve, s);
+    scheduleBlocked(a.few, a.out, t, a.d.x, a.kvb, vt, s);
 
   // The whole-row variant: the same register tiles over all keys of the
   // tile; P V runs over blocks of kv keys so that a block of V stays in L1
@@ -588,7 +601,7 @@ void scheduleAttention(attn::AttentionKernel &a,
   w.rowMax.compute_at(a.out, t).vectorize(ii, wr.qv);
   w.rowMax.update().reorder(ii, key).vectorize(ii, wr.qv);
   scheduleProbsPv(w.probs, w.rowSum, w.oacc, Halide::LoopLevel(a.out, t), key,
-                  j, pvKeys, wr.pvRows, ve, wr.qv, s.getUnrollPv());
+                  j, pvKeys, wr.pvRows, vt, wr.qv, s.getUnrollPv());
 }
 
 } // namespace attn::detail

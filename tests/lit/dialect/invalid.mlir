@@ -487,7 +487,15 @@ func.func @schedule_gemm_vector(%x: tensor<4x8xf32>, %w: tensor<8x8xf32>) {
 
 func.func @schedule_attention_rqk(%q: tensor<1x1x4x8xf32>) {
   // expected-error @+1 {{#attn.attention_schedule: rqk = 32 must divide qb = 48}}
-  %0 = attn.attention %q, %q, %q {attn.schedule = #attn.attention_schedule<q = 32, qb = 48, few = 0, kv = 64, pv = 16, rq = 4, rkv = 4, rqk = 32, rows = 0, vector = 8, parallel = true, unroll_qk = true, unroll_pv = true>} : tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32> -> tensor<1x1x4x8xf32>
+  %0 = attn.attention %q, %q, %q {attn.schedule = #attn.attention_schedule<q = 32, qb = 48, few = 0, kv = 64, pv = 16, rq = 4, rv = 8, rkv = 4, rqk = 32, rows = 0, vector = 8, parallel = true, unroll_qk = true, unroll_pv = true>} : tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32> -> tensor<1x1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @schedule_attention_rv(%q: tensor<1x1x4x8xf32>) {
+  // expected-error @+1 {{#attn.attention_schedule: vector = 8 must divide rv = 12}}
+  %0 = attn.attention %q, %q, %q {attn.schedule = #attn.attention_schedule<q = 32, qb = 64, few = 0, kv = 64, pv = 16, rq = 4, rv = 12, rkv = 4, rqk = 32, rows = 0, vector = 8, parallel = true, unroll_qk = true, unroll_pv = true>} : tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32> -> tensor<1x1x4x8xf32>
   return
 }
 

@@ -30,36 +30,38 @@
 // keys and values within half of L2, a power of two); probabilities in
 // sub-blocks of 48 keys (64 x 48 floats = a quarter of a 48 KiB L1);
 // fewer than 128 / 16 = 8 queries (decode) take one-row tiles (`few`).
-// AVX512: attn.attention {{.*}}#attn.attention_schedule<q = 64, qb = 128, few = 8, kv = 1024, pv = 48, rq = 16, rkv = 6, rqk = 64, rows = 2048, vector = 16, parallel = true, unroll_qk = true, unroll_pv = true>
+// AVX512: attn.attention {{.*}}#attn.attention_schedule<q = 64, qb = 128, few = 8, kv = 1024, pv = 48, rq = 16, rv = 16, rkv = 6, rqk = 64, rows = 2048, vector = 16, parallel = true, unroll_qk = true, unroll_pv = true>
 // AVX512: attn.softmax {{.*}}#attn.rows_schedule<compute = root, rows = 8, vector = 16, parallel = true>
 // An explicit schedule is kept.
 // AVX512: attn.relu {{.*}}#attn.rows_schedule<compute = inline, rows = 4, vector = 1, parallel = false>
 // AVX2: attn.linear {{.*}}#attn.gemm_schedule<m = 6, n = 16, k = 256, rm = 6, rn = 16, dot = 6, vector = 8,
-// AVX2: attn.attention {{.*}}#attn.attention_schedule<q = 16, qb = 32, few = 4, kv = 2048, pv = 128, rq = 8, rkv = 4, rqk = 16, rows = 4096, vector = 8,
+// AVX2 (16 registers, 12 accumulators): q.k tiles of 3 vectors of queries
+// x 4 keys, so query tiles of 24 rows; P.V rows of Dv = 4 lanes, 12 rows.
+// AVX2: attn.attention {{.*}}#attn.attention_schedule<q = 24, qb = 48, few = 6, kv = 2048, pv = 85, rq = 12, rv = 8, rkv = 4, rqk = 24, rows = 2730, vector = 8,
 // GPU targets: every op gets the threads of its GPU blocks; a CPU
 // schedule given by hand is replaced.
 // CUDA: attn.linear {{.*}}#attn.gpu_schedule<x = 16, y = 16>
 // CUDA: attn.attention {{.*}}#attn.gpu_schedule<x = 16, y = 16>
 // CUDA: attn.relu {{.*}}#attn.gpu_schedule<x = 16, y = 16>
 // OVERRIDE: attn.linear {{.*}}#attn.gemm_schedule<m = 12, n = 64, k = 128, rm = 6, rn = 64, dot = 6, vector = 16, parallel = true, unroll = false>
-// OVERRIDE: attn.attention {{.*}}#attn.attention_schedule<q = 16, qb = 128, few = 8, kv = 1024, pv = 48, rq = 16, rkv = 6, rqk = 16, rows = 2048, vector = 8, parallel = false,
+// OVERRIDE: attn.attention {{.*}}#attn.attention_schedule<q = 16, qb = 128, few = 8, kv = 1024, pv = 48, rq = 16, rv = 16, rkv = 6, rqk = 16, rows = 2048, vector = 8, parallel = false,
 // NONAME: error: schedule override 'nothing:vector=4' names no op
 // BADTARGET: error: unknown schedule target 'sve' (expected one of avx512, avx2, neon, generic, cuda, opencl)
 // NEON (4 lanes, 32 q registers): register tiles of 4 x 4 lanes and 6 keys
 // as on AVX-512, GEMM panels of 4 vectors.
 // NEON: attn.linear {{.*}}#attn.gemm_schedule<m = 6, n = 16, k = 256, rm = 6, rn = 16, dot = 6, vector = 4,
-// NEON: attn.attention {{.*}}#attn.attention_schedule<q = 16, qb = 32, few = 8, kv = 2048, pv = 256, rq = 16, rkv = 6, rqk = 16, rows = 4096, vector = 4,
+// NEON: attn.attention {{.*}}#attn.attention_schedule<q = 16, qb = 32, few = 8, kv = 2048, pv = 256, rq = 16, rv = 4, rkv = 6, rqk = 16, rows = 4096, vector = 4,
 // GENERIC (SSE-class: 4 lanes, 16 registers): AVX2's tile shapes at 4 lanes.
 // GENERIC: attn.linear {{.*}}#attn.gemm_schedule<m = 6, n = 8, k = 256, rm = 6, rn = 8, dot = 6, vector = 4,
-// GENERIC: attn.attention {{.*}}#attn.attention_schedule<q = 8, qb = 16, few = 4, kv = 1024, pv = 256, rq = 8, rkv = 4, rqk = 8, rows = 2048, vector = 4,
+// GENERIC: attn.attention {{.*}}#attn.attention_schedule<q = 12, qb = 24, few = 6, kv = 1024, pv = 170, rq = 12, rv = 4, rkv = 4, rqk = 12, rows = 1365, vector = 4,
 // Cache sizes given as options replace the family's: L1 32 KiB halves the
 // GEMM's k block (64 x 64 floats within 2/3 of L1) and pv; L2 1 MiB halves
 // rows and kv.
 // CACHES: attn.linear {{.*}}#attn.gemm_schedule<m = 6, n = 64, k = 64,
-// CACHES: attn.attention {{.*}}#attn.attention_schedule<q = 64, qb = 128, few = 8, kv = 512, pv = 32, rq = 16, rkv = 6, rqk = 64, rows = 1024,
+// CACHES: attn.attention {{.*}}#attn.attention_schedule<q = 64, qb = 128, few = 8, kv = 512, pv = 32, rq = 16, rv = 16, rkv = 6, rqk = 64, rows = 1024,
 // A key that the op's attribute does not have is an error at the op that
 // lists the ones it has.
-// TYPO: :9:3: error: schedule override for attention_L9: unknown key 'qq' for #attn.attention_schedule (valid keys: q, qb, few, kv, pv, rq, rkv, rqk, rows, vector, parallel, unroll_qk, unroll_pv)
+// TYPO: :9:3: error: schedule override for attention_L9: unknown key 'qq' for #attn.attention_schedule (valid keys: q, qb, few, kv, pv, rq, rv, rkv, rqk, rows, vector, parallel, unroll_qk, unroll_pv)
 // BADVALUE: :9:{{[0-9]+}}: error: schedule override for attention_L{{[0-9]+}}: #attn.attention_schedule: rows = -1 is out of range (0 to 1073741824)
 // BADVECTOR: error: schedule override for attention_L{{[0-9]+}}: #attn.attention_schedule: vector = 0 is out of range (1 to 1073741824)
 // HUGE: error: schedule override for softmax_L{{[0-9]+}}: #attn.rows_schedule: vector = 4294967297 is out of range (1 to 1073741824)

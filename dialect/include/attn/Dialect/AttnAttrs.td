@@ -155,20 +155,22 @@ def Attn_AttentionScheduleAttr
       of `kv` keys, with an online-softmax update per block.
     Inside a tile: the q.k register tile of `rqk` query rows x `rkv` keys
     (unrolled over keys when `unroll_qk`); probabilities, row sums and P.V
-    in sub-blocks of `pv` keys; the P.V register tile of `rq` rows x the
-    value head dim (unrolled over rows when `unroll_pv`).
-    Rules: `rqk` divides `q` and `qb`, `vector` divides `rqk`, and both
-    register tiles fit the target's vector registers.
+    in sub-blocks of `pv` keys; the P.V register tile of `rq` rows x `rv`
+    columns of the value head dim (unrolled over rows when `unroll_pv`; a
+    head dim wider than `rv` takes several column blocks, which re-read the
+    sub-block's probabilities from L1).
+    Rules: `rqk` divides `q` and `qb`, `vector` divides `rqk` and `rv`, and
+    both register tiles fit the target's vector registers.
 
     ```mlir
     #attn.attention_schedule<q = 64, qb = 128, few = 8, kv = 1024, pv = 48,
-        rq = 4, rkv = 6, rqk = 64, rows = 2048, vector = 16, parallel = true,
+        rq = 4, rv = 64, rkv = 6, rqk = 64, rows = 2048, vector = 16, parallel = true,
         unroll_qk = true, unroll_pv = true>
     ```
   }];
   let parameters = (ins "int64_t":$q, "int64_t":$qb, "int64_t":$few,
                         "int64_t":$kv, "int64_t":$pv, "int64_t":$rq,
-                        "int64_t":$rkv, "int64_t":$rqk, "int64_t":$rows,
+                        "int64_t":$rv, "int64_t":$rkv, "int64_t":$rqk, "int64_t":$rows,
                         "int64_t":$vector, "bool":$parallel,
                         "bool":$unroll_qk, "bool":$unroll_pv);
 }
