@@ -75,6 +75,12 @@ SMALL = """model small<N>(x: f32[N, 8], ids: i32[N]) -> f32[N, 8] {
 """
 _small = None
 
+APPEND = """model append<S, T>(x: f32[1, 1, S, 8], start: i32[1],
+                    cache: inout f32[1, 1, T, 8]) -> f32[1, 1, T, 8] {
+  return cache_write(cache, x, start) * 2.0
+}
+"""
+
 
 def small_library():
     """SMALL, compiled once for the whole file (the errors' target)."""
@@ -509,27 +515,27 @@ class ZeroCopy(unittest.TestCase):
             self.assertEqual(cm.exception.status, 4)
         self.assertFalse(c.any())  # no call ran
 
-    def test_kv_cache_written_in_place(self):
-        """A compiled model's inout KV caches (tests/e2e/models/kv_cache.attn)
-        are updated in the caller's NumPy array and torch tensor."""
-        lib = attnc.compile(ROOT / "tests/e2e/models/kv_cache.attn", model="kv_cache")
-        m = lib.models["kv_cache"]
-        m.bind(random_weights(m, scale=0.2))
-        rng = np.random.default_rng(3)
-        x = rng.standard_normal((1, 3, 64)).astype(np.float32)
+    def test_cache_written_in_place(self):
+        """A compiled model's inout cache (cache_write, as in a decoder's KV
+        cache) is updated in the caller's NumPy array and torch tensor."""
+        m = attnc.compile(APPEND).models["append"]
+        x = np.arange(1, 25, dtype=np.float32).reshape(1, 1, 3, 8)
         start = np.array([2], np.int32)
-        k, v = np.zeros((1, 2, 8, 16), np.float32), np.zeros((1, 2, 8, 16), np.float32)
-        at = (k.ctypes.data, v.ctypes.data)
-        y = m(x=x, start=start, k_cache=k, v_cache=v)
-        self.assertEqual((k.ctypes.data, v.ctypes.data), at)
-        for cache in (k, v):  # rows 2..4 written, the others untouched
-            self.assertTrue(cache[:, :, 2:5].any(axis=-1).all())
-            self.assertFalse(cache[:, :, :2].any() or cache[:, :, 5:].any())
+        cache = np.zeros((1, 1, 8, 8), np.float32)
+        at = cache.ctypes.data
+        y = m(x, start, cache)
+        self.assertEqual(cache.ctypes.data, at)
+        want = np.zeros_like(cache)
+        want[:, :, 2:5] = x
+        self.assertTrue(np.array_equal(cache, want))
+        self.assertTrue(np.array_equal(y, 2 * want))
         if torch is not None:
-            kt, vt = torch.zeros(1, 2, 8, 16), torch.zeros(1, 2, 8, 16)
-            yt = m(x=torch.from_numpy(x), start=torch.from_numpy(start), k_cache=kt, v_cache=vt)
-            self.assertTrue(np.array_equal(kt.numpy(), k) and np.array_equal(vt.numpy(), v))
-            self.assertTrue(np.array_equal(yt.numpy(), y))
+            tcache = torch.zeros(1, 1, 8, 8)
+            at = tcache.data_ptr()
+            yt = m(torch.from_numpy(x), torch.from_numpy(start), tcache)
+            self.assertEqual(tcache.data_ptr(), at)
+            self.assertTrue(np.array_equal(tcache.numpy(), want))
+            self.assertTrue(np.array_equal(yt.numpy(), 2 * want))
 
 
 class Gil(unittest.TestCase):
