@@ -12,8 +12,9 @@ The runtime is the C API of libattn_runtime.so, called through ctypes
 messages as the C runtime (errors are AttnError with its status), and ctypes
 releases the GIL for every runtime call, so Python threads run one bound model
 at once (runtime.h's thread contract). Inputs are passed without copying when
-they are C-contiguous (torch tensors through DLPack); a strided input is
-copied, except an `inout` one (a KV cache), which the model writes in place.
+they are C-contiguous (torch tensors by their data_ptr); a strided input
+is copied, and a strided `inout` one (a KV cache, which the model writes
+in place) is a ValueError.
 Dtypes are never converted: the runtime checks them (int64 ids for an i32
 input are an AttnError, as in C).
 

@@ -22,6 +22,7 @@ nothing is converted (a converted copy would silently drop in-place writes).
 """
 
 import ctypes as C
+import sys
 
 import numpy as np
 
@@ -29,6 +30,8 @@ import numpy as np
 DTYPES = {0: np.dtype(np.float32), 1: np.dtype(np.float16), 2: np.dtype(np.uint16),
           3: np.dtype(np.int32), 4: np.dtype(np.bool_)}
 CODES = {d: c for c, d in DTYPES.items()}  # NumPy dtype -> attn_dtype
+DTYPE_NAMES = {0: "f32", 1: "f16", 2: "bf16", 3: "i32", 4: "bool"}
+ROLES = {0: "input", 1: "param", 2: "output", 3: "inout"}  # inout: an input written in place
 
 
 def _data_address():
@@ -38,7 +41,8 @@ def _data_address():
     a small model feels. Checked here, with ctypes.data as the fallback."""
     at = object.__basicsize__
     probe = np.empty(3, np.float32)
-    if C.c_void_p.from_address(id(probe) + at).value == probe.ctypes.data:
+    if (sys.implementation.name == "cpython"  # id() is the object's address
+            and C.c_void_p.from_address(id(probe) + at).value == probe.ctypes.data):
         read = C.c_void_p.from_address
         return lambda a: read(id(a) + at).value
     return lambda a: a.ctypes.data
@@ -46,8 +50,6 @@ def _data_address():
 
 data_address = _data_address()
 _DIMS = [C.c_int64 * max(rank, 1) for rank in range(17)]  # ATTN_MAX_RANK = 16
-DTYPE_NAMES = {0: "f32", 1: "f16", 2: "bf16", 3: "i32", 4: "bool"}
-ROLES = {0: "input", 1: "param", 2: "output", 3: "inout"}  # inout: an input written in place
 
 
 class AttnError(RuntimeError):

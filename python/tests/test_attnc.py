@@ -478,6 +478,12 @@ class ZeroCopy(unittest.TestCase):
         self.assertEqual(addresses(addr.numpy()), [x.data_ptr(), c.data_ptr(), y.data_ptr()])
         self.assertTrue(torch.equal(c, torch.ones(5)))
 
+    def test_data_address(self):
+        a = np.arange(12, dtype=np.float32).reshape(3, 4)
+        for v in (a, a[1:], a[:, 1:], a.view(np.int32), np.zeros((), np.float32),
+                  np.ma.masked_array(a)):
+            self.assertEqual(attnc._runtime.data_address(v), v.ctypes.data)
+
     def test_strided_input_is_copied(self):
         base, c = np.arange(10, dtype=np.float32), np.zeros(5, np.float32)
         y, addr = self.model(base[::2], c)
