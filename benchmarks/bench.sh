@@ -10,8 +10,10 @@
 #                  gpt2_block/S=1024). The decode benchmark (step 4) runs
 #                  when the filter is empty or contains 'decode', the PyTorch
 #                  peers (step 5) when it is empty or contains 'torch'; the
-#                  top-level alternatives that mention 'decode' or 'torch'
-#                  are removed before attn-bench sees the filter, and
+#                  Python overhead (step 6) when it is empty or contains
+#                  'python'; the top-level alternatives that mention
+#                  'decode', 'torch' or 'python' are removed before
+#                  attn-bench sees the filter, and
 #                  attn-bench does not run when none is left
 #                  (BENCH_FILTER=decode: decode only; 'decode|torch': both).
 #   BENCH_THREADS  thread counts, default 1,2 (attn-bench, decode, torch peers)
@@ -38,7 +40,11 @@
 #    and bert_layer vs nn.TransformerEncoderLayer's fast path, attnc built for
 #    the host and for AVX2 (PyTorch restricted to AVX2 in that run) ->
 #    BENCH_OUT/torch_peers.json, TORCH.md. Libraries cached in BUILD/bench-torch/.
-# A failed check in step 4 or 5 makes bench.sh exit 1 after everything ran.
+# 6. benchmarks/python_overhead.py with BUILD/venv/bin/python (when the
+#    filter is empty or contains 'python', e.g. BENCH_FILTER=python/overhead):
+#    a tiny model called from C and from the attnc package (NumPy, torch),
+#    median us per call -> BENCH_OUT/python_overhead.json, PYTHON.md.
+# A failed check in step 4, 5 or 6 makes bench.sh exit 1 after everything ran.
 #
 #===----------------------------------------------------------------------===#
 set -euo pipefail
@@ -134,7 +140,8 @@ for ch in sys.argv[1]:
     else:
         cur += ch
 parts.append(cur)
-print("|".join(p for p in parts if "decode" not in p and "torch" not in p))
+print("|".join(p for p in parts
+               if all(w not in p for w in ("decode", "torch", "python"))))
 PY
 )
   [ -z "$FILTER" ] && RUN_CASES=0
@@ -149,7 +156,7 @@ if [ "$RUN_CASES" = 1 ]; then
   "$BENCH" "${ARGS[@]}" "$@"
   /usr/bin/python3 "$ROOT/benchmarks/report.py" "$OUT"
 else
-  echo "bench: BENCH_FILTER='$BENCH_FILTER' selects only the decode/torch steps; attn-bench not run"
+  echo "bench: BENCH_FILTER='$BENCH_FILTER' selects only the decode/torch/python steps; attn-bench not run"
 fi
 
 FAILED=0
@@ -184,4 +191,6 @@ python_step() {
 python_step decode decode_bench.py decode numpy
 #--- 5. attnc vs PyTorch's fused kernels (benchmarks/torch_peers.py) ---------#
 python_step "torch peers" torch_peers.py torch torch
+#--- 6. The Python package's per-call overhead (benchmarks/python_overhead.py)
+python_step "python overhead" python_overhead.py python numpy
 exit "$FAILED"

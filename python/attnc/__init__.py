@@ -12,8 +12,9 @@ The runtime is the C API of libattn_runtime.so, called through ctypes
 messages as the C runtime (errors are AttnError with its status), and ctypes
 releases the GIL for every runtime call, so Python threads run one bound model
 at once (runtime.h's thread contract). Inputs are passed without copying when
-they are C-contiguous (torch tensors through DLPack); a strided input is
-copied, except an `inout` one (a KV cache), which the model writes in place.
+they are C-contiguous (torch tensors by their data_ptr); a strided input
+is copied, and a strided `inout` one (a KV cache, which the model writes
+in place) is a ValueError.
 Dtypes are never converted: the runtime checks them (int64 ids for an i32
 input are an AttnError, as in C).
 
@@ -161,7 +162,14 @@ class Library:
         return cls(path)
 
     def set_num_threads(self, n):
+        """The library's Halide worker threads (0: its default)."""
         self._lib.set_num_threads(n)
+
+    def set_memory_limit(self, nbytes):
+        """Later runs of this library's models whose inputs, outputs and
+        scratch together exceed `nbytes` fail with AttnError (status
+        ATTN_ERR_RESOURCE, 12) before allocating anything; 0 lifts it."""
+        self._lib.set_memory_limit(nbytes)
 
     def close(self):
         for m in self.models.opened():
@@ -220,6 +228,42 @@ def _to_numpy(value, what):
     return np.asarray(value), False
 
 
+_TORCH_CODES = None  # torch dtype -> attn_dtype
+
+
+def _torch_ref(t, what, inout):
+    """(tensor, (attn_dtype, shape, address)) of a torch CPU tensor: itself,
+    or a contiguous copy of a strided one that is not inout."""
+    global _TORCH_CODES
+    import torch
+    if _TORCH_CODES is None:
+        _TORCH_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2,
+                        torch.int32: 3, torch.bool: 4}
+    if not t.is_cpu:
+        raise AttnError(ATTN_ERR_DTYPE, "dtype",
+                        f"{what}: a tensor on {t.device}; attnc runs on the CPU")
+    code = _TORCH_CODES.get(t.dtype)
+    if code is None:
+        raise AttnError(ATTN_ERR_DTYPE, "dtype", f"{what}: dtype {t.dtype} is not an "
+                        "attnc dtype (float32, float16, bfloat16, int32, bool)")
+    if not t.is_contiguous():
+        if inout:
+            raise ValueError(f"{what}: the tensor must be contiguous (it is written "
+                             "in place, so it is passed without copying)")
+        t = t.contiguous()
+    address = t.data_ptr()
+    if address % t.element_size():
+        raise ValueError(f"{what}: the tensor's data is not aligned to its elements")
+    return t, (code, t.shape, address)
+
+
+def _torch_out(array, desc):
+    """A NumPy output as a torch tensor over the same memory (bf16 as bfloat16)."""
+    import torch
+    t = torch.from_numpy(array)
+    return t.view(torch.bfloat16) if desc.dtype_code == 2 else t
+
+
 class Model:
     """One model of a Library: `inputs`, `params` and `outputs` describe its
     tensors (name, weight_name, dtype, dims with symbolic sizes as names);
@@ -258,36 +302,49 @@ class Model:
     def signature(self):
         return self._m.signature()
 
+    def scratch_bytes(self, **sizes):
+        """The bytes a call allocates besides its inputs, outputs and params
+        for these symbolic sizes (scratch_bytes(B=2, S=128); derived sizes
+        such as "T+1" are summed), as the library states it; None when it
+        does not say."""
+        unknown = sorted(set(sizes) - set(self.sizes))
+        if unknown:
+            raise KeyError(f"model '{self.name}' has no size {unknown} (sizes: {self.sizes})")
+        values = []
+        for s in self.sizes:
+            terms = s.split("+")
+            if s not in sizes and len(terms) > 1 and all(t.isdigit() or t in sizes
+                                                         for t in terms):
+                sizes[s] = sum(int(t) if t.isdigit() else sizes[t] for t in terms)
+            if s not in sizes:
+                raise KeyError(f"model '{self.name}': size {s} is not given")
+            values.append(sizes[s])
+        return self._m.scratch_bytes(values)
+
     def __call__(self, *args, **kwargs):
         """Runs on NumPy arrays or torch CPU tensors, in declaration order or
         by name. Returns one output, or a tuple of them, as NumPy arrays, or
         torch tensors when torch tensors came in."""
-        if args and kwargs:
-            raise TypeError("give the inputs either in order or by name")
-        if kwargs:
-            names = [d.name for d in self.inputs]
-            unknown = sorted(set(kwargs) - set(names))
-            if unknown:
-                raise KeyError(f"model '{self.name}' has no input {unknown} "
-                               f"(inputs: {', '.join(names)})")
-            missing = [n for n in names if n not in kwargs]
-            if missing:
-                raise KeyError(f"model '{self.name}': missing input(s) {missing}")
-            args = [kwargs[n] for n in names]
-        if len(args) != len(self.inputs):
-            raise TypeError(f"model '{self.name}' takes {len(self.inputs)} inputs, "
-                            f"got {len(args)}")
-        arrays, torch_in = [], False
-        for d, value in zip(self.inputs, args):
-            a, from_torch = _to_numpy(value, f"input '{d.name}'")
-            torch_in |= from_torch
-            if d.role != "inout":  # a contiguous copy would drop in-place writes
-                a = np.ascontiguousarray(a)
-            arrays.append(a)
-        outs = self._m.run(*arrays)
+        m = self._m
+        args = m.inputs_in_order(args, kwargs)
+        refs, keep, torch_in = [], [], False
+        for d, what, value in zip(self.inputs, m._in_labels, args):
+            inout = d.role == "inout"  # a contiguous copy would drop in-place writes
+            if not isinstance(value, np.ndarray) and type(value).__module__.startswith("torch"):
+                value, ref = _torch_ref(value, what, inout)
+                torch_in = True
+            else:
+                value = np.asarray(value)
+                if not inout and not value.flags.c_contiguous:
+                    value = np.ascontiguousarray(value)
+                ref = m.rt.ref(value, what)
+            keep.append(value)  # alive until the run returns
+            refs.append(ref)
+        outs = [np.empty(s, d.dtype)
+                for s, d in zip(m.output_shapes([r[1] for r in refs]), self.outputs)]
+        m.run_refs(refs, [m.rt.ref(o, w) for o, w in zip(outs, m._out_labels)])
         if torch_in:
-            import torch
-            outs = [torch.from_numpy(o) for o in outs]
+            outs = [_torch_out(o, d) for o, d in zip(outs, self.outputs)]
         return outs[0] if len(outs) == 1 else tuple(outs)
 
     def close(self):

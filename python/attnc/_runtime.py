@@ -22,20 +22,44 @@ nothing is converted (a converted copy would silently drop in-place writes).
 """
 
 import ctypes as C
+import sys
 
 import numpy as np
 
 # attn_dtype (attn/abi.h) -> NumPy dtype; bf16 is raw uint16 storage, as in .npy.
 DTYPES = {0: np.dtype(np.float32), 1: np.dtype(np.float16), 2: np.dtype(np.uint16),
           3: np.dtype(np.int32), 4: np.dtype(np.bool_)}
+CODES = {d: c for c, d in DTYPES.items()}  # NumPy dtype -> attn_dtype
 DTYPE_NAMES = {0: "f32", 1: "f16", 2: "bf16", 3: "i32", 4: "bool"}
 ROLES = {0: "input", 1: "param", 2: "output", 3: "inout"}  # inout: an input written in place
 
 
+def _data_address():
+    """A fast array.ctypes.data: NumPy's PyArrayObject holds its data pointer
+    right after the object header (what PyArray_DATA reads); ctypes.data
+    builds a helper object per call, 10x slower, which the per-call cost of
+    a small model feels. Checked here, with ctypes.data as the fallback."""
+    at = object.__basicsize__
+    probe = np.empty(3, np.float32)
+    if (sys.implementation.name == "cpython"  # id() is the object's address
+            and C.c_void_p.from_address(id(probe) + at).value == probe.ctypes.data):
+        read = C.c_void_p.from_address
+        return lambda a: read(id(a) + at).value
+    return lambda a: a.ctypes.data
+
+
+data_address = _data_address()
+_DIMS = [C.c_int64 * max(rank, 1) for rank in range(17)]  # ATTN_MAX_RANK = 16
+
+
 class AttnError(RuntimeError):
+    """A failed runtime call: `status` (attn_status), `name` (its
+    attn_status_name) and `message` (attn_last_error)."""
+
     def __init__(self, status, name, message):
         super().__init__(f"{message} ({name})")
         self.status = status
+        self.name = name
         self.message = message
 
 
@@ -100,6 +124,7 @@ class Runtime:
             "attn_library_close": (None, [P]),
             "attn_library_get_desc": (C.POINTER(_LibraryDesc), [P]),
             "attn_library_set_num_threads": (ST, [P, C.c_int]),
+            "attn_library_set_memory_limit": (ST, [P, C.c_uint64]),
             "attn_model_open": (ST, [P, C.c_char_p, C.POINTER(P)]),
             "attn_model_close": (None, [P]),
             "attn_model_get_desc": (C.POINTER(_ModelDesc), [P]),
@@ -109,6 +134,8 @@ class Runtime:
             "attn_model_input": (C.POINTER(_TensorDesc), [P, I32]),
             "attn_model_param": (C.POINTER(_TensorDesc), [P, I32]),
             "attn_model_output": (C.POINTER(_TensorDesc), [P, I32]),
+            "attn_model_scratch_bytes": (ST, [P, I32, C.POINTER(C.c_int64),
+                                         C.POINTER(C.c_int64)]),
             "attn_model_bind_weights": (ST, [P, P]),
             "attn_model_bind_param": (ST, [P, C.c_char_p, P]),
             "attn_model_run_into": (ST, [P, I32, C.POINTER(P), I32, C.POINTER(P)]),
@@ -116,6 +143,12 @@ class Runtime:
         for name, (res, args) in sigs.items():
             f = getattr(lib, name)
             f.restype, f.argtypes = res, args
+        # The functions of every call once more, without argtypes: checking
+        # and converting each argument costs ctypes about a microsecond per
+        # call, so wrap_ref and Model.run_refs pass exactly the C types.
+        self._wrap, self._free, self._run_into = (
+            lib["attn_tensor_wrap"], lib["attn_tensor_free"], lib["attn_model_run_into"])
+        self._wrap.restype, self._free.restype, self._run_into.restype = ST, None, ST
 
     def check(self, status):
         if status != 0:
@@ -128,22 +161,34 @@ class Runtime:
     def open_weights(self, path, copy=False):
         return Weights(self, path, copy)
 
-    def wrap(self, array, what):
-        """An attn_tensor borrowing `array`'s memory (the caller keeps it alive)."""
+    def ref(self, array, what):
+        """(attn_dtype, shape, address) of a NumPy array passed without
+        copying; `what` ("input 'x'") names it in errors."""
         if not isinstance(array, np.ndarray):
             raise TypeError(f"{what}: expected a numpy array, got {type(array).__name__}")
-        code = next((c for c, d in DTYPES.items() if d == array.dtype), None)
+        code = CODES.get(array.dtype)
         if code is None:  # ATTN_ERR_DTYPE, as the C runtime says for a wrong dtype
             raise AttnError(4, "dtype", f"{what}: dtype {array.dtype} is not an attnc "
                             "dtype (float32, float16, uint16 for bf16, int32, bool)")
-        if not array.flags.c_contiguous or array.ctypes.data % array.itemsize:
+        address = data_address(array)
+        if not array.flags.c_contiguous or address % array.itemsize:
             raise ValueError(f"{what}: the array must be C-contiguous and aligned "
                              "(it is passed without copying)")
-        dims = (C.c_int64 * max(array.ndim, 1))(*array.shape)
-        out = C.c_void_p()
-        self.check(self.lib.attn_tensor_wrap(code, array.ndim, dims,
-                                             C.c_void_p(array.ctypes.data), C.byref(out)))
+        return code, array.shape, address
+
+    def wrap_ref(self, code, shape, address):
+        """An attn_tensor (a c_void_p) over memory that the caller keeps
+        alive; free it with lib.attn_tensor_free."""
+        out, rank = C.c_void_p(), len(shape)
+        dims = (_DIMS[rank] if rank < len(_DIMS) else C.c_int64 * rank)(*shape)
+        status = self._wrap(code, rank, dims, C.c_void_p(address), C.byref(out))
+        if status:
+            self.check(status)
         return out
+
+    def wrap(self, array, what):
+        """An attn_tensor borrowing `array`'s memory (the caller keeps it alive)."""
+        return self.wrap_ref(*self.ref(array, what))
 
 
 class Weights:
@@ -188,6 +233,11 @@ class Library:
     def set_num_threads(self, n):
         self.rt.check(self.rt.lib.attn_library_set_num_threads(self.handle, n))
 
+    def set_memory_limit(self, nbytes):
+        """Later runs whose inputs, outputs and scratch exceed `nbytes` fail
+        with ATTN_ERR_RESOURCE before allocating; 0: no limit."""
+        self.rt.check(self.rt.lib.attn_library_set_memory_limit(self.handle, nbytes))
+
     def model(self, name=None):
         return Model(self, name)
 
@@ -219,6 +269,7 @@ class Model:
         self.inputs = descs(f.attn_model_num_inputs, f.attn_model_input)
         self.params = descs(f.attn_model_num_params, f.attn_model_param)
         self.outputs = descs(f.attn_model_num_outputs, f.attn_model_output)
+        self._plan()
         self._weights = None
         self._params = {}  # name -> (attn_tensor handle, array) bound by bind_param
 
@@ -235,6 +286,16 @@ class Model:
         outs = ", ".join(d.type_string() for d in self.outputs)
         syms = f"<{', '.join(self.sym_names)}>" if self.sym_names else ""
         return f"{self.name}{syms}({ins}) -> {outs}"
+
+    def scratch_bytes(self, sizes):
+        """The bytes a run allocates besides its tensors for the symbolic
+        sizes `sizes` (in sym_names order), or None when the library does
+        not say."""
+        vals = (C.c_int64 * max(len(sizes), 1))(*sizes)
+        out = C.c_int64()
+        self.rt.check(self.rt.lib.attn_model_scratch_bytes(self.handle, len(sizes), vals,
+                                                           C.byref(out)))
+        return None if out.value < 0 else out.value
 
     def bind_weights(self, weights):
         self.rt.check(self.rt.lib.attn_model_bind_weights(self.handle, weights.handle))
@@ -275,28 +336,58 @@ class Model:
         if old:
             self.rt.lib.attn_tensor_free(old[0])
 
-    def output_shapes(self, arrays):
-        """The outputs' shapes for these inputs (symbols bound by the inputs)."""
-        sizes = {}
-        for d, a in zip(self.inputs, arrays):
-            for dim, n in zip(d.dims, a.shape):
+    def _plan(self):
+        """What each call needs, worked out once: the labels of errors, the
+        input dim that binds each symbolic size, and the output dims."""
+        self._in_labels = [f"input '{d.name}'" for d in self.inputs]
+        self._out_labels = [f"output '{d.name}'" for d in self.outputs]
+        self._binders = {}  # size -> (input, dim) that binds it
+        for i, d in enumerate(self.inputs):
+            for k, dim in enumerate(d.dims):
                 if isinstance(dim, str):
-                    sizes.setdefault(dim, n)
-        def derived(name):  # "T+1": a sum of sizes and integers
+                    self._binders.setdefault(dim, (i, k))
+        self._sums = {}  # a derived size ("T+1") -> its terms, when inputs bind them
+        for name in self.sym_names:
             terms = name.split("+")
-            if len(terms) > 1 and all(t.isdigit() or t in sizes for t in terms):
-                sizes[name] = sum(int(t) if t.isdigit() else sizes[t] for t in terms)
-        shapes = []
+            if (name not in self._binders and len(terms) > 1 and
+                    all(t.isdigit() or t in self._binders for t in terms)):
+                self._sums[name] = terms
+
+    def output_shapes(self, shapes):
+        """The outputs' shapes for inputs of these shapes (the sizes they bind).
+        An input of the wrong rank gives size 0: the runtime then says what
+        is wrong with it, before it looks at the outputs."""
+        sizes = {s: shapes[i][k] if k < len(shapes[i]) else 0
+                 for s, (i, k) in self._binders.items()}
+        for name, terms in self._sums.items():
+            sizes[name] = sum(int(t) if t.isdigit() else sizes[t] for t in terms)
+        out = []
         for d in self.outputs:
-            for x in d.dims:
-                if isinstance(x, str) and x not in sizes:
-                    derived(x)
-            missing = [x for x in d.dims if isinstance(x, str) and x not in sizes]
+            try:
+                out.append(tuple(sizes[x] if isinstance(x, str) else x for x in d.dims))
+            except KeyError as e:
+                raise AttnError(6, "not found", f"output '{d.name}' size {e.args[0]} is "
+                                "not bound by an input") from None
+        return out
+
+    def inputs_in_order(self, args, kwargs):
+        """The inputs given in declaration order or by name, as a list."""
+        if args and kwargs:
+            raise TypeError("give the inputs either in order or by name")
+        if kwargs:
+            names = [d.name for d in self.inputs]
+            unknown = sorted(set(kwargs) - set(names))
+            if unknown:
+                raise KeyError(f"model '{self.name}' has no input {unknown} "
+                               f"(inputs: {', '.join(names)})")
+            missing = [n for n in names if n not in kwargs]
             if missing:
-                raise AttnError(6, "not found", f"output '{d.name}' size {missing[0]} is "
-                                "not bound by an input")
-            shapes.append(tuple(sizes[x] if isinstance(x, str) else x for x in d.dims))
-        return shapes
+                raise KeyError(f"model '{self.name}': missing input(s) {missing}")
+            args = [kwargs[n] for n in names]
+        if len(args) != len(self.inputs):
+            raise TypeError(f"model '{self.name}' takes {len(self.inputs)} inputs, "
+                            f"got {len(args)}")
+        return args
 
     def run(self, *args, outputs=None, **kwargs):
         """Runs the model on NumPy inputs, given in declaration order or by name.
@@ -304,38 +395,33 @@ class Model:
         Inputs are borrowed, not copied: the model's in-place writes (inout
         args) land in the caller's arrays. Returns the list of outputs (new
         arrays, or the `outputs` arrays given, which are filled in place)."""
-        if args and kwargs:
-            raise TypeError("give the inputs either in order or by name")
-        if kwargs:
-            unknown = set(kwargs) - {d.name for d in self.inputs}
-            if unknown:
-                raise KeyError(f"model '{self.name}' has no input {sorted(unknown)} "
-                               f"(inputs: {', '.join(d.name for d in self.inputs)})")
-            missing = [d.name for d in self.inputs if d.name not in kwargs]
-            if missing:
-                raise KeyError(f"model '{self.name}': missing input(s) {missing}")
-            args = [kwargs[d.name] for d in self.inputs]
-        if len(args) != len(self.inputs):
-            raise TypeError(f"model '{self.name}' takes {len(self.inputs)} inputs, got {len(args)}")
+        args = self.inputs_in_order(args, kwargs)
+        ref = self.rt.ref
+        ins = [ref(a, w) for a, w in zip(args, self._in_labels)]
         if outputs is None:
-            outputs = [np.empty(s, dtype=d.dtype)
-                       for s, d in zip(self.output_shapes(args), self.outputs)]
-        rt, wrapped = self.rt, []
-        try:
-            for d, a in zip(self.inputs, args):
-                wrapped.append(rt.wrap(a, f"input '{d.name}'"))
-            outs = []
-            for d, a in zip(self.outputs, outputs):
-                outs.append(rt.wrap(a, f"output '{d.name}'"))
-            wrapped += outs
-            ins = (C.c_void_p * max(len(args), 1))(*[w.value for w in wrapped[:len(args)]])
-            out_arr = (C.c_void_p * max(len(outs), 1))(*[w.value for w in outs])
-            rt.check(rt.lib.attn_model_run_into(self.handle, len(args), ins,
-                                                len(outs), out_arr))
-        finally:
-            for w in wrapped:
-                rt.lib.attn_tensor_free(w)
+            outputs = [np.empty(s, d.dtype)
+                       for s, d in zip(self.output_shapes([r[1] for r in ins]), self.outputs)]
+        self.run_refs(ins, [ref(a, w) for a, w in zip(outputs, self._out_labels)])
         return outputs
+
+    def run_refs(self, ins, outs):
+        """attn_model_run_into on (attn_dtype, shape, address) triples (as
+        Runtime.ref gives), inputs in declaration order; the caller keeps
+        the memory alive."""
+        rt, handles = self.rt, []
+        try:
+            for r in ins:
+                handles.append(rt.wrap_ref(*r))
+            for r in outs:
+                handles.append(rt.wrap_ref(*r))
+            n, m = len(ins), len(outs)
+            status = rt._run_into(self.handle, n, (C.c_void_p * max(n, 1))(*handles[:n]),
+                                  m, (C.c_void_p * max(m, 1))(*handles[n:]))
+            if status:
+                rt.check(status)
+        finally:
+            for h in handles:
+                rt._free(h)
 
     def close(self):
         if self.handle:

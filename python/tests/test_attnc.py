@@ -4,12 +4,16 @@ Run: ATTNC=build/bin/attnc build/venv/bin/python -m unittest python/tests/test_a
 Needs numpy, torch and safetensors (build/venv); skips what is missing.
 """
 
+import ctypes
 import importlib
+import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 from pathlib import Path
 
@@ -34,6 +38,56 @@ def bert_library():
     if _bert is None:
         _bert = attnc.compile(ROOT / "examples/bert_layer.attn")
     return _bert
+
+
+def probe_library():
+    """python/tests/probe_lib.c ($ATTNC_PROBE_LIB, else next to the runtime):
+    models that report the addresses they were handed and wait for a flag."""
+    path = os.environ.get("ATTNC_PROBE_LIB") or str(
+        Path(attnc.tool_paths()[1]).with_name("libattnc_py_probe.so"))
+    if not Path(path).is_file():
+        raise unittest.SkipTest(f"{path} is not built (ninja attnc_py_probe)")
+    return attnc.Library.load(path)
+
+
+def addresses(addr):
+    """probe_lib.c's addr output: the (low, high) halves -> three addresses."""
+    u = addr.view(np.uint32).astype(np.uint64)
+    return [int(u[i] | (u[i + 1] << np.uint64(32))) for i in (0, 2, 4)]
+
+
+def write_safetensors(path, tensors):
+    """A .safetensors file of float32 arrays (no safetensors package needed)."""
+    header, data = {}, b""
+    for name, a in tensors.items():
+        b = np.ascontiguousarray(a, np.float32).tobytes()
+        header[name] = {"dtype": "F32", "shape": list(a.shape),
+                        "data_offsets": [len(data), len(data) + len(b)]}
+        data += b
+    h = json.dumps(header).encode()
+    Path(path).write_bytes(len(h).to_bytes(8, "little") + h + data)
+
+
+SMALL = """model small<N>(x: f32[N, 8], ids: i32[N]) -> f32[N, 8] {
+  param tok: f32[11, 8]
+  return x + embedding(tok, ids)
+}
+"""
+_small = None
+
+APPEND = """model append<S, T>(x: f32[1, 1, S, 8], start: i32[1],
+                    cache: inout f32[1, 1, T, 8]) -> f32[1, 1, T, 8] {
+  return cache_write(cache, x, start) * 2.0
+}
+"""
+
+
+def small_library():
+    """SMALL, compiled once for the whole file (the errors' target)."""
+    global _small
+    if _small is None:
+        _small = attnc.compile(SMALL)
+    return _small
 
 
 def random_weights(model, seed=0, scale=0.05):
@@ -238,6 +292,287 @@ class Errors(unittest.TestCase):
             self.model(x=self.x, length=np.array([3], np.int32))
 
 
+def runtime_statuses():
+    """attn_status of runtime/include/attn/runtime.h: name -> value."""
+    text = (ROOT / "runtime/include/attn/runtime.h").read_text()
+    body = text[text.index("typedef enum attn_status {"):text.index("} attn_status;")]
+    return {n: int(v) for n, v in re.findall(r"\b(ATTN_\w+)\s*=\s*(\d+)", body)}
+
+
+# Statuses that no input from Python can cause, and why.
+UNTRIGGERABLE = {
+    "ATTN_ERR_INTERNAL": "an exception other than the runtime's own failures and "
+                         "std::bad_alloc reaching its C boundary (guarded() in "
+                         "runtime/lib/Internal.h): a bug in the runtime, not a "
+                         "reaction to input",
+}
+
+# The sparse file (64 GiB, no disk) that ATTN_WEIGHTS_COPY cannot read into
+# memory under an address-space limit, in a child process: the limit would
+# also hit this process's other threads.
+OUT_OF_MEMORY_CHILD = r"""
+import resource, sys
+sys.path.insert(0, sys.argv[1])
+import attnc
+m = attnc.Library.load(sys.argv[2]).models["small"]
+vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize"))
+resource.setrlimit(resource.RLIMIT_AS, (vm * 1024 + (1 << 30), resource.getrlimit(resource.RLIMIT_AS)[1]))
+try:
+    m.bind(sys.argv[3], copy=True)
+except attnc.AttnError as e:
+    print(e.status, e.name, e.message, sep="\n")
+"""
+
+
+class EveryStatus(unittest.TestCase):
+    """Each error status of runtime.h, caused from Python, arrives as an
+    AttnError with that status, its name and the runtime's message. The
+    list is read from the header: a new status fails this test until it
+    gets a trigger here or a reason in UNTRIGGERABLE."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.lib = small_library()
+        cls.model = cls.lib.models["small"]
+        cls.tok = np.arange(88, dtype=np.float32).reshape(11, 8)
+        cls.model.bind({"tok": cls.tok})
+        cls.x = np.zeros((4, 8), np.float32)
+        cls.ids = np.array([0, 3, 10, 2], np.int32)
+        cls.tmp = tempfile.TemporaryDirectory()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def file(self, name):
+        return os.path.join(self.tmp.name, name)
+
+    # Each returns the text the message must hold, and a call that raises.
+    def invalid_argument(self):
+        return "negative count", lambda: self.lib.set_num_threads(-1)
+
+    def io(self):
+        return "nothere.so", lambda: attnc.Library.load("/nonexistent/nothere.so")
+
+    def format(self):
+        Path(self.file("bad.safetensors")).write_bytes(b"\x40" + b"\0" * 7 + b'{"a":')
+        m = attnc.Library.load(self.lib.path).models["small"]
+        return "bad.safetensors", lambda: m.bind(self.file("bad.safetensors"))
+
+    def dtype(self):
+        return ("input 'ids': got f32[4] but the model expects i32[N]",
+                lambda: self.model(self.x, self.ids.astype(np.float32)))
+
+    def shape(self):
+        return ("input 'x' dim 1 is 7 but the model expects 8",
+                lambda: self.model(self.x[:, :7], self.ids))
+
+    def not_found(self):
+        write_safetensors(self.file("other.safetensors"), {"other": self.tok})
+        m = attnc.Library.load(self.lib.path).models["small"]
+        return "tok", lambda: m.bind(self.file("other.safetensors"))
+
+    def abi(self):  # the runtime itself: a shared object without a model table
+        return ("does not export attn_library_v1",
+                lambda: attnc.Library.load(attnc.tool_paths()[1]))
+
+    def pipeline(self):  # an id past the table's 11 rows
+        return ("failed (Halide error code",
+                lambda: self.model(self.x, np.array([0, 11, 0, 0], np.int32)))
+
+    def unsupported(self):
+        # 2^31 bytes without large_buffers; np.empty's pages are never touched.
+        n = 1 << 26
+        return "large_buffers", lambda: self.model(np.empty((n, 8), np.float32),
+                                                   np.empty(n, np.int32))
+
+    def out_of_memory(self):
+        with open(self.file("huge.safetensors"), "wb") as f:
+            f.truncate(1 << 36)
+
+        def child():
+            r = subprocess.run([sys.executable, "-c", OUT_OF_MEMORY_CHILD,
+                                str(ROOT / "python"), self.lib.path,
+                                self.file("huge.safetensors")],
+                               capture_output=True, text=True, timeout=60)
+            lines = r.stdout.splitlines()
+            self.assertEqual((r.returncode, len(lines)), (0, 3), r.stdout + r.stderr)
+            raise attnc.AttnError(int(lines[0]), lines[1], lines[2])  # the child's
+        return "out of memory copying its 68719476736 bytes", child
+
+    def resource(self):
+        lib = attnc.Library.load(self.lib.path)
+        m = lib.models["small"]
+        m.bind({"tok": self.tok})
+        lib.set_memory_limit(64)
+        return "above the memory limit of 64 bytes", lambda: m(self.x, self.ids)
+
+    def test_every_error_status(self):
+        statuses = runtime_statuses()
+        self.assertEqual(statuses.pop("ATTN_OK"), 0)
+        names = {n: n[len("ATTN_ERR_"):].lower() for n in statuses}
+        untested = [n for n in statuses if n not in UNTRIGGERABLE
+                    and not hasattr(self, names[n])]
+        self.assertEqual(untested, [], "runtime.h statuses without a trigger here "
+                         "(add a method named after it, or a reason to UNTRIGGERABLE)")
+        self.assertEqual([n for n in UNTRIGGERABLE if n not in statuses], [])
+        rt = attnc._runtime_lib()
+        for n, status in statuses.items():
+            if n in UNTRIGGERABLE:
+                continue
+            with self.subTest(n):
+                text, call = getattr(self, names[n])()
+                with self.assertRaises(attnc.AttnError) as cm:
+                    call()
+                e = cm.exception
+                self.assertEqual(e.status, status, str(e))
+                self.assertEqual(e.name, rt.lib.attn_status_name(status).decode())
+                self.assertEqual(str(e), f"{e.message} ({e.name})")
+                self.assertIn(text, e.message)
+                if n != "ATTN_ERR_OUT_OF_MEMORY":  # that one is the child's
+                    self.assertEqual(e.message, rt.lib.attn_last_error().decode())
+
+    def test_memory_limit_and_scratch(self):
+        lib = attnc.Library.load(self.lib.path)
+        m = lib.models["small"]
+        m.bind({"tok": self.tok})
+        scratch = m.scratch_bytes(N=4)
+        self.assertTrue(scratch is None or scratch >= 0, scratch)
+        need = self.x.nbytes + self.ids.nbytes + self.x.nbytes + (scratch or 0)
+        lib.set_memory_limit(need)  # exactly enough
+        m(self.x, self.ids)
+        lib.set_memory_limit(need - 1)
+        with self.assertRaises(attnc.AttnError) as cm:
+            m(self.x, self.ids)
+        self.assertIn(f"needs {need} bytes", str(cm.exception))
+        lib.set_memory_limit(0)
+        m(self.x, self.ids)
+        with self.assertRaises(KeyError):
+            m.scratch_bytes(M=4)
+        bert = bert_library().models["bert_layer"]
+        self.assertGreater(bert.scratch_bytes(B=2, S=128), 0)
+
+
+class ZeroCopy(unittest.TestCase):
+    """The caller's memory is what reaches the pipeline: probe_lib.c's
+    `addresses` model reports the host pointers of its buffers (x, the inout
+    c, the output y) and adds 1 to c in place."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.lib = probe_library()
+        cls.model = cls.lib.models["addresses"]
+
+    def test_numpy_addresses(self):
+        x, c = np.arange(5, dtype=np.float32), np.zeros(5, np.float32)
+        y, addr = self.model(x, c)
+        self.assertEqual(addresses(addr), [x.ctypes.data, c.ctypes.data, y.ctypes.data])
+        self.assertTrue(np.array_equal(y, 2 * x))
+        self.assertTrue(np.array_equal(c, np.ones(5)))  # written in place
+
+    @unittest.skipIf(torch is None, "torch is not installed")
+    def test_torch_addresses(self):
+        x, c = torch.arange(5, dtype=torch.float32), torch.zeros(5)
+        y, addr = self.model(x, c)
+        self.assertIsInstance(y, torch.Tensor)
+        self.assertEqual(addresses(addr.numpy()), [x.data_ptr(), c.data_ptr(), y.data_ptr()])
+        self.assertTrue(torch.equal(c, torch.ones(5)))
+
+    def test_data_address(self):
+        a = np.arange(12, dtype=np.float32).reshape(3, 4)
+        for v in (a, a[1:], a[:, 1:], a.view(np.int32), np.zeros((), np.float32),
+                  np.ma.masked_array(a)):
+            self.assertEqual(attnc._runtime.data_address(v), v.ctypes.data)
+
+    def test_strided_input_is_copied(self):
+        base, c = np.arange(10, dtype=np.float32), np.zeros(5, np.float32)
+        y, addr = self.model(base[::2], c)
+        self.assertNotEqual(addresses(addr)[0], base.ctypes.data)
+        self.assertTrue(np.array_equal(y, 2 * base[::2]))
+        if torch is not None:
+            tbase = torch.arange(10, dtype=torch.float32)
+            y, addr = self.model(tbase[::2], torch.zeros(5))
+            self.assertNotEqual(addresses(addr.numpy())[0], tbase.data_ptr())
+            self.assertTrue(torch.equal(y, 2 * tbase[::2]))
+
+    def test_strided_inout_is_refused(self):
+        # A copy would drop the in-place write, so it is an error, not a copy.
+        x, c = np.zeros(5, np.float32), np.zeros(10, np.float32)
+        with self.assertRaisesRegex(ValueError, "input 'c'.*contiguous"):
+            self.model(x, c[::2])
+        self.assertFalse(c.any())
+        if torch is not None:
+            with self.assertRaisesRegex(ValueError, "input 'c'.*contiguous"):
+                self.model(torch.zeros(5), torch.zeros(10)[::2])
+
+    def test_dtypes_are_not_converted(self):
+        c = np.zeros(5, np.float32)
+        with self.assertRaises(attnc.AttnError) as cm:  # not an attnc dtype: said in Python
+            self.model(np.zeros(5), c)
+        self.assertEqual(cm.exception.status, 4)
+        self.assertIn("float64", str(cm.exception))
+        with self.assertRaises(attnc.AttnError) as cm:  # another attnc dtype: the runtime
+            self.model(np.zeros(5, np.int32), c)
+        self.assertEqual(cm.exception.status, 4)
+        self.assertIn("got i32[5] but the model expects f32[N]", str(cm.exception))
+        if torch is not None:
+            with self.assertRaises(attnc.AttnError) as cm:
+                self.model(torch.zeros(5, dtype=torch.float64), torch.zeros(5))
+            self.assertEqual(cm.exception.status, 4)
+        self.assertFalse(c.any())  # no call ran
+
+    def test_cache_written_in_place(self):
+        """A compiled model's inout cache (cache_write, as in a decoder's KV
+        cache) is updated in the caller's NumPy array and torch tensor."""
+        m = attnc.compile(APPEND).models["append"]
+        x = np.arange(1, 25, dtype=np.float32).reshape(1, 1, 3, 8)
+        start = np.array([2], np.int32)
+        cache = np.zeros((1, 1, 8, 8), np.float32)
+        at = cache.ctypes.data
+        y = m(x, start, cache)
+        self.assertEqual(cache.ctypes.data, at)
+        want = np.zeros_like(cache)
+        want[:, :, 2:5] = x
+        self.assertTrue(np.array_equal(cache, want))
+        self.assertTrue(np.array_equal(y, 2 * want))
+        if torch is not None:
+            tcache = torch.zeros(1, 1, 8, 8)
+            at = tcache.data_ptr()
+            yt = m(torch.from_numpy(x), torch.from_numpy(start), tcache)
+            self.assertEqual(tcache.data_ptr(), at)
+            self.assertTrue(np.array_equal(tcache.numpy(), want))
+            self.assertTrue(np.array_equal(yt.numpy(), 2 * want))
+
+
+class Gil(unittest.TestCase):
+    def test_binding_is_cdll(self):
+        # ctypes releases the GIL around calls through a CDLL, not a PyDLL.
+        self.assertIs(type(attnc._runtime_lib().lib), ctypes.CDLL)
+
+    def test_released_during_run(self):
+        """probe_lib.c's wait_flag runs until another thread sets flag[0]:
+        this thread can only do so, in Python, while the run is in flight
+        if the run released the GIL (else the run gives up after 30 s)."""
+        m = probe_library().models["wait_flag"]
+        flag, result = np.zeros(2, np.int32), []
+
+        def run():
+            try:
+                result.append(m(flag).tolist())
+            except Exception as e:  # compared below
+                result.append(e)
+        t = threading.Thread(target=run)
+        t.start()
+        deadline = time.monotonic() + 60
+        while not flag[1] and t.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        self.assertEqual(flag[1], 1, "the run did not start")
+        flag[0] = 7
+        t.join(60)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(result, [[7]])
+
+
 class Stages(unittest.TestCase):
     def test_emit(self):
         text = attnc.emit(ROOT / "examples/bert_layer.attn", "scheduled",
@@ -258,6 +593,8 @@ class Readme(unittest.TestCase):
                            capture_output=True, text=True,
                            env={**os.environ, "PYTHONPATH": str(ROOT / "python")})
         self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("<attnc.Model bert_layer<B, S>(x: f32[B, S, 768], lengths: i32[B]) "
+                      "-> f32[B, S, 768]>", r.stdout)
         self.assertIn("(2, 7, 768)", r.stdout)
 
 
