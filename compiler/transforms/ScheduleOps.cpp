@@ -116,14 +116,17 @@ private:
   /// Flash attention (AttentionScheduleAttr), derived from the register
   /// file, L1 and L2:
   /// - both register tiles hold at most three quarters of the vector
-  ///   registers in accumulators (24 of 32, 12 of 16, as the GEMM's tile), so
-  ///   that the loads, broadcasts and FMA latency have room;
+  ///   registers in accumulators (24 of 32, 12 of 16, as the GEMM's tile),
+  ///   and the accumulators, the vectors a step loads (LLVM keeps them in
+  ///   registers when several rows reuse them) and one broadcast fit the
+  ///   register file;
   /// - the q.k register tile: `qv` vectors of query rows x `rkv` keys, for
   ///   the most FMAs per load; the query tile `q` is those qv vectors (`rqk`
   ///   = q);
   /// - the P.V register tile: `rq` rows (dividing q) x `rv` columns (whole
   ///   vectors dividing Dv), again for the most FMAs per load, the wider on
-  ///   a tie (AVX-512 at Dv = 64: 4 x 64; AVX2: 3 x 32, two column blocks);
+  ///   a tie (AVX-512 at Dv = 64: 4 x 64; AVX2: 6 x 16, four column blocks,
+  ///   as 3 x 32 would need 17 registers);
   /// - `pv`: a sub-block's probabilities (q x pv floats) fill a quarter of L1;
   /// - `rows`: a tile's scores for all keys fill a quarter of L2 (twice the
   ///   keys under a causal mask, where a tile sees half of them);
@@ -135,10 +138,15 @@ private:
     // Per d the q.k tile loads qv vectors and broadcasts rkv keys for
     // qv * rkv FMAs: the most FMAs per load within acc accumulators, the
     // fewer rows on a tie (4 x 6 with 24, 3 x 4 with 12).
-    int64_t qv = 1, rkv = acc;
-    for (int64_t v = 2; v <= acc; ++v) {
+    auto fits = [&](int64_t accumulators, int64_t loads) {
+      return accumulators <= acc && accumulators + loads + 1 <= t.registers;
+    };
+    int64_t qv = 1, rkv = 1;
+    for (int64_t v = 1; v <= acc; ++v) {
       int64_t k = acc / v;
-      if (v * k * (qv + rkv) > qv * rkv * (v + k))
+      while (k > 1 && !fits(v * k, v))
+        --k;
+      if (fits(v * k, v) && v * k * (qv + rkv) > qv * rkv * (v + k))
         qv = v, rkv = k;
     }
     int64_t qt = qv * t.vector;
@@ -148,7 +156,7 @@ private:
     // probabilities for r * c FMAs.
     int64_t rq = 1, rvVectors = 1;
     for (int64_t c = 1; c <= dvVectors; ++c)
-      for (int64_t r = 1; dvVectors % c == 0 && r <= qt && r * c <= acc; ++r)
+      for (int64_t r = 1; dvVectors % c == 0 && r <= qt && fits(r * c, c); ++r)
         if (qt % r == 0 && r * c * (rq + rvVectors) >= rq * rvVectors * (r + c))
           rq = r, rvVectors = c;
     int64_t rv = rvVectors * t.vector;
