@@ -246,12 +246,36 @@ int PipelineBuilder::rootCost(Operation &op) {
   return 1;
 }
 
-bool PipelineBuilder::canCross(llvm::ArrayRef<Value> open) {
-  if (open.size() > 8)
+bool PipelineBuilder::crossing(llvm::ArrayRef<Value> open,
+                               std::vector<Value> &values,
+                               std::vector<Operation *> &maskOps) {
+  values.clear();
+  maskOps.clear();
+  // A mask is a function that the next segment lowers again from its op,
+  // so the tensors it reads cross instead (masks read model arguments,
+  // mostly).
+  std::function<void(Value)> add = [&](Value v) {
+    if (isa<BlockArgument>(v) || boundaryOf.count(v))
+      return;
+    Operation *def = v.getDefiningOp();
+    if (!masks.count(v)) {
+      if (!llvm::is_contained(values, v))
+        values.push_back(v);
+      return;
+    }
+    if (llvm::is_contained(maskOps, def))
+      return;
+    maskOps.push_back(def);
+    for (Value operand : def->getOperands())
+      add(operand);
+  };
+  for (Value v : open)
+    add(v);
+  if (values.size() > 8)
     return false;
-  for (Value v : open) {
+  for (Value v : values) {
     auto it = tensors.find(v);
-    if (masks.count(v) || it == tensors.end() || !it->second.func.defined() ||
+    if (it == tensors.end() || !it->second.func.defined() ||
         it->second.func.outputs() != 1 || it->second.rank() == 0)
       return false;
     // An index map (#attn.inline) crossing would be copied.
@@ -262,13 +286,17 @@ bool PipelineBuilder::canCross(llvm::ArrayRef<Value> open) {
       if (attn::sizeProgram(out, e).empty())
         return false;
   }
+  llvm::sort(maskOps, [&](Operation *a, Operation *b) {
+    return opIndex.lookup(a) < opIndex.lookup(b);
+  });
   return true;
 }
 
-void PipelineBuilder::cut(llvm::ArrayRef<Value> open, int cutAt) {
+void PipelineBuilder::cut(llvm::ArrayRef<Value> values,
+                          llvm::ArrayRef<Operation *> maskOps, int cutAt) {
   std::vector<Func> outputs, sources;
   std::vector<int> targets;
-  for (Value v : open) {
+  for (Value v : values) {
     Tensor t = get(v);
     size_t rank = t.rank();
     attn::Boundary b;
@@ -307,6 +335,8 @@ void PipelineBuilder::cut(llvm::ArrayRef<Value> open, int cutAt) {
   }
   cuts.push_back(cutAt);
   closeSegment(outputs, sources, targets);
+  for (Operation *op : maskOps)
+    masks[op->getResult(0)] = lowerMask(op);
 }
 
 void PipelineBuilder::closeSegment(std::vector<Func> outputs,
@@ -753,9 +783,12 @@ LogicalResult PipelineBuilder::build() {
     for (Value v : op.getResults())
       open.push_back(v);
     llvm::erase_if(open, [&](Value v) { return lastUse.lookup(v) <= at; });
-    if (cost >= per && remaining > 0 && !open.empty() && canCross(open)) {
+    std::vector<Value> values;
+    std::vector<Operation *> maskOps;
+    if (cost >= per && remaining > 0 && !open.empty() &&
+        crossing(open, values, maskOps) && !values.empty()) {
       if (failed(attn::catchHalideErrors(op.getLoc(), [&] {
-            cut(open, at);
+            cut(values, maskOps, at);
             return success();
           })))
         return failure();

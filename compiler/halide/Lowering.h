@@ -196,12 +196,15 @@ public:
   /// its consumers (or none: masks).
   int rootCost(Operation &op);
   /// Whether the values `open` (defined in this segment, read after it)
-  /// can cross to the next segment: root tensors of rank >= 1 whose sizes
-  /// are sizes of the model.
-  bool canCross(llvm::ArrayRef<Value> open);
-  /// Ends the current segment after op `cutAt`: `open` become its outputs
-  /// and the next segments' inputs (boundaries).
-  void cut(llvm::ArrayRef<Value> open, int cutAt);
+  /// can cross to the next segment: as `values`, root tensors of rank >= 1
+  /// whose sizes are sizes of the model, and `maskOps`, masks that the next
+  /// segment lowers again (their tensors are among `values`).
+  bool crossing(llvm::ArrayRef<Value> open, std::vector<Value> &values,
+                std::vector<Operation *> &maskOps);
+  /// Ends the current segment after op `cutAt`: `values` become its
+  /// outputs and the next segments' inputs (boundaries).
+  void cut(llvm::ArrayRef<Value> values, llvm::ArrayRef<Operation *> maskOps,
+           int cutAt);
   /// Moves what the kernels collected in `out` into a new segment, with
   /// outputs `outputs` (going to `targets`), and builds its pipeline.
   void closeSegment(std::vector<Func> outputs, std::vector<Func> sources,
