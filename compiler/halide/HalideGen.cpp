@@ -246,34 +246,46 @@ int PipelineBuilder::rootCost(Operation &op) {
   return 1;
 }
 
-bool PipelineBuilder::crossing(llvm::ArrayRef<Value> open,
-                               std::vector<Value> &values,
-                               std::vector<Operation *> &maskOps) {
-  values.clear();
-  maskOps.clear();
+bool PipelineBuilder::crossing(llvm::ArrayRef<Value> open, Crossing &c) {
+  c = Crossing();
   // A mask is a function that the next segment lowers again from its op,
   // so the tensors it reads cross instead (masks read model arguments,
-  // mostly).
-  std::function<void(Value)> add = [&](Value v) {
-    if (isa<BlockArgument>(v) || boundaryOf.count(v))
+  // mostly), needed as long as the mask is.
+  llvm::DenseMap<Operation *, unsigned> visited;
+  std::function<void(Value, unsigned)> add = [&](Value v, unsigned until) {
+    until = std::max(until, lastUse.lookup(v));
+    if (isa<BlockArgument>(v))
       return;
-    Operation *def = v.getDefiningOp();
-    if (!masks.count(v)) {
-      if (!llvm::is_contained(values, v))
-        values.push_back(v);
+    if (auto b = boundaryOf.find(v); b != boundaryOf.end()) {
+      c.extend.push_back({b->second, until});
       return;
     }
-    if (llvm::is_contained(maskOps, def))
+    if (!masks.count(v)) {
+      auto at = llvm::find(c.values, v);
+      if (at == c.values.end()) {
+        c.values.push_back(v);
+        c.until.push_back(until);
+      } else {
+        unsigned &u = c.until[at - c.values.begin()];
+        u = std::max(u, until);
+      }
       return;
-    maskOps.push_back(def);
+    }
+    Operation *def = v.getDefiningOp();
+    auto [it, fresh] = visited.try_emplace(def, until);
+    if (!fresh && it->second >= until)
+      return;
+    it->second = std::max(it->second, until);
+    if (fresh)
+      c.maskOps.push_back(def);
     for (Value operand : def->getOperands())
-      add(operand);
+      add(operand, until);
   };
   for (Value v : open)
-    add(v);
-  if (values.size() > 8)
+    add(v, 0);
+  if (c.values.empty() || c.values.size() > 8)
     return false;
-  for (Value v : values) {
+  for (Value v : c.values) {
     auto it = tensors.find(v);
     if (it == tensors.end() || !it->second.func.defined() ||
         it->second.func.outputs() != 1 || it->second.rank() == 0)
@@ -286,17 +298,18 @@ bool PipelineBuilder::crossing(llvm::ArrayRef<Value> open,
       if (attn::sizeProgram(out, e).empty())
         return false;
   }
-  llvm::sort(maskOps, [&](Operation *a, Operation *b) {
+  llvm::sort(c.maskOps, [&](Operation *a, Operation *b) {
     return opIndex.lookup(a) < opIndex.lookup(b);
   });
   return true;
 }
 
-void PipelineBuilder::cut(llvm::ArrayRef<Value> values,
-                          llvm::ArrayRef<Operation *> maskOps, int cutAt) {
+void PipelineBuilder::cut(const Crossing &c, int cutAt) {
   std::vector<Func> outputs, sources;
   std::vector<int> targets;
-  for (Value v : values) {
+  for (auto [j, until] : c.extend)
+    boundaryLastOp[j] = std::max(boundaryLastOp[j], until);
+  for (auto [v, until] : llvm::zip(c.values, c.until)) {
     Tensor t = get(v);
     size_t rank = t.rank();
     attn::Boundary b;
@@ -329,13 +342,13 @@ void PipelineBuilder::cut(llvm::ArrayRef<Value> values,
     sources.push_back(outputSource(v, onlyLater));
     targets.push_back(attn::boundaryRef(out.boundaries.size()));
     boundaryOf[v] = out.boundaries.size();
-    boundaryLastOp.push_back(lastUse.lookup(v));
+    boundaryLastOp.push_back(until);
     out.boundaries.push_back(b);
     tensors[v] = {p, t.shape};
   }
   cuts.push_back(cutAt);
   closeSegment(outputs, sources, targets);
-  for (Operation *op : maskOps)
+  for (Operation *op : c.maskOps)
     masks[op->getResult(0)] = lowerMask(op);
 }
 
@@ -783,12 +796,11 @@ LogicalResult PipelineBuilder::build() {
     for (Value v : op.getResults())
       open.push_back(v);
     llvm::erase_if(open, [&](Value v) { return lastUse.lookup(v) <= at; });
-    std::vector<Value> values;
-    std::vector<Operation *> maskOps;
+    Crossing crossed;
     if (cost >= per && remaining > 0 && !open.empty() &&
-        crossing(open, values, maskOps) && !values.empty()) {
+        crossing(open, crossed)) {
       if (failed(attn::catchHalideErrors(op.getLoc(), [&] {
-            cut(values, maskOps, at);
+            cut(crossed, at);
             return success();
           })))
         return failure();

@@ -195,16 +195,23 @@ public:
   /// 1 for an op computed into a buffer of its own, 0 for one folded into
   /// its consumers (or none: masks).
   int rootCost(Operation &op);
+  /// What crosses a cut: tensors `values` (each read up to op `until`),
+  /// masks that the next segment lowers again (`maskOps`; the tensors they
+  /// read are among `values` or boundaries already, whose last reader
+  /// `extend` moves later).
+  struct Crossing {
+    std::vector<Value> values;
+    std::vector<unsigned> until;
+    std::vector<Operation *> maskOps;
+    std::vector<std::pair<int, unsigned>> extend;
+  };
   /// Whether the values `open` (defined in this segment, read after it)
-  /// can cross to the next segment: as `values`, root tensors of rank >= 1
-  /// whose sizes are sizes of the model, and `maskOps`, masks that the next
-  /// segment lowers again (their tensors are among `values`).
-  bool crossing(llvm::ArrayRef<Value> open, std::vector<Value> &values,
-                std::vector<Operation *> &maskOps);
-  /// Ends the current segment after op `cutAt`: `values` become its
+  /// can cross to the next segment, as `c`: root tensors of rank >= 1
+  /// whose sizes are sizes of the model, and masks.
+  bool crossing(llvm::ArrayRef<Value> open, Crossing &c);
+  /// Ends the current segment after op `cutAt`: `c.values` become its
   /// outputs and the next segments' inputs (boundaries).
-  void cut(llvm::ArrayRef<Value> values, llvm::ArrayRef<Operation *> maskOps,
-           int cutAt);
+  void cut(const Crossing &c, int cutAt);
   /// Moves what the kernels collected in `out` into a new segment, with
   /// outputs `outputs` (going to `targets`), and builds its pipeline.
   void closeSegment(std::vector<Func> outputs, std::vector<Func> sources,
