@@ -23,10 +23,12 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
+#include "llvm/Support/Signals.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
 #include <functional>
+#include <mutex>
 #include <set>
 #include <cstdlib>
 #include <sstream>
@@ -52,14 +54,27 @@ bool attn::isTextKind(HalideEmitKind kind) {
 
 namespace {
 
+/// The temporary directories that exist (removeTemporaryFiles).
+std::mutex tempDirsMutex;
+std::set<std::string> tempDirs;
+
 /// A temporary directory, removed with everything in it on destruction.
 struct TempDir {
   llvm::SmallString<128> path;
   std::error_code ec;
-  TempDir() { ec = llvm::sys::fs::createUniqueDirectory("attnc", path); }
+  TempDir() {
+    ec = llvm::sys::fs::createUniqueDirectory("attnc", path);
+    if (!ec) {
+      std::lock_guard<std::mutex> lock(tempDirsMutex);
+      tempDirs.insert(path.str().str());
+    }
+  }
   ~TempDir() {
-    if (!ec)
-      llvm::sys::fs::remove_directories(path);
+    if (ec)
+      return;
+    std::lock_guard<std::mutex> lock(tempDirsMutex);
+    llvm::sys::fs::remove_directories(path);
+    tempDirs.erase(path.str().str());
   }
   std::string file(StringRef name) const {
     llvm::SmallString<128> p(path);
@@ -223,26 +238,149 @@ std::string stubSource(const attn::CallStub &s) {
 /// models and callees kept only for a --model's calls are not.
 bool listed(const attn::ModelPipeline &m) { return !m.internal; }
 
-/// The C wrappers attn_<model> and attn_<model>_argv of a model that calls
-/// others (ModelPipeline::halideName): the whole buffer table in, the
-/// Halide function's arguments out.
-std::string wrapperSource(const attn::ModelPipeline &m) {
-  std::ostringstream os;
-  size_t n = m.tensors.size(), firstOut = n;
+std::string argvCaller(const attn::ModelPipeline &m);
+
+/// The index of m's first output in its table.
+size_t firstOutput(const attn::ModelPipeline &m) {
+  size_t firstOut = m.tensors.size();
   while (firstOut > 0 &&
          m.tensors[firstOut - 1].role == attn::TensorDesc::Output)
     --firstOut;
-  // A size of the model: the extent of the first input dim that binds it.
-  auto symbol = [&](int64_t k) -> std::string {
-    for (size_t t = 0; t < firstOut; ++t) {
-      const std::vector<int64_t> &d = m.tensors[t].dims;
-      for (size_t i = 0; i < d.size(); ++i)
-        if (d[i] == -(k + 1))
-          return "((struct halide_buffer_t *)args[" + std::to_string(t) +
-                 "])->dim[" + std::to_string(d.size() - 1 - i) + "].extent";
-    }
-    return "0";
+  return firstOut;
+}
+
+/// Size k of model m in a C wrapper over `void **args`: the extent of the
+/// first input dim that binds it.
+std::string symbolValue(const attn::ModelPipeline &m, int64_t k) {
+  for (size_t t = 0; t < firstOutput(m); ++t) {
+    const std::vector<int64_t> &d = m.tensors[t].dims;
+    for (size_t i = 0; i < d.size(); ++i)
+      if (d[i] == -(k + 1))
+        return "((struct halide_buffer_t *)args[" + std::to_string(t) +
+               "])->dim[" + std::to_string(d.size() - 1 - i) + "].extent";
+  }
+  return "0";
+}
+
+/// A size program (attn::SizeOp) as a C expression of int64_t, the sizes
+/// read from `s[k]`; division and modulo round down, as in the runtime.
+std::string cExpression(const std::vector<attn::SizeOp> &code) {
+  static const std::map<std::string, std::string> infix = {
+      {"ATTN_X_ADD", "+"}, {"ATTN_X_SUB", "-"}, {"ATTN_X_MUL", "*"},
+      {"ATTN_X_LT", "<"},  {"ATTN_X_LE", "<="}, {"ATTN_X_EQ", "=="},
+      {"ATTN_X_NE", "!="}, {"ATTN_X_AND", "&&"}, {"ATTN_X_OR", "||"}};
+  static const std::map<std::string, std::string> call = {
+      {"ATTN_X_DIV", "attn__div"}, {"ATTN_X_MOD", "attn__mod"},
+      {"ATTN_X_MIN", "attn__min"}, {"ATTN_X_MAX", "attn__max"}};
+  std::vector<std::string> st;
+  auto pop = [&] {
+    std::string e = st.back();
+    st.pop_back();
+    return e;
   };
+  for (const attn::SizeOp &op : code) {
+    std::string name = op.op;
+    if (name == "ATTN_X_CONST") {
+      st.push_back("(int64_t)" + std::to_string(op.arg) + "LL");
+    } else if (name == "ATTN_X_SYM") {
+      st.push_back("s[" + std::to_string(op.arg) + "]");
+    } else if (name == "ATTN_X_NOT") {
+      st.push_back("(int64_t)!" + pop());
+    } else if (name == "ATTN_X_SELECT") {
+      std::string f = pop(), t = pop(), c = pop();
+      st.push_back("(" + c + " ? " + t + " : " + f + ")");
+    } else {
+      std::string b = pop(), a = pop();
+      st.push_back(infix.count(name)
+                       ? "(int64_t)(" + a + " " + infix.at(name) + " " + b + ")"
+                       : call.at(name) + "(" + a + ", " + b + ")");
+    }
+  }
+  return st.empty() ? "0" : st.back();
+}
+
+/// The C wrapper attn_<model>_argv of a model split into segments
+/// (ModelPipeline::segments): it allocates each boundary before the
+/// segment that writes it, runs the segments in order and frees each
+/// boundary after its last reader.
+std::string segmentedWrapperSource(const attn::ModelPipeline &m) {
+  std::ostringstream os;
+  for (const attn::ModelPipeline &seg : m.segments)
+    os << "extern int " << seg.halideName << "();\n";
+  os << "int " << m.functionName << "_argv(void **args) {\n  int rc = 0;\n";
+  if (!m.syms.empty()) {
+    os << "  int64_t s[" << m.syms.size() << "];\n";
+    for (size_t k = 0; k < m.syms.size(); ++k)
+      os << "  s[" << k << "] = " << symbolValue(m, k) << ";\n";
+  }
+  auto ref = [](int r) {
+    return r >= 0   ? "args[" + std::to_string(r) + "]"
+           : r == -1 ? std::string("(void *)args")
+                     : "&bb" + std::to_string(attn::boundaryOfRef(r));
+  };
+  for (size_t j = 0; j < m.boundaries.size(); ++j) {
+    const attn::Boundary &b = m.boundaries[j];
+    std::string i = std::to_string(j), bb = "bb" + i, bd = "bd" + i;
+    size_t rank = b.shape.size();
+    os << "  /* " << b.name << " */\n"
+       << "  struct halide_dimension_t " << bd << "[" << rank << "];\n"
+       << "  struct halide_buffer_t " << bb << ";\n"
+       << "  size_t n" << i << " = " << b.type.bytes() << ";\n"
+       << "  memset(&" << bb << ", 0, sizeof " << bb << ");\n"
+       << "  " << bb << ".type.code = " << int(b.type.code()) << ";\n"
+       << "  " << bb << ".type.bits = " << b.type.bits() << ";\n"
+       << "  " << bb << ".type.lanes = 1;\n"
+       << "  " << bb << ".dimensions = " << rank << ";\n"
+       << "  " << bb << ".dim = " << bd << ";\n";
+    for (size_t k = 0; k < rank; ++k) {
+      std::string d = bd + "[" + std::to_string(k) + "]";
+      os << "  " << d << ".min = 0; " << d << ".flags = 0; " << d
+         << ".extent = (int32_t)"
+         << cExpression(attn::sizeProgram(m, b.shape[rank - 1 - k])) << "; "
+         << d << ".stride = (int32_t)n" << i << " / " << b.type.bytes()
+         << "; n" << i << " *= (size_t)" << d << ".extent;\n";
+    }
+  }
+  for (size_t k = 0; k < m.segments.size(); ++k) {
+    const attn::ModelPipeline &seg = m.segments[k];
+    for (size_t j = 0; j < m.boundaries.size(); ++j)
+      if (m.boundaries[j].producer == (int)k)
+        os << "  if (rc == 0 && !(bb" << j << ".host = (uint8_t *)malloc(n" << j
+           << " + 1))) {\n    halide_error(NULL, \"attnc: out of memory for "
+           << "the tensors between the pipelines of model " << m.name
+           << "\\n\");\n    rc = halide_error_code_out_of_memory;\n  }\n";
+    os << "  if (rc == 0)\n    rc = " << seg.halideName << "(";
+    std::string sep;
+    for (int r : seg.argTensors) {
+      os << sep << ref(r);
+      sep = ", ";
+    }
+    for (int r : seg.outputTensors) {
+      os << sep << ref(r);
+      sep = ", ";
+    }
+    os << ");\n";
+    for (size_t j = 0; j < m.boundaries.size(); ++j)
+      if (m.boundaries[j].lastReader == (int)k)
+        os << "  free(bb" << j << ".host);\n  bb" << j << ".host = NULL;\n";
+  }
+  for (size_t j = 0; j < m.boundaries.size(); ++j)
+    os << "  free(bb" << j << ".host);\n";
+  os << "  return rc;\n}\n";
+  return os.str();
+}
+
+/// The C wrappers attn_<model> and attn_<model>_argv of a model that calls
+/// others or is split (ModelPipeline::halideName): the whole buffer table
+/// in, the Halide function's arguments out.
+std::string wrapperSource(const attn::ModelPipeline &m) {
+  std::ostringstream os;
+  size_t n = m.tensors.size(), firstOut = firstOutput(m);
+  auto symbol = [&](int64_t k) { return symbolValue(m, k); };
+  if (!m.segments.empty()) {
+    os << segmentedWrapperSource(m);
+    return os.str() + argvCaller(m);
+  }
   os << "extern int " << m.halideName << "();\n"
      << "int " << m.functionName << "_argv(void **args) {\n"
      << "  int rc;\n";
@@ -320,8 +458,16 @@ std::string wrapperSource(const attn::ModelPipeline &m) {
        << " * " << bytes << ");\n  }\n"
        << "  free(rb" << i << ".host);\n  free(sb" << i << ".host);\n";
   }
-  os << "  return rc;\n}\n"
-     << "int " << m.functionName << "(";
+  os << "  return rc;\n}\n";
+  return os.str() + argvCaller(m);
+}
+
+/// attn_<model>(t0, t1, ...): the table's buffers as arguments, passed on
+/// to attn_<model>_argv.
+std::string argvCaller(const attn::ModelPipeline &m) {
+  std::ostringstream os;
+  size_t n = m.tensors.size();
+  os << "int " << m.functionName << "(";
   for (size_t t = 0; t < n; ++t)
     os << (t ? ", " : "") << "struct halide_buffer_t *t" << t;
   os << ") {\n  void *args[] = {";
@@ -348,6 +494,20 @@ std::string tableSource(const std::vector<attn::ModelPipeline> &allModels,
      << "#include \"attn/abi.h\"\n#include \"HalideRuntime.h\"\n"
      << "#include <stddef.h>\n#include <stdint.h>\n#include <stdlib.h>\n"
      << "#include <string.h>\n\n";
+  if (llvm::any_of(allModels, [](const attn::ModelPipeline &m) {
+        return !m.segments.empty();
+      }))
+    // The arithmetic of size programs (as attn_size_expr's in the runtime).
+    os << "static inline int64_t attn__div(int64_t a, int64_t b) {\n"
+       << "  int64_t q, m;\n  if (b == 0 || (a == INT64_MIN && b == -1))\n"
+       << "    return 0;\n  q = a / b;\n  m = a % b;\n"
+       << "  return m != 0 && ((m < 0) != (b < 0)) ? q - 1 : q;\n}\n"
+       << "static inline int64_t attn__mod(int64_t a, int64_t b) {\n"
+       << "  return b == 0 ? 0 : a - attn__div(a, b) * b;\n}\n"
+       << "static inline int64_t attn__min(int64_t a, int64_t b) {\n"
+       << "  return a < b ? a : b;\n}\n"
+       << "static inline int64_t attn__max(int64_t a, int64_t b) {\n"
+       << "  return a > b ? a : b;\n}\n\n";
   std::set<std::string> stubs;
   for (const attn::ModelPipeline &m : allModels) {
     for (const attn::CallStub &s : m.stubs)
@@ -533,8 +693,9 @@ bool needsLargeBuffers(const attn::ModelPipeline &m) {
 class Emitter {
 public:
   Emitter(ModuleOp module, attn::HalideEmitKind kind, Halide::Target target,
-          StringRef outputPath)
-      : module(module), kind(kind), target(target), outputPath(outputPath) {}
+          StringRef outputPath, int segmentOps)
+      : module(module), kind(kind), target(target), outputPath(outputPath),
+        segmentOps(segmentOps) {}
 
   LogicalResult run();
 
@@ -551,9 +712,20 @@ private:
   attn::HalideEmitKind kind;
   Halide::Target target;
   StringRef outputPath;
+  int segmentOps;
   std::vector<attn::ModelPipeline> models;
   TempDir tmp;
 };
+
+/// The pipelines of a model: its segments, or itself.
+std::vector<attn::ModelPipeline *> pieces(attn::ModelPipeline &m) {
+  std::vector<attn::ModelPipeline *> out;
+  for (attn::ModelPipeline &seg : m.segments)
+    out.push_back(&seg);
+  if (out.empty())
+    out.push_back(&m);
+  return out;
+}
 
 LogicalResult Emitter::compileModel(
     attn::ModelPipeline &model,
@@ -572,15 +744,16 @@ LogicalResult Emitter::compileModel(
 
 LogicalResult Emitter::emitText(Halide::OutputFileType type) {
   std::string text;
-  for (attn::ModelPipeline &model : models) {
-    std::string file = tmp.file(model.functionName + ".txt");
-    if (failed(compileModel(model, {{type, file}})))
-      return failure();
-    std::optional<std::string> part = readFile(file);
-    if (!part)
-      return emitError(model.loc) << "Halide wrote no output to " << file;
-    text += *part;
-  }
+  for (attn::ModelPipeline &model : models)
+    for (attn::ModelPipeline *piece : pieces(model)) {
+      std::string file = tmp.file(piece->halideName + ".txt");
+      if (failed(compileModel(*piece, {{type, file}})))
+        return failure();
+      std::optional<std::string> part = readFile(file);
+      if (!part)
+        return emitError(model.loc) << "Halide wrote no output to " << file;
+      text += *part;
+    }
   return writeText(module.getLoc(), text, outputPath);
 }
 
@@ -657,10 +830,15 @@ LogicalResult Emitter::emitBinary() {
   Location loc = module.getLoc();
   std::vector<std::string> objects;
   for (attn::ModelPipeline &model : models) {
-    std::string obj = tmp.file(model.halideName + ".o");
-    if (failed(compileModel(model, {{Halide::OutputFileType::object, obj}})))
-      return failure();
-    objects.push_back(obj);
+    for (attn::ModelPipeline *piece : pieces(model)) {
+      std::string obj = tmp.file(piece->halideName + ".o");
+      if (failed(
+              compileModel(*piece, {{Halide::OutputFileType::object, obj}})))
+        return failure();
+      objects.push_back(obj);
+    }
+    if (!model.segments.empty())
+      model.scratch = attn::splitScratchProgram(model);
   }
   std::string runtime = tmp.file("halide_runtime.o");
   if (failed(attn::catchHalideErrors(loc, [&] {
@@ -748,7 +926,11 @@ LogicalResult Emitter::run() {
       called.insert(SymbolTable::lookupNearestSymbolFrom(c, c.getCalleeAttr()));
     });
   for (func::FuncOp f : needed) {
-    FailureOr<attn::ModelPipeline> model = attn::buildPipeline(f);
+    // GPU pipelines are never split: their wrapper would have to move
+    // the boundaries between host and device.
+    attn::PipelineOptions options;
+    options.segmentOps = target.has_gpu_feature() ? 0 : segmentOps;
+    FailureOr<attn::ModelPipeline> model = attn::buildPipeline(f, options);
     if (failed(model))
       return failure();
     model->internal = isInternal(f) || called.contains(f);
@@ -792,6 +974,16 @@ LogicalResult Emitter::run() {
 }
 
 } // namespace
+
+void attn::removeTemporaryFiles() {
+  std::lock_guard<std::mutex> lock(tempDirsMutex);
+  for (const std::string &dir : tempDirs)
+    llvm::sys::fs::remove_directories(dir);
+  tempDirs.clear();
+  // The temporary output files (writeOutputFile's fs::TempFile) are
+  // registered for removal on a signal.
+  llvm::sys::RunInterruptHandlers();
+}
 
 std::string attn::writeOutputFile(StringRef path, StringRef bytes) {
   namespace fs = llvm::sys::fs;
@@ -843,11 +1035,12 @@ std::string attn::writeOutputFile(StringRef path, StringRef bytes) {
 }
 
 LogicalResult attn::emitHalide(ModuleOp module, HalideEmitKind kind,
-                               StringRef targetName, StringRef outputPath) {
+                               StringRef targetName, StringRef outputPath,
+                               int segmentOps) {
   return attn::catchHalideErrors(module.getLoc(), [&]() -> LogicalResult {
     FailureOr<Halide::Target> target = parseTarget(module.getLoc(), targetName);
     if (failed(target))
       return failure();
-    return Emitter(module, kind, *target, outputPath).run();
+    return Emitter(module, kind, *target, outputPath, segmentOps).run();
   });
 }

@@ -24,6 +24,9 @@
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <climits>
+#include <stdexcept>
+
 using namespace mlir;
 
 namespace attn::detail {
@@ -211,17 +214,181 @@ LogicalResult PipelineBuilder::lowerResults(func::ReturnOp ret) {
     // being copied: a plain op, a norm, a projection's epilogue or the
     // attention output.
     Value v = ret.getOperand(r);
-    Func source;
-    if (Operation *def = v.getDefiningOp(); def && v.hasOneUse())
-      for (const attn::OpFunc &of : out.funcs)
-        if (of.op == def && of.func.name() == value.func.name() &&
-            (of.role == Role::Plain || of.role == Role::Norm ||
-             of.role == Role::GemmOut || of.role == Role::Attention) &&
-            !of.func.has_update_definition())
-          source = of.func;
-    out.outputSources.push_back(source);
+    out.outputSources.push_back(outputSource(v, v.hasOneUse()));
   }
   return success();
+}
+
+Func PipelineBuilder::outputSource(Value v, bool onlyUse) {
+  const Tensor &value = get(v);
+  Func source;
+  if (Operation *def = v.getDefiningOp(); def && onlyUse)
+    for (const attn::OpFunc &of : out.funcs)
+      if (of.op == def && of.func.name() == value.func.name() &&
+          (of.role == Role::Plain || of.role == Role::Norm ||
+           of.role == Role::GemmOut || of.role == Role::Attention) &&
+          !of.func.has_update_definition())
+        source = of.func;
+  return source;
+}
+
+//===----------------------------------------------------------------------===//
+// Splitting a model into segments
+//===----------------------------------------------------------------------===//
+
+int PipelineBuilder::rootCost(Operation &op) {
+  using namespace attn;
+  if (op.getNumResults() == 0 ||
+      isa<CausalOp, SlidingWindowOp, PaddingOp, TensorMaskOp, MaskAndOp>(op))
+    return 0;
+  if (auto s = op.getAttrOfType<AttnScheduleAttrInterface>("attn.schedule"))
+    return s.getComputeKind() == ComputeKind::Root ? 1 : 0;
+  return 1;
+}
+
+bool PipelineBuilder::crossing(llvm::ArrayRef<Value> open, Crossing &c) {
+  c = Crossing();
+  // A mask is a function that the next segment lowers again from its op,
+  // so the tensors it reads cross instead (masks read model arguments,
+  // mostly), needed as long as the mask is.
+  llvm::DenseMap<Operation *, unsigned> visited;
+  std::function<void(Value, unsigned)> add = [&](Value v, unsigned until) {
+    until = std::max(until, lastUse.lookup(v));
+    if (isa<BlockArgument>(v))
+      return;
+    if (auto b = boundaryOf.find(v); b != boundaryOf.end()) {
+      c.extend.push_back({b->second, until});
+      return;
+    }
+    if (!masks.count(v)) {
+      auto at = llvm::find(c.values, v);
+      if (at == c.values.end()) {
+        c.values.push_back(v);
+        c.until.push_back(until);
+      } else {
+        unsigned &u = c.until[at - c.values.begin()];
+        u = std::max(u, until);
+      }
+      return;
+    }
+    Operation *def = v.getDefiningOp();
+    auto [it, fresh] = visited.try_emplace(def, until);
+    if (!fresh && it->second >= until)
+      return;
+    it->second = std::max(it->second, until);
+    if (fresh)
+      c.maskOps.push_back(def);
+    for (Value operand : def->getOperands())
+      add(operand, until);
+  };
+  for (Value v : open)
+    add(v, 0);
+  if (c.values.empty() || c.values.size() > 8)
+    return false;
+  for (Value v : c.values) {
+    auto it = tensors.find(v);
+    if (it == tensors.end() || !it->second.func.defined() ||
+        it->second.func.outputs() != 1 || it->second.rank() == 0)
+      return false;
+    // An index map (#attn.inline) crossing would be copied.
+    if (Operation *def = v.getDefiningOp())
+      if (rootCost(*def) == 0)
+        return false;
+    for (const Expr &e : it->second.shape)
+      if (attn::sizeProgram(out, e).empty())
+        return false;
+  }
+  llvm::sort(c.maskOps, [&](Operation *a, Operation *b) {
+    return opIndex.lookup(a) < opIndex.lookup(b);
+  });
+  return true;
+}
+
+void PipelineBuilder::cut(const Crossing &c, int cutAt) {
+  std::vector<Func> outputs, sources;
+  std::vector<int> targets;
+  for (auto [j, until] : c.extend)
+    boundaryLastOp[j] = std::max(boundaryLastOp[j], until);
+  for (auto [v, until] : llvm::zip(c.values, c.until)) {
+    Tensor t = get(v);
+    size_t rank = t.rank();
+    attn::Boundary b;
+    b.type = t.func.output_types()[0];
+    b.shape = t.shape;
+    b.producer = out.segments.size();
+    // The producer writes the value into a dense buffer of its own ...
+    Func f(uniqueName(t.func.name() + "_cut"));
+    std::vector<Var> vs = makeVars(rank);
+    def(f, vs, t.at(asExprs(vs)));
+    // ... that the next segments read.
+    Halide::ImageParam p(b.type, rank, uniqueName(t.func.name() + "_in"));
+    b.name = p.name();
+    Expr stride = 1, pstride = 1;
+    for (size_t k = 0; k < rank; ++k) {
+      Expr extent = t.shape[rank - 1 - k];
+      for (Halide::Internal::Dimension dim :
+           {f.output_buffer().dim(k), p.dim(k)})
+        dim.set_min(0).set_extent(extent);
+      f.output_buffer().dim(k).set_stride(stride);
+      p.dim(k).set_stride(pstride);
+      stride = stride * extentByName(f.name(), k);
+      pstride = pstride * extentByName(p.name(), k);
+    }
+    bool onlyLater = llvm::all_of(v.getUsers(), [&](Operation *u) {
+      Operation *a = model.getBody().front().findAncestorOpInBlock(*u);
+      return !a || (int)opIndex.lookup(a) > cutAt;
+    });
+    outputs.push_back(f);
+    sources.push_back(outputSource(v, onlyLater));
+    targets.push_back(attn::boundaryRef(out.boundaries.size()));
+    boundaryOf[v] = out.boundaries.size();
+    boundaryLastOp.push_back(until);
+    out.boundaries.push_back(b);
+    tensors[v] = {p, t.shape};
+  }
+  cuts.push_back(cutAt);
+  closeSegment(outputs, sources, targets);
+  for (Operation *op : c.maskOps)
+    masks[op->getResult(0)] = lowerMask(op);
+}
+
+void PipelineBuilder::closeSegment(std::vector<Func> outputs,
+                                   std::vector<Func> sources,
+                                   std::vector<int> targets) {
+  attn::ModelPipeline seg{out.name, out.functionName, out.loc};
+  seg.internal = true;
+  seg.halideName = out.functionName + "__impl_seg" +
+                   std::to_string(out.segments.size());
+  seg.funcs = std::move(out.funcs);
+  seg.attentions = std::move(out.attentions);
+  seg.gemms = std::move(out.gemms);
+  seg.norms = std::move(out.norms);
+  seg.externs = std::move(out.externs);
+  out.funcs.clear();
+  out.attentions.clear();
+  out.gemms.clear();
+  out.norms.clear();
+  out.externs.clear();
+  seg.outputs = std::move(outputs);
+  seg.outputSources = std::move(sources);
+  seg.outputTensors = std::move(targets);
+  seg.pipeline = Halide::Pipeline(seg.outputs);
+  for (const Halide::Argument &a : seg.pipeline.infer_arguments()) {
+    int ref = a.name == table.name() ? -1 : INT_MIN;
+    for (size_t i = 0; i < out.args.size() && ref == INT_MIN; ++i)
+      if (out.args[i].name == a.name)
+        ref = out.argTensors[i];
+    for (size_t j = 0; j < out.boundaries.size() && ref == INT_MIN; ++j)
+      if (out.boundaries[j].name == a.name)
+        ref = attn::boundaryRef(j);
+    if (ref == INT_MIN)
+      throw std::runtime_error("segment " + seg.halideName +
+                               " reads '" + a.name +
+                               "', which is no argument of the model");
+    seg.args.push_back(a);
+    seg.argTensors.push_back(ref);
+  }
+  out.segments.push_back(std::move(seg));
 }
 
 //===----------------------------------------------------------------------===//
@@ -588,13 +755,64 @@ LogicalResult PipelineBuilder::build() {
     return failure();
   out.halideName = out.functionName;
   model.walk([&](attn::CallOp) { out.halideName = out.functionName + "__impl"; });
-  for (Operation &op : model.getBody().front()) {
+
+  // Splitting: about `per` root ops a segment, cut after an op where the
+  // values still to be read (`open`) can cross.
+  Block &body = model.getBody().front();
+  int total = 0;
+  for (Operation &op : body) {
+    opIndex[&op] = opIndex.size();
+    total += rootCost(op);
+  }
+  int per = 0;
+  bool cacheWrite = false;
+  model.walk([&](attn::CacheWriteOp) { cacheWrite = true; });
+  if (options.segmentOps > 0 && total > options.segmentOps && !cacheWrite) {
+    int n = (total + options.segmentOps - 1) / options.segmentOps;
+    per = (total + n - 1) / n;
+    for (Operation &op : body)
+      for (Value v : op.getResults()) {
+        unsigned last = 0;
+        for (Operation *u : v.getUsers())
+          if (Operation *a = body.findAncestorOpInBlock(*u))
+            last = std::max(last, opIndex.lookup(a));
+        lastUse[v] = last;
+      }
+  }
+  int cost = 0, remaining = total;
+  std::vector<Value> open;
+  for (Operation &op : body) {
     auto ret = dyn_cast<func::ReturnOp>(op);
     if (failed(attn::catchHalideErrors(op.getLoc(), [&] {
           return ret ? lowerResults(ret) : lower(&op);
         })))
       return failure();
+    if (!per || ret)
+      continue;
+    int c = rootCost(op);
+    cost += c;
+    remaining -= c;
+    unsigned at = opIndex.lookup(&op);
+    for (Value v : op.getResults())
+      open.push_back(v);
+    llvm::erase_if(open, [&](Value v) { return lastUse.lookup(v) <= at; });
+    Crossing crossed;
+    if (cost >= per && remaining > 0 && !open.empty() &&
+        crossing(open, crossed)) {
+      if (failed(attn::catchHalideErrors(op.getLoc(), [&] {
+            cut(crossed, at);
+            return success();
+          })))
+        return failure();
+      open.clear();
+      cost = 0;
+    }
   }
+  if (!out.segments.empty())
+    return attn::catchHalideErrors(model.getLoc(), [&] {
+      finishSegments();
+      return success();
+    });
   if (!out.cacheWrites.empty())
     out.halideName = out.functionName + "__impl";
   return attn::catchHalideErrors(model.getLoc(), [&] {
@@ -606,6 +824,26 @@ LogicalResult PipelineBuilder::build() {
     out.pipeline = Halide::Pipeline(outputs);
     return success();
   });
+}
+
+/// The last segment holds the model's outputs; each boundary's readers are
+/// known once every segment is.
+void PipelineBuilder::finishSegments() {
+  size_t firstOut = out.tensors.size() - out.outputs.size();
+  std::vector<int> targets;
+  for (size_t r = 0; r < out.outputs.size(); ++r)
+    targets.push_back(firstOut + r);
+  closeSegment(out.outputs, out.outputSources, targets);
+  for (size_t j = 0; j < out.boundaries.size(); ++j)
+    out.boundaries[j].lastReader =
+        std::upper_bound(cuts.begin(), cuts.end(), (int)boundaryLastOp[j] - 1) -
+        cuts.begin();
+  for (attn::ModelPipeline &seg : out.segments) {
+    seg.tensors = out.tensors;
+    seg.syms = out.syms;
+    seg.boundaries = out.boundaries;
+  }
+  out.halideName = out.functionName + "__impl";
 }
 
 } // namespace attn::detail
@@ -624,9 +862,10 @@ LogicalResult attn::catchHalideErrors(Location loc,
   }
 }
 
-FailureOr<attn::ModelPipeline> attn::buildPipeline(func::FuncOp model) {
+FailureOr<attn::ModelPipeline>
+attn::buildPipeline(func::FuncOp model, const PipelineOptions &options) {
   ModelPipeline out{/*name=*/"", /*functionName=*/"", model.getLoc()};
-  if (failed(detail::PipelineBuilder(model, out).build()))
+  if (failed(detail::PipelineBuilder(model, out, options).build()))
     return failure();
   return out;
 }

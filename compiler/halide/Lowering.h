@@ -185,10 +185,40 @@ inline Expr applyActivation(attn::Activation act, Expr x) {
 /// Builds the pipeline of one model.
 class PipelineBuilder {
 public:
-  PipelineBuilder(func::FuncOp model, attn::ModelPipeline &out)
-      : model(model), out(out) {}
+  PipelineBuilder(func::FuncOp model, attn::ModelPipeline &out,
+                  const attn::PipelineOptions &options)
+      : model(model), out(out), options(options) {}
 
   LogicalResult build();
+
+  // Splitting into segments (HalideGen.cpp; attn::PipelineOptions).
+  /// 1 for an op computed into a buffer of its own, 0 for one folded into
+  /// its consumers (or none: masks).
+  int rootCost(Operation &op);
+  /// What crosses a cut: tensors `values` (each read up to op `until`),
+  /// masks that the next segment lowers again (`maskOps`; the tensors they
+  /// read are among `values` or boundaries already, whose last reader
+  /// `extend` moves later).
+  struct Crossing {
+    std::vector<Value> values;
+    std::vector<unsigned> until;
+    std::vector<Operation *> maskOps;
+    std::vector<std::pair<int, unsigned>> extend;
+  };
+  /// Whether the values `open` (defined in this segment, read after it)
+  /// can cross to the next segment, as `c`: root tensors of rank >= 1
+  /// whose sizes are sizes of the model, and masks.
+  bool crossing(llvm::ArrayRef<Value> open, Crossing &c);
+  /// Ends the current segment after op `cutAt`: `c.values` become its
+  /// outputs and the next segments' inputs (boundaries).
+  void cut(const Crossing &c, int cutAt);
+  /// Moves what the kernels collected in `out` into a new segment, with
+  /// outputs `outputs` (going to `targets`), and builds its pipeline.
+  void closeSegment(std::vector<Func> outputs, std::vector<Func> sources,
+                    std::vector<int> targets);
+  /// The Func of `v`, if the output copy of `v` (which nothing else in its
+  /// pipeline reads) may compute it in place (see lowerResults).
+  Func outputSource(Value v, bool onlyUse);
 
   // What the kernels (compiler/halide/kernels/*.cpp) share.
   // Names.
@@ -265,6 +295,15 @@ public:
 
   func::FuncOp model;
   attn::ModelPipeline &out;
+  attn::PipelineOptions options;
+  /// Splitting: the boundary of each value that crossed a cut, and the
+  /// op index of its last reader.
+  llvm::DenseMap<Value, int> boundaryOf;
+  std::vector<unsigned> boundaryLastOp;
+  llvm::DenseMap<Operation *, unsigned> opIndex; ///< in the model's body
+  llvm::DenseMap<Value, unsigned> lastUse;       ///< op index of the last reader
+  std::vector<int> cuts; ///< the op index each segment but the last ends at
+  void finishSegments();
   llvm::DenseMap<Value, Tensor> tensors;
   llvm::DenseMap<Value, Mask> masks;
   llvm::StringMap<Expr> symbols; ///< symbolic size -> its extent

@@ -182,6 +182,11 @@ static void applyGpuSchedule(attn::ModelPipeline &model,
 }
 
 void attn::applySchedule(ModelPipeline &model, const Halide::Target &target) {
+  // A split model: each segment is a pipeline of its own.
+  for (ModelPipeline &seg : model.segments)
+    applySchedule(seg, target);
+  if (!model.segments.empty())
+    return;
   // A call runs its callee's own (already scheduled) pipeline, once.
   for (Func &f : model.externs)
     f.compute_root();

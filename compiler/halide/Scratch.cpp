@@ -144,34 +144,74 @@ private:
 
 } // namespace
 
+namespace {
+
+/// The fields of the buffers of m's table tensors, as the Encoder maps
+/// them: extents are the tensor's dims (Halide dim k is row-major dim
+/// rank-1-k), mins 0. Outputs too when `outputs`. A segment's boundary
+/// buffers are replaced (`bounds`) by their sizes, expressions of the
+/// model's.
+struct BufferFields {
+  std::map<std::string, int64_t> syms, consts;
+  std::map<std::string, Expr> bounds;
+
+  BufferFields(const attn::ModelPipeline &m, bool outputs) {
+    for (size_t i = 0; i < m.args.size(); ++i)
+      add(m, m.args[i].name, m.argTensors.empty() ? (int)i : m.argTensors[i]);
+    if (!outputs)
+      return;
+    size_t firstOut = m.tensors.size() - m.outputs.size();
+    for (size_t j = 0; j < m.outputs.size(); ++j)
+      add(m,
+          m.outputs[j].outputs() > 1 ? m.outputs[j].name() + ".0"
+                                     : m.outputs[j].name(),
+          m.outputTensors.empty() ? (int)(firstOut + j) : m.outputTensors[j]);
+  }
+
+  void add(const attn::ModelPipeline &m, const std::string &b, int ref) {
+    if (ref >= 0 && ref < (int)m.tensors.size()) {
+      const std::vector<int64_t> &dims = m.tensors[ref].dims;
+      size_t rank = dims.size();
+      for (size_t k = 0; k < rank; ++k) {
+        int64_t d = dims[rank - 1 - k];
+        std::string ext = b + ".extent." + std::to_string(k);
+        if (d < 0)
+          syms[ext] = -(d + 1);
+        else
+          consts[ext] = d;
+        consts[b + ".min." + std::to_string(k)] = 0;
+      }
+    } else if (ref <= -2 &&
+               attn::boundaryOfRef(ref) < (int)m.boundaries.size()) {
+      const std::vector<Expr> &shape =
+          m.boundaries[attn::boundaryOfRef(ref)].shape;
+      size_t rank = shape.size();
+      for (size_t k = 0; k < rank; ++k) {
+        bounds[b + ".extent." + std::to_string(k)] = shape[rank - 1 - k];
+        bounds[b + ".min." + std::to_string(k)] = 0;
+      }
+    }
+  }
+
+  std::vector<attn::SizeOp> encode(Expr e) const {
+    e = simplify(substitute(bounds, e));
+    Encoder enc(syms, consts);
+    if (!enc.encode(e))
+      return {};
+    return enc.code;
+  }
+};
+
+} // namespace
+
+std::vector<attn::SizeOp> attn::sizeProgram(const ModelPipeline &m,
+                                            const Halide::Expr &e) {
+  return BufferFields(m, /*outputs=*/false).encode(cast(Int(64), e));
+}
+
 std::vector<attn::SizeOp> attn::scratchProgram(const ModelPipeline &m,
                                                const Halide::Module &module) {
-  // The fields of each table tensor's buffer: its extents are the tensor's
-  // dims (Halide dim k is row-major dim rank-1-k), its mins 0.
-  std::map<std::string, int64_t> syms, consts;
-  auto mapBuffer = [&](const std::string &b, const TensorDesc &t) {
-    size_t rank = t.dims.size();
-    for (size_t k = 0; k < rank; ++k) {
-      int64_t d = t.dims[rank - 1 - k];
-      std::string ext = b + ".extent." + std::to_string(k);
-      if (d < 0)
-        syms[ext] = -(d + 1);
-      else
-        consts[ext] = d;
-      consts[b + ".min." + std::to_string(k)] = 0;
-    }
-  };
-  for (size_t i = 0; i < m.args.size(); ++i) {
-    int t = m.argTensors.empty() ? (int)i : m.argTensors[i];
-    if (t >= 0 && t < (int)m.tensors.size())
-      mapBuffer(m.args[i].name, m.tensors[t]);
-  }
-  size_t firstOut = m.tensors.size() - m.outputs.size();
-  for (size_t j = 0; j < m.outputs.size(); ++j)
-    mapBuffer(m.outputs[j].outputs() > 1 ? m.outputs[j].name() + ".0"
-                                         : m.outputs[j].name(),
-              m.tensors[firstOut + j]);
-
+  BufferFields fields(m, /*outputs=*/true);
   for (const Internal::LoweredFunc &f : module.functions()) {
     if (f.name != m.halideName)
       continue;
@@ -181,10 +221,32 @@ std::vector<attn::SizeOp> attn::scratchProgram(const ModelPipeline &m,
     Expr total = make_const(Int(64), 0);
     for (const Expr &size : roots.sizes)
       total = total + max(size, make_const(Int(64), 0));
-    Encoder enc(syms, consts);
-    if (!enc.encode(simplify(total)))
-      return {};
-    return enc.code;
+    return fields.encode(total);
   }
   return {};
+}
+
+std::vector<attn::SizeOp> attn::splitScratchProgram(const ModelPipeline &m) {
+  std::vector<SizeOp> code;
+  for (size_t k = 0; k < m.segments.size(); ++k) {
+    const std::vector<SizeOp> &own = m.segments[k].scratch;
+    if (own.empty())
+      return {};
+    code.insert(code.end(), own.begin(), own.end());
+    for (const Boundary &b : m.boundaries) {
+      if (b.producer > (int)k || b.lastReader < (int)k)
+        continue;
+      Expr bytes = make_const(Int(64), b.type.bytes());
+      for (const Expr &e : b.shape)
+        bytes = bytes * cast(Int(64), e);
+      std::vector<SizeOp> size = sizeProgram(m, bytes);
+      if (size.empty())
+        return {};
+      code.insert(code.end(), size.begin(), size.end());
+      code.push_back({"ATTN_X_ADD", 0});
+    }
+    if (k > 0)
+      code.push_back({"ATTN_X_MAX", 0});
+  }
+  return code;
 }

@@ -27,8 +27,14 @@
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/TargetParser/Host.h"
 
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
 #include <map>
+#include <mutex>
 #include <sstream>
+#include <thread>
+#include <unistd.h>
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -250,12 +256,16 @@ static cl::opt<std::string>
     l3Cache("l3-cache", cl::desc("Last-level cache that schedules assume"),
             cl::value_desc("bytes|NK|NM"), cl::cat(attncCategory));
 
-/// A --lN-cache value: bytes, or a number with K, M or G (powers of 1024);
-/// unset is 0 (the target's own).
-static FailureOr<int64_t> cacheSize(const cl::opt<std::string> &flag) {
+/// A byte count flag (--lN-cache, --max-memory): bytes, or a number with K,
+/// M or G (powers of 1024; a trailing B or iB is allowed), from 1 to 1T;
+/// unset is 0 (the default). `what` names the value in the error.
+static FailureOr<int64_t> byteSize(const cl::opt<std::string> &flag,
+                                   const char *what) {
   StringRef digits = StringRef(flag).trim();
   if (flag.getNumOccurrences() == 0)
     return 0;
+  if (!digits.consume_back_insensitive("ib"))
+    digits.consume_back_insensitive("b");
   int shift = digits.consume_back_insensitive("k")   ? 10
               : digits.consume_back_insensitive("m") ? 20
               : digits.consume_back_insensitive("g") ? 30
@@ -263,13 +273,124 @@ static FailureOr<int64_t> cacheSize(const cl::opt<std::string> &flag) {
   uint64_t n = 0;
   if (digits.getAsInteger(10, n) || n == 0 ||
       n > ((uint64_t(1) << 40) >> shift)) {
-    driverError("--" + flag.ArgStr.str() + "='" + flag +
-                "' is not a cache size (bytes, or a number with K, M or G; "
-                "from 1 to 1T)");
+    driverError("--" + flag.ArgStr.str() + "='" + flag + "' is not " + what +
+                " (bytes, or a number with K, M or G; from 1 to 1T)");
     return failure();
   }
   return (int64_t)(n << shift);
 }
+static FailureOr<int64_t> cacheSize(const cl::opt<std::string> &flag) {
+  return byteSize(flag, "a cache size");
+}
+
+static cl::opt<std::string> maxMemory(
+    "max-memory",
+    cl::desc("Stop with an error when attnc's resident memory exceeds this "
+             "(checked every 10 ms; attnc itself starts at about 100M)"),
+    cl::value_desc("bytes|NK|NM|NG"), cl::cat(attncCategory));
+static cl::opt<std::string> timeoutFlag(
+    "timeout",
+    cl::desc("Stop with an error when the compile has run this long (wall "
+             "clock)"),
+    cl::value_desc("seconds"), cl::cat(attncCategory));
+
+/// A --timeout value: a positive number of seconds; unset is 0 (none).
+static FailureOr<double> timeoutSeconds() {
+  if (timeoutFlag.getNumOccurrences() == 0)
+    return 0.0;
+  StringRef text = StringRef(timeoutFlag).trim();
+  text.consume_back_insensitive("s");
+  double seconds = 0;
+  if (text.getAsDouble(seconds) || !(seconds > 0) || seconds > 1e9) {
+    driverError("--timeout='" + timeoutFlag +
+                "' is not a time limit (a positive number of seconds)");
+    return failure();
+  }
+  return seconds;
+}
+
+/// "512 MiB", "1.5 GiB": a byte count for messages.
+static std::string formatBytes(uint64_t bytes) {
+  const char *units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  double v = (double)bytes;
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[64];
+  snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.4g %s", v, units[u]);
+  return buf;
+}
+
+namespace {
+/// --timeout and --max-memory: a thread that checks the time since the
+/// start and the resident memory every 10 ms, and once either is over its
+/// limit, says so, removes the compile's temporary files and ends the
+/// process with exit code 1 (a Halide lowering or LLVM pass cannot be
+/// interrupted otherwise).
+class Watchdog {
+public:
+  Watchdog(double seconds, uint64_t bytes) : seconds(seconds), bytes(bytes) {
+    if (seconds > 0 || bytes > 0)
+      thread = std::thread([this] { run(); });
+  }
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      done = true;
+    }
+    wake.notify_all();
+    if (thread.joinable())
+      thread.join();
+  }
+
+private:
+  static uint64_t residentBytes() {
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, resident = 0;
+    if (f) {
+      if (fscanf(f, "%llu %llu", &size, &resident) != 2)
+        resident = 0;
+      fclose(f);
+    }
+    return resident * (uint64_t)sysconf(_SC_PAGESIZE);
+  }
+  [[noreturn]] static void stop(const std::string &message) {
+    std::string line = "attnc: error: " + message + "\n";
+    fwrite(line.data(), 1, line.size(), stderr);
+    fflush(stderr);
+    attn::removeTemporaryFiles();
+    std::_Exit(1);
+  }
+  void run() {
+    auto start = std::chrono::steady_clock::now();
+    std::unique_lock<std::mutex> lock(mutex);
+    while (!wake.wait_for(lock, std::chrono::milliseconds(10),
+                          [this] { return done; })) {
+      std::chrono::duration<double> elapsed =
+          std::chrono::steady_clock::now() - start;
+      if (seconds > 0 && elapsed.count() >= seconds) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%g", seconds);
+        stop(std::string("compile exceeded the time limit of ") + buf +
+             " s (--timeout)");
+      }
+      uint64_t rss = bytes ? residentBytes() : 0;
+      if (bytes && rss > bytes)
+        stop("compile exceeded the memory limit of " + formatBytes(bytes) +
+             " (--max-memory): " + formatBytes(rss) + " resident");
+    }
+  }
+
+  double seconds;
+  uint64_t bytes;
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool done = false;
+  std::thread thread;
+};
+} // namespace
 
 /// --schedule entries, then the lines of --schedule-file.
 static FailureOr<std::vector<std::string>> scheduleOverrides() {
@@ -291,6 +412,15 @@ static FailureOr<std::vector<std::string>> scheduleOverrides() {
   return all;
 }
 
+static cl::opt<int> segmentOps(
+    "segment-ops",
+    cl::desc("Split a model of more than N root ops (ops with a buffer of "
+             "their own) into Halide pipelines of about N ops each, so that "
+             "compile time grows linearly with the op count (default 24; 0: "
+             "one pipeline per model)"),
+    cl::value_desc("N"), cl::init(attn::kDefaultSegmentOps),
+    cl::cat(attncCategory));
+
 /// --emit=halide-stmt ... shared: the Halide back end.
 static LogicalResult emitHalideKind(ModuleOp module) {
   using K = attn::HalideEmitKind;
@@ -308,7 +438,8 @@ static LogicalResult emitHalideKind(ModuleOp module) {
   std::string out = outputFile;
   if (!attn::isTextKind(kind) && outputFile.getNumOccurrences() == 0)
     out = defaultBinaryOutput(kind);
-  return attn::emitHalide(module, kind, target, out);
+  return attn::emitHalide(module, kind, target, out,
+                          std::max(0, segmentOps.getValue()));
 }
 
 int main(int argc, char **argv) {
@@ -327,6 +458,14 @@ int main(int argc, char **argv) {
       entry.second->addCategory(mlirCategory);
   cl::HideUnrelatedOptions({&attncCategory, &mlirCategory});
   cl::ParseCommandLineOptions(argc, argv, "attnc: attention compiler\n");
+
+  // The limits cover everything after the options: parsing, passes, Halide,
+  // LLVM and the C compiler.
+  FailureOr<double> seconds = timeoutSeconds();
+  FailureOr<int64_t> memoryLimit = byteSize(maxMemory, "a memory limit");
+  if (failed(seconds) || failed(memoryLimit))
+    return 1;
+  Watchdog watchdog(*seconds, *memoryLimit);
 
   // Before the compile, which may take long: -o never replaces a directory.
   if (outputFile != "-" && llvm::sys::fs::is_directory(outputFile)) {

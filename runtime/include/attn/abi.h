@@ -114,7 +114,10 @@ typedef struct attn_model_memory {
    * buffers. Not counted: per-tile buffers inside loops (bounded by the
    * tile sizes, a few KiB to MiB per thread, independent of the symbolic
    * sizes), buffers of models this one calls, and device memory. Unknown
-   * (len 0) where the compiler could not express the size. */
+   * (len 0) where the compiler could not express the size. A model split
+   * into several pipelines (attnc --segment-ops): the most that one of
+   * them holds at once, its root buffers and the tensors between
+   * pipelines that are alive while it runs. */
   attn_size_expr scratch;
 } attn_model_memory;
 

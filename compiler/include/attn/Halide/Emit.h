@@ -34,13 +34,20 @@ enum class HalideEmitKind {
 /// Whether `kind` produces text (and so may go to stdout with `-o -`).
 bool isTextKind(HalideEmitKind kind);
 
+/// The default of emitHalide's `segmentOps` (attnc --segment-ops).
+inline constexpr int kDefaultSegmentOps = 24;
+
 /// Compiles every model (func.func) of `module` for `target` (`host`, a
 /// Halide target string, `cuda` or `opencl`) and writes `kind` to
-/// `outputPath` ('-' = stdout for text kinds). Errors, including Halide's,
-/// are reported as MLIR diagnostics; nothing throws or aborts.
+/// `outputPath` ('-' = stdout for text kinds). A CPU model of more than
+/// `segmentOps` root ops (0: none) becomes several pipelines of about as
+/// many, run one after the other by its C wrapper: compile time then grows
+/// linearly with the op count. Errors, including Halide's, are reported as
+/// MLIR diagnostics; nothing throws or aborts.
 mlir::LogicalResult emitHalide(mlir::ModuleOp module, HalideEmitKind kind,
                                llvm::StringRef target,
-                               llvm::StringRef outputPath);
+                               llvm::StringRef outputPath,
+                               int segmentOps = kDefaultSegmentOps);
 
 /// The target model of --target `target` (as emitHalide takes it): its
 /// family from the Halide target's arch and features, the cache sizes of
@@ -58,6 +65,11 @@ mlir::FailureOr<TargetDesc> describeTarget(mlir::Location loc,
 /// symlink stays and names the new file); a device or FIFO is written in
 /// place.
 std::string writeOutputFile(llvm::StringRef path, llvm::StringRef bytes);
+
+/// Removes the temporary files and directories of the compiles in
+/// progress: for a driver that stops the process from another thread
+/// (attnc --timeout, --max-memory). Thread-safe.
+void removeTemporaryFiles();
 
 /// The Halide function name of model `model`: `attn_<model>`.
 std::string halideFunctionName(llvm::StringRef model);

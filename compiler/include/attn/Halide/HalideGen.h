@@ -175,6 +175,22 @@ struct SizeOp {
   int64_t arg;
 };
 
+/// A tensor that one segment of a split model (ModelPipeline::segments)
+/// computes and later segments read: a dense buffer that the model's C
+/// wrapper allocates before its producer runs and frees after its last
+/// reader.
+struct Boundary {
+  std::string name;
+  Halide::Type type;
+  std::vector<Halide::Expr> shape; ///< MLIR order, over the model's args
+  int producer = 0, lastReader = 0; ///< segment indices
+};
+
+/// In a segment's argTensors or outputTensors: boundary j is -(j + 2)
+/// (-1 is the buffer table, >= 0 a tensor of the model's table).
+inline int boundaryRef(int j) { return -(j + 2); }
+inline int boundaryOfRef(int ref) { return -ref - 2; }
+
 /// One model as a Halide pipeline plus everything needed to describe it.
 struct ModelPipeline {
   std::string name;         ///< the model's DSL name
@@ -205,8 +221,31 @@ struct ModelPipeline {
   std::vector<Halide::Func> externs; ///< the call stages (computed at root)
   Halide::Pipeline pipeline;
   /// The bytes of the pipeline's root buffers as a size program of the
-  /// symbolic sizes (scratchProgram); empty: unknown.
+  /// symbolic sizes (scratchProgram); empty: unknown. A split model: the
+  /// most that any segment holds at once (its root buffers and the
+  /// boundaries alive while it runs).
   std::vector<SizeOp> scratch;
+
+  /// A model of many ops split into several pipelines (PipelineOptions::
+  /// segmentOps), so that compile time grows linearly with the op count:
+  /// Halide's lowering and LLVM grow faster than the size of one pipeline.
+  /// Each segment is a ModelPipeline of its own (halideName
+  /// attn_<model>__impl_seg<k>, internal) whose args are `argTensors`
+  /// (table tensors, the table, boundaries) and whose outputs go to
+  /// `outputTensors`; the C wrapper attn_<model>_argv (Emit.cpp) runs them
+  /// in order. Empty: the model is this one pipeline.
+  std::vector<ModelPipeline> segments;
+  std::vector<Boundary> boundaries;
+  /// A segment's: per output, its table tensor or boundaryRef(j).
+  std::vector<int> outputTensors;
+};
+
+/// How buildPipeline lowers a model.
+struct PipelineOptions {
+  /// Split a model of more than this many root ops (ops computed into a
+  /// buffer of their own, not folded into consumers) into pipelines of
+  /// about as many, cut where only root tensors cross; 0: never split.
+  int segmentOps = 0;
 };
 
 /// The summed bytes of the buffers that `module` (m's compiled pipeline)
@@ -214,6 +253,12 @@ struct ModelPipeline {
 /// when a size is not an expression of the table's tensor dims.
 std::vector<SizeOp> scratchProgram(const ModelPipeline &m,
                                    const Halide::Module &module);
+
+/// The scratch of a split model (ModelPipeline::segments) from its
+/// segments' (each compiled, with its scratch set): the most, over the
+/// segments, of a segment's scratch plus the boundaries alive while it
+/// runs. Empty when one is unknown.
+std::vector<SizeOp> splitScratchProgram(const ModelPipeline &m);
 
 /// Runs `fn`, turning a Halide::Error (or other std::exception) it throws
 /// into an error diagnostic at `loc`: the boundary between Halide and MLIR.
@@ -223,7 +268,12 @@ catchHalideErrors(mlir::Location loc,
 
 /// Builds the algorithm of `model`. Reports errors (including Halide's) as
 /// diagnostics at the offending op and fails; never throws.
-mlir::FailureOr<ModelPipeline> buildPipeline(mlir::func::FuncOp model);
+mlir::FailureOr<ModelPipeline>
+buildPipeline(mlir::func::FuncOp model, const PipelineOptions &options = {});
+
+/// `e`, an expression of the model's argument extents (e.g. a boundary's
+/// size), as a size program of m's symbolic sizes; empty if it is not one.
+std::vector<SizeOp> sizeProgram(const ModelPipeline &m, const Halide::Expr &e);
 
 /// Schedules every Func as its op's `attn.schedule` attribute says
 /// (Schedule.cpp); ops without one get the plain default: compute_root,
